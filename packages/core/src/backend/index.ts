@@ -1,0 +1,5 @@
+export * from './contract.js';
+export * from './generic-kernels.js';
+export * from './mhc-kernels.js';
+export * from './registry.js';
+export * from './unsupported.js';

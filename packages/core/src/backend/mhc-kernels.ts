@@ -1,0 +1,130 @@
+import type { TensorInfo } from './contract.js';
+
+/**
+ * The fused mHC kernels, forward and backward. Shapes use N = tokens, hc = streams, c = channels,
+ * K = hc*c, M = hc*hc + 2*hc. Activations (x, f, xIn, xOut and their gradients) keep x's dtype;
+ * coefficients (hPre, hPost, hRes), their gradients, gradB, the alpha gradients and gradPhi are f32.
+ */
+export type Orientation = 'liger' | 'deepseek';
+
+/** 'history' saves Sinkhorn normalisers for the backward; 'recompute' saves none and redoes them. */
+export type SinkhornSaveMode = 'history' | 'recompute';
+
+export interface CoeffsConfig {
+  hc: number;
+  tmax: number;
+  rmsEps: number;
+  preEps: number;
+  sinkhornEps: number;
+  postMult: number;
+}
+
+export interface CoeffsForwardArgs {
+  /** [N, K] (the caller views x [..., hc, c] as [N, K]). */
+  x: TensorInfo;
+  /** [K, M] */
+  phi: TensorInfo;
+  /** [M], f32 */
+  b: TensorInfo;
+  /** each [] (one element), f32 */
+  alphaPre: TensorInfo;
+  alphaPost: TensorInfo;
+  alphaRes: TensorInfo;
+  config: CoeffsConfig;
+  /** What to keep for the backward; 'none' when no gradient is needed (saves nothing). */
+  save: SinkhornSaveMode | 'none';
+}
+
+export interface CoeffsForwardResult {
+  /** [N, hc] f32 */
+  hPre: TensorInfo;
+  /** [N, hc] f32 */
+  hPost: TensorInfo;
+  /** [N, hc, hc] f32, row-major (out, in) */
+  hRes: TensorInfo;
+  /**
+   * Backend-private tensors the backward needs (layout is the backend's own business). Core owns
+   * them from here: it passes them back to `coeffsBackward` and disposes them afterwards.
+   */
+  saved: TensorInfo[];
+}
+
+export interface CoeffsBackwardArgs {
+  /** Upstream gradients; null for an output that does not feed the loss. */
+  gradHPre: TensorInfo | null;
+  gradHPost: TensorInfo | null;
+  gradHRes: TensorInfo | null;
+  x: TensorInfo;
+  phi: TensorInfo;
+  b: TensorInfo;
+  alphaPre: TensorInfo;
+  alphaPost: TensorInfo;
+  alphaRes: TensorInfo;
+  /** The forward's outputs. */
+  hPre: TensorInfo;
+  hPost: TensorInfo;
+  hRes: TensorInfo;
+  saved: TensorInfo[];
+  config: CoeffsConfig;
+  save: SinkhornSaveMode;
+  /** Which gradients are wanted (the others are returned as null and need not be computed). */
+  needs: { x: boolean; phi: boolean; b: boolean; alphas: boolean };
+}
+
+export interface CoeffsBackwardResult {
+  /** [N, K] in x's dtype */
+  gradX: TensorInfo | null;
+  /** [K, M] f32, reduced over tokens deterministically */
+  gradPhi: TensorInfo | null;
+  /** [M] f32 */
+  gradB: TensorInfo | null;
+  /** each [] f32 */
+  gradAlphaPre: TensorInfo | null;
+  gradAlphaPost: TensorInfo | null;
+  gradAlphaRes: TensorInfo | null;
+}
+
+export interface PreBackwardResult {
+  /** [N, hc, c] in x's dtype */
+  gradX: TensorInfo;
+  /** [N, hc] f32 */
+  gradHPre: TensorInfo;
+}
+
+export interface PostResBackwardResult {
+  /** [N, hc, c] in x's dtype */
+  gradX: TensorInfo;
+  /** [N, c] in f's dtype */
+  gradF: TensorInfo;
+  /** [N, hc] f32 */
+  gradHPost: TensorInfo;
+  /** [N, hc, hc] f32 */
+  gradHRes: TensorInfo;
+}
+
+export interface MhcKernels {
+  coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult;
+  coeffsBackward(args: CoeffsBackwardArgs): CoeffsBackwardResult;
+  /** xIn[n, :] = Σ_s hPre[n, s] · x[n, s, :]. x [N, hc, c], hPre [N, hc] -> [N, c] */
+  preForward(x: TensorInfo, hPre: TensorInfo): TensorInfo;
+  preBackward(gradXIn: TensorInfo, x: TensorInfo, hPre: TensorInfo): PreBackwardResult;
+  /**
+   * xOut[n, o, :] = Σ_i R[o, i] · x[n, i, :] + hPost[n, o] · f[n, :], with R = hRes[n] ('liger')
+   * or its transpose ('deepseek').
+   */
+  postResForward(
+    x: TensorInfo,
+    f: TensorInfo,
+    hPost: TensorInfo,
+    hRes: TensorInfo,
+    orientation: Orientation,
+  ): TensorInfo;
+  postResBackward(
+    gradXOut: TensorInfo,
+    x: TensorInfo,
+    f: TensorInfo,
+    hPost: TensorInfo,
+    hRes: TensorInfo,
+    orientation: Orientation,
+  ): PostResBackwardResult;
+}

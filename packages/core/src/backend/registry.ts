@@ -1,0 +1,182 @@
+import { BackendError } from '../errors.js';
+import type { Backend, BackendFactory } from './contract.js';
+
+/**
+ * Backends register under a name with a priority. Selection, in order of precedence:
+ *   1. an explicit `setBackend(name)`;
+ *   2. the `LIGER_MHC_BACKEND` environment variable;
+ *   3. a configuration (`configure({ backend })`, or a config file loaded by the caller);
+ *   4. automatic: the highest-priority registered backend that initialises.
+ * The CPU reference is always registered, so installing only @liger-mhc/core works.
+ */
+interface Entry {
+  factory: BackendFactory;
+  priority: number;
+  instance: Backend | null;
+  pending: Promise<Backend> | null;
+  failure: Error | null;
+}
+
+const entries = new Map<string, Entry>();
+let current: Backend | null = null;
+let configured: string | null = null;
+
+/** Packages that register a backend when imported, tried when a name is asked for but not registered. */
+export const BACKEND_PACKAGES: Readonly<Record<string, string>> = {
+  webgpu: '@liger-mhc/webgpu-wgsl',
+  cuda: '@liger-mhc/cuda-native',
+};
+
+export const BACKEND_ENV = 'LIGER_MHC_BACKEND';
+
+export function registerBackend(name: string, factory: BackendFactory, priority = 0): void {
+  const old = entries.get(name);
+  if (old?.instance && old.instance === current) current = null;
+  entries.set(name, { factory, priority, instance: null, pending: null, failure: null });
+}
+
+export function registeredBackends(): { name: string; priority: number; initialised: boolean }[] {
+  return [...entries.entries()]
+    .map(([name, e]) => ({ name, priority: e.priority, initialised: e.instance !== null }))
+    .sort((a, b) => b.priority - a.priority);
+}
+
+/** Set the configured backend name (precedence below the environment variable). */
+export function configure(options: { backend?: string | null }): void {
+  if (options.backend !== undefined) configured = options.backend;
+}
+
+/** Initialise (once) and return the named backend. */
+export async function initBackend(name: string): Promise<Backend> {
+  let e = entries.get(name);
+  if (!e && BACKEND_PACKAGES[name]) {
+    await importBackendPackage(name);
+    e = entries.get(name);
+  }
+  if (!e)
+    throw new BackendError(
+      `unknown backend '${name}'; registered: ${[...entries.keys()].join(', ') || 'none'}${
+        BACKEND_PACKAGES[name] ? ` (install ${BACKEND_PACKAGES[name]})` : ''
+      }`,
+    );
+  if (e.instance) return e.instance;
+  if (e.failure) throw e.failure;
+  if (!e.pending) {
+    const entry = e;
+    entry.pending = Promise.resolve()
+      .then(() => entry.factory())
+      .then(
+        (b) => {
+          entry.instance = b;
+          return b;
+        },
+        (err: unknown) => {
+          const msg = err instanceof Error ? err.message : String(err);
+          entry.failure = err instanceof BackendError ? err : new BackendError(`backend '${name}' unavailable: ${msg}`);
+          entry.pending = null;
+          throw entry.failure;
+        },
+      );
+  }
+  return e.pending!;
+}
+
+/** Select a backend explicitly. Rejects with a BackendError that says why it cannot start. */
+export async function setBackend(name: string): Promise<Backend> {
+  const b = await initBackend(name);
+  current = b;
+  return b;
+}
+
+/** Which name the environment or configuration asks for, if any. */
+export function requestedBackend(): string | null {
+  const env = typeof process !== 'undefined' ? process.env?.[BACKEND_ENV] : undefined;
+  if (env && env.trim() !== '') return env.trim();
+  return configured;
+}
+
+/**
+ * Select by environment, configuration, or automatically (best that initialises), and return the
+ * backend. A backend named by the environment or configuration that fails is an error, not a silent
+ * fallback: the user asked for it.
+ */
+export async function ready(): Promise<Backend> {
+  if (current) return current;
+  const asked = requestedBackend();
+  if (asked) return setBackend(asked);
+  await Promise.all(Object.keys(BACKEND_PACKAGES).map((n) => (entries.has(n) ? null : importBackendPackage(n))));
+  const names = registeredBackends().map((r) => r.name);
+  for (const name of names) {
+    try {
+      return await setBackend(name);
+    } catch {
+      // automatic selection skips backends that cannot start
+    }
+  }
+  throw new BackendError('no backend could be initialised');
+}
+
+/**
+ * The current backend, or a named one that is already initialised. Without a selection this is the
+ * CPU reference unless the environment or configuration names another (then `await ready()` first).
+ */
+export function getBackend(name?: string): Backend {
+  if (name !== undefined) {
+    const e = entries.get(name);
+    if (e?.instance) return e.instance;
+    if (e?.failure) throw e.failure;
+    if (!e) throw new BackendError(`unknown backend '${name}'; registered: ${[...entries.keys()].join(', ')}`);
+    const b = e.factory();
+    if (b instanceof Promise)
+      throw new BackendError(`backend '${name}' initialises asynchronously: await setBackend('${name}') first`);
+    e.instance = b;
+    return b;
+  }
+  if (current) return current;
+  const asked = requestedBackend();
+  if (asked && asked !== 'cpu') {
+    const e = entries.get(asked);
+    if (e?.instance) return (current = e.instance);
+    throw new BackendError(`backend '${asked}' was requested (${BACKEND_ENV} or configuration): await ready() first`);
+  }
+  current = getBackend('cpu');
+  return current;
+}
+
+/** Forget the selection (tests). Initialised instances stay cached. */
+export function resetBackendSelection(): void {
+  current = null;
+  configured = null;
+}
+
+/** Dispose and forget an initialised backend instance. */
+export function disposeBackend(name: string): void {
+  const e = entries.get(name);
+  if (!e?.instance) return;
+  if (current === e.instance) current = null;
+  e.instance.dispose();
+  e.instance = null;
+  e.failure = null;
+}
+
+async function importBackendPackage(name: string): Promise<void> {
+  const pkg = BACKEND_PACKAGES[name]!;
+  if (typeof process === 'undefined' || !process.versions?.node) {
+    // Browsers: bundlers resolve bare specifiers; an absent package simply stays unregistered.
+    await import(/* @vite-ignore */ pkg).catch(() => undefined);
+    return;
+  }
+  const { createRequire } = await import('node:module');
+  // Resolve from the user's project first (core may be installed beside the backend package, not
+  // above it), then from core's own location.
+  for (const base of [`${process.cwd()}/package.json`, import.meta.url]) {
+    try {
+      const req = createRequire(base);
+      const resolved = req.resolve(pkg);
+      await import(resolved.startsWith('/') ? `file://${resolved}` : resolved);
+      return;
+    } catch {
+      // not installed from this base
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Typed errors. Every message names the argument and says what was expected and what was got, so a
+ * user can fix the call without reading our source.
+ */
+export class LigerMhcError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Wrong rank or shape. */
+export class ShapeError extends LigerMhcError {
+  constructor(
+    readonly argument: string,
+    readonly expected: string,
+    readonly got: readonly number[] | string,
+  ) {
+    super(`${argument}: expected shape ${expected}, got ${typeof got === 'string' ? got : fmtShape(got)}`);
+  }
+}
+
+/** A dtype the operation does not accept. */
+export class DTypeError extends LigerMhcError {
+  constructor(
+    readonly argument: string,
+    readonly expected: string,
+    readonly got: string,
+  ) {
+    super(`${argument}: expected dtype ${expected}, got ${got}`);
+  }
+}
+
+/** Tensors of different backends in one op, an unknown backend, a backend that cannot start. */
+export class BackendError extends LigerMhcError {}
+
+/** A kernel the selected backend declares unsupported. */
+export class UnsupportedKernelError extends BackendError {
+  constructor(
+    readonly kernel: string,
+    readonly backend: string,
+    reason?: string,
+  ) {
+    super(`kernel '${kernel}' is not supported by backend '${backend}'${reason ? `: ${reason}` : ''}`);
+  }
+}
+
+/** Use of a tensor after dispose(). */
+export class DisposedTensorError extends LigerMhcError {
+  constructor(readonly argument: string) {
+    super(`${argument}: tensor has been disposed`);
+  }
+}
+
+/** NaN or Inf where the math cannot absorb it (the inputs of coeffs). */
+export class NonFiniteError extends LigerMhcError {
+  constructor(
+    readonly argument: string,
+    readonly index: number,
+    readonly value: number,
+  ) {
+    super(`${argument}: expected finite values, got ${value} at flat index ${index}`);
+  }
+}
+
+/** Any other invalid argument (options, scalars, configuration). */
+export class ArgumentError extends LigerMhcError {
+  constructor(
+    readonly argument: string,
+    message: string,
+  ) {
+    super(`${argument}: ${message}`);
+  }
+}
+
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}

@@ -1,0 +1,11 @@
+export * from './dtype.js';
+export * from './errors.js';
+export * from './backend/index.js';
+export { CpuBackend } from './cpu/cpu-backend.js';
+export { CpuHandle, cpuData, readFloats } from './cpu/cpu-handle.js';
+import './cpu/register.js';
+export { Tensor, isTensor } from './tensor/tensor.js';
+export { tidy, keep, noGrad, isGradEnabled } from './tensor/scope.js';
+export { sizeOf, sameShape, broadcastShapes } from './tensor/shape.js';
+export { Random } from './util/random.js';
+export type { GradNode } from './autograd/node.js';

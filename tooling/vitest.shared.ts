@@ -1,0 +1,12 @@
+// Shared vitest settings. `forks` keeps native GPU runtimes (Dawn, CUDA) out of worker threads,
+// where their finalizers and process-wide state crash or leak.
+import { defineConfig } from 'vitest/config';
+
+export const sharedTestConfig = defineConfig({
+  test: {
+    pool: 'forks',
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});
