@@ -12,11 +12,18 @@ import type { GradNode } from './node.js';
  */
 export function runBackward(root: Tensor, gradOutput: Tensor | undefined, retainGraph: boolean): void {
   root.live('tensor');
-  if (!root.requiresGrad) throw new ArgumentError('tensor', 'backward() of a tensor that does not require grad');
+  if (!root.requiresGrad)
+    throw new ArgumentError('tensor', 'backward() of a tensor that does not require grad');
   if (gradOutput === undefined && root.size !== 1)
-    throw new ArgumentError('gradOutput', `required for a non-scalar output of shape [${root.shape.join(', ')}]`);
+    throw new ArgumentError(
+      'gradOutput',
+      `required for a non-scalar output of shape [${root.shape.join(', ')}]`,
+    );
   if (gradOutput && !sameShape(gradOutput.shape, root.shape))
-    throw new ArgumentError('gradOutput', `expected shape [${root.shape.join(', ')}], got [${gradOutput.shape.join(', ')}]`);
+    throw new ArgumentError(
+      'gradOutput',
+      `expected shape [${root.shape.join(', ')}], got [${gradOutput.shape.join(', ')}]`,
+    );
 
   noGrad(() => {
     const seed = gradOutput ?? onesLike(root);
@@ -78,7 +85,6 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, owned: boolean): void {
   // Leaf gradients outlive tidy scopes: they belong to the parameter until zeroGrad().
   keep(leaf.grad);
 }
-
 
 /** Nodes reachable from root, each after every node that consumes its outputs. */
 function topoOrder(root: GradNode): GradNode[] {

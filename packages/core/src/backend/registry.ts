@@ -72,7 +72,8 @@ export async function initBackend(name: string): Promise<Backend> {
         },
         (err: unknown) => {
           const msg = err instanceof Error ? err.message : String(err);
-          entry.failure = err instanceof BackendError ? err : new BackendError(`backend '${name}' unavailable: ${msg}`);
+          entry.failure =
+            err instanceof BackendError ? err : new BackendError(`backend '${name}' unavailable: ${msg}`);
           entry.pending = null;
           throw entry.failure;
         },
@@ -104,7 +105,9 @@ export async function ready(): Promise<Backend> {
   if (current) return current;
   const asked = requestedBackend();
   if (asked) return setBackend(asked);
-  await Promise.all(Object.keys(BACKEND_PACKAGES).map((n) => (entries.has(n) ? null : importBackendPackage(n))));
+  await Promise.all(
+    Object.keys(BACKEND_PACKAGES).map((n) => (entries.has(n) ? null : importBackendPackage(n))),
+  );
   const names = registeredBackends().map((r) => r.name);
   for (const name of names) {
     try {
@@ -125,10 +128,13 @@ export function getBackend(name?: string): Backend {
     const e = entries.get(name);
     if (e?.instance) return e.instance;
     if (e?.failure) throw e.failure;
-    if (!e) throw new BackendError(`unknown backend '${name}'; registered: ${[...entries.keys()].join(', ')}`);
+    if (!e)
+      throw new BackendError(`unknown backend '${name}'; registered: ${[...entries.keys()].join(', ')}`);
     const b = e.factory();
     if (b instanceof Promise)
-      throw new BackendError(`backend '${name}' initialises asynchronously: await setBackend('${name}') first`);
+      throw new BackendError(
+        `backend '${name}' initialises asynchronously: await setBackend('${name}') first`,
+      );
     e.instance = b;
     return b;
   }
@@ -136,8 +142,13 @@ export function getBackend(name?: string): Backend {
   const asked = requestedBackend();
   if (asked && asked !== 'cpu') {
     const e = entries.get(asked);
-    if (e?.instance) return (current = e.instance);
-    throw new BackendError(`backend '${asked}' was requested (${BACKEND_ENV} or configuration): await ready() first`);
+    if (e?.instance) {
+      current = e.instance;
+      return current;
+    }
+    throw new BackendError(
+      `backend '${asked}' was requested (${BACKEND_ENV} or configuration): await ready() first`,
+    );
   }
   current = getBackend('cpu');
   return current;

@@ -1,8 +1,14 @@
-import type { Backend, BackendCapabilities, DataHandle, MemoryInfo, TensorInfo } from '../backend/contract.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  DataHandle,
+  MemoryInfo,
+  TensorInfo,
+} from '../backend/contract.js';
 import { allocStorage, bytesPerElement, type DType, type StorageArray } from '../dtype.js';
 import { ArgumentError, DTypeError } from '../errors.js';
-import { CpuGenericKernels } from './generic/cpu-generic-kernels.js';
 import { CpuHandle, type CpuOutput, cpuOutput } from './cpu-handle.js';
+import { CpuGenericKernels } from './generic/cpu-generic-kernels.js';
 import { CpuMhcKernels } from './mhc/cpu-mhc-kernels.js';
 
 /**
@@ -68,7 +74,13 @@ export class CpuBackend implements Backend {
   }
 
   memory(): MemoryInfo {
-    return { liveBuffers: this.live.size, liveBytes: this.liveBytes, pooledBuffers: 0, pooledBytes: 0, peakBytes: this.peak };
+    return {
+      liveBuffers: this.live.size,
+      liveBytes: this.liveBytes,
+      pooledBuffers: 0,
+      pooledBytes: 0,
+      peakBytes: this.peak,
+    };
   }
 
   resetPeak(): void {

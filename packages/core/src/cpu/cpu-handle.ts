@@ -1,5 +1,5 @@
 import type { DataHandle, TensorInfo } from '../backend/contract.js';
-import { decode, type DType, encode, type StorageArray } from '../dtype.js';
+import { type DType, decode, encode, type StorageArray } from '../dtype.js';
 import { ArgumentError } from '../errors.js';
 import { sizeOf } from '../tensor/shape.js';
 
@@ -47,7 +47,11 @@ export interface CpuOutput {
   finish(): TensorInfo;
 }
 
-export function cpuOutput(shape: readonly number[], dtype: DType, onAlloc: (h: CpuHandle) => void): CpuOutput {
+export function cpuOutput(
+  shape: readonly number[],
+  dtype: DType,
+  onAlloc: (h: CpuHandle) => void,
+): CpuOutput {
   const n = sizeOf(shape);
   if (dtype === 'f32') {
     const data = new Float32Array(n);

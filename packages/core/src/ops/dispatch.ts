@@ -1,8 +1,8 @@
+import { makeNode, type NodeSpec } from '../autograd/node.js';
 import type { Backend, TensorInfo } from '../backend/contract.js';
 import { BackendError } from '../errors.js';
 import { isGradEnabled } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
-import { makeNode, type NodeSpec } from '../autograd/node.js';
 
 /**
  * Checks shared by every op: each named tensor is live and all live on one backend. Returns that

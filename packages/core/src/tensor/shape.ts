@@ -13,7 +13,10 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
 export function checkShape(argument: string, shape: readonly number[]): void {
   for (const d of shape)
     if (!Number.isInteger(d) || d < 0)
-      throw new ArgumentError(argument, `shape entries must be non-negative integers, got [${shape.join(', ')}]`);
+      throw new ArgumentError(
+        argument,
+        `shape entries must be non-negative integers, got [${shape.join(', ')}]`,
+      );
 }
 
 /** Resolve one -1 in a reshape target. */
@@ -23,7 +26,8 @@ export function inferShape(argument: string, target: readonly number[], size: nu
   if (free >= 0) {
     if (out.indexOf(-1, free + 1) >= 0) throw new ArgumentError(argument, 'at most one -1 in a shape');
     const rest = sizeOf(out.filter((_, i) => i !== free));
-    if (rest === 0 || size % rest !== 0) throw new ShapeError(argument, `a shape with ${size} elements`, target);
+    if (rest === 0 || size % rest !== 0)
+      throw new ShapeError(argument, `a shape with ${size} elements`, target);
     out[free] = size / rest;
   }
   checkShape(argument, out);

@@ -1,9 +1,9 @@
-import type { Backend, TensorInfo } from '../backend/contract.js';
-import { decode, type DType, type StorageArray } from '../dtype.js';
-import { ArgumentError, BackendError, DisposedTensorError } from '../errors.js';
-import type { GradNode } from '../autograd/node.js';
 import { runBackward } from '../autograd/engine.js';
+import type { GradNode } from '../autograd/node.js';
+import type { Backend, TensorInfo } from '../backend/contract.js';
 import { getBackend } from '../backend/registry.js';
+import { type DType, decode, type StorageArray } from '../dtype.js';
+import { ArgumentError, BackendError, DisposedTensorError } from '../errors.js';
 import { setTensorPredicate, track, untrack } from './scope.js';
 import { inferShape, sizeOf } from './shape.js';
 import { Storage, storageFinalizer } from './storage.js';
@@ -65,7 +65,8 @@ export class Tensor implements TensorInfo {
   }
 
   set requiresGrad(v: boolean) {
-    if (v && this.dtype === 'i32') throw new ArgumentError('requiresGrad', 'integer tensors cannot require grad');
+    if (v && this.dtype === 'i32')
+      throw new ArgumentError('requiresGrad', 'integer tensors cannot require grad');
     this._requiresGrad = v;
   }
 
