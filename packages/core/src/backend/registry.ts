@@ -1,3 +1,4 @@
+import { CpuBackend } from '../cpu/cpu-backend.js';
 import { BackendError } from '../errors.js';
 import type { Backend, BackendFactory } from './contract.js';
 
@@ -28,6 +29,9 @@ export const BACKEND_PACKAGES: Readonly<Record<string, string>> = {
 };
 
 export const BACKEND_ENV = 'LIGER_MHC_BACKEND';
+
+/** The CPU reference registers with the lowest priority: every GPU backend outranks it. */
+export const CPU_PRIORITY = 0;
 
 export function registerBackend(name: string, factory: BackendFactory, priority = 0): void {
   const old = entries.get(name);
@@ -178,16 +182,19 @@ async function importBackendPackage(name: string): Promise<void> {
     return;
   }
   const { createRequire } = await import('node:module');
+  const { pathToFileURL } = await import('node:url');
   // Resolve from the user's project first (core may be installed beside the backend package, not
   // above it), then from core's own location.
   for (const base of [`${process.cwd()}/package.json`, import.meta.url]) {
     try {
       const req = createRequire(base);
       const resolved = req.resolve(pkg);
-      await import(resolved.startsWith('/') ? `file://${resolved}` : resolved);
+      await import(/* @vite-ignore */ pathToFileURL(resolved).href);
       return;
     } catch {
       // not installed from this base
     }
   }
 }
+
+registerBackend('cpu', () => new CpuBackend(), CPU_PRIORITY);

@@ -22,6 +22,7 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
+// biome-ignore lint/suspicious/noConfusingVoidType: tidy(() => { ... }) returns void
 type TidyResult = Tensor | readonly Tensor[] | Record<string, Tensor> | void | number | undefined;
 
 function collectTensors(v: unknown, out: Set<Tensor>, isTensor: (x: unknown) => x is Tensor): void {

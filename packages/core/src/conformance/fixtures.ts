@@ -1,0 +1,102 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A tensor in a fixture: row-major float64 values. */
+export interface FixtureTensor {
+  shape: number[];
+  data: number[];
+}
+
+export interface CoeffsConfigJson {
+  tmax: number;
+  rmsEps: number;
+  preEps: number;
+  sinkhornEps: number;
+  postMult: number;
+}
+
+export interface CoeffsCase {
+  name: string;
+  op: 'coeffs';
+  config: CoeffsConfigJson;
+  dtypes: { x: string; phi: string };
+  inputs: Record<'x' | 'phi' | 'b' | 'alphaPre' | 'alphaPost' | 'alphaRes', FixtureTensor>;
+  cotangents: Record<'hPre' | 'hPost' | 'hRes', FixtureTensor>;
+  outputs: Record<'hPre' | 'hPost' | 'hRes', FixtureTensor>;
+  grads: Record<'x' | 'phi' | 'b' | 'alphaPre' | 'alphaPost' | 'alphaRes', FixtureTensor>;
+}
+
+export interface ApplyCase {
+  name: string;
+  op: 'apply';
+  config: { orientation: 'liger' | 'deepseek' };
+  dtypes: { x: string; f: string };
+  inputs: Record<'x' | 'f' | 'hPre' | 'hPost' | 'hRes', FixtureTensor>;
+  cotangents: Record<'xIn' | 'xOut', FixtureTensor>;
+  outputs: Record<'xIn' | 'xOut', FixtureTensor>;
+  grads: {
+    pre: Record<'x' | 'hPre', FixtureTensor>;
+    postRes: Record<'x' | 'f' | 'hPost' | 'hRes', FixtureTensor>;
+  };
+}
+
+export interface LayerCase {
+  name: string;
+  op: 'layer';
+  config: CoeffsConfigJson & { orientation: 'liger' | 'deepseek' };
+  dtypes: { x: string; phi: string };
+  inputs: Record<'x' | 'phi' | 'b' | 'alphaPre' | 'alphaPost' | 'alphaRes' | 'weight', FixtureTensor>;
+  cotangents: { out: FixtureTensor };
+  outputs: Record<'out' | 'hPre' | 'hPost' | 'hRes', FixtureTensor>;
+  grads: Record<'x' | 'phi' | 'b' | 'alphaPre' | 'alphaPost' | 'alphaRes' | 'weight', FixtureTensor>;
+}
+
+export type LayerParamName = 'phi' | 'b' | 'alphaPre' | 'alphaPost' | 'alphaRes' | 'weight';
+
+export interface MiniLmCase {
+  name: string;
+  op: 'miniLm';
+  config: CoeffsConfigJson & { vocab: number; hc: number; c: number; layers: number };
+  inputs: {
+    embedding: FixtureTensor;
+    head: FixtureTensor;
+    inputIds: FixtureTensor;
+    labels: FixtureTensor;
+    layers: Record<LayerParamName, FixtureTensor>[];
+  };
+  outputs: { logits: FixtureTensor; loss: number };
+  grads: { embedding: FixtureTensor; head: FixtureTensor; layers: Record<LayerParamName, FixtureTensor>[] };
+}
+
+export type GoldenCase = CoeffsCase | ApplyCase | LayerCase | MiniLmCase;
+
+/** The fixtures shipped with this package (copied unchanged from the PyTorch float64 generator). */
+export function defaultFixturesDir(): string {
+  // dist/conformance/fixtures.js or src/conformance/fixtures.ts -> package root /fixtures/golden
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'golden');
+}
+
+/**
+ * Every case in a directory: the files listed by its index.json, or else every *.json holding an
+ * `op` field. Unknown ops are reported, not silently skipped.
+ */
+export async function loadCases(dir: string): Promise<{ cases: GoldenCase[]; unknown: string[] }> {
+  let files: string[];
+  try {
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { file: string }[];
+    files = index.map((e) => e.file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    files = (await readdir(dir)).filter((f) => f.endsWith('.json') && f !== 'index.json').sort();
+  }
+  const cases: GoldenCase[] = [];
+  const unknown: string[] = [];
+  for (const f of files) {
+    const c = JSON.parse(await readFile(join(dir, f), 'utf8')) as GoldenCase & { op: string };
+    if (!c || typeof c !== 'object' || !('op' in c)) continue;
+    if (['coeffs', 'apply', 'layer', 'miniLm'].includes(c.op)) cases.push(c);
+    else unknown.push(`${f} (op '${c.op}')`);
+  }
+  return { cases, unknown };
+}

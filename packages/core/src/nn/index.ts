@@ -1,0 +1,5 @@
+export * from './layers.js';
+export * from './liger-mhc.js';
+export * from './mini-lm.js';
+export * from './module.js';
+export * from './state-dict-io.js';

@@ -1,0 +1,98 @@
+import type { Backend } from '../backend/contract.js';
+import type { FloatDType } from '../dtype.js';
+import { ArgumentError, ShapeError } from '../errors.js';
+import {
+  full,
+  type MhcCoefficients,
+  type MhcOptions,
+  mhcApply,
+  mhcCoeffs,
+  randn,
+  resolveMhcOptions,
+  zeros,
+} from '../ops/index.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Random } from '../util/random.js';
+import { callLayer, type LayerLike, type TensorLayer } from './layers.js';
+import { Module } from './module.js';
+
+export interface LigerMHCOptions extends MhcOptions {
+  /** Streams (hyper-connection expansion rate). */
+  hc: number;
+  /** Channels per stream (the wrapped layer's width). */
+  c: number;
+  /** dtype of φ (default f32). */
+  phiDtype?: FloatDType;
+  /** Initial value of the three α gains (default 0.01). */
+  alphaInit?: number;
+  backend?: string | Backend;
+  rng?: Random;
+}
+
+/**
+ * mHC around any layer [..., c] -> [..., c]: x [..., hc, c] -> coefficients (fused) -> pre ->
+ * layer -> post_res -> [..., hc, c]. Parameters: phi [hc·c, hc²+2hc] (randn·0.02), b [hc²+2hc]
+ * (f32 zeros), alphaPre / alphaPost / alphaRes (f32 scalars).
+ */
+export class LigerMHC extends Module implements TensorLayer {
+  readonly hc: number;
+  readonly c: number;
+  readonly options: MhcOptions;
+  phi: Tensor;
+  b: Tensor;
+  alphaPre: Tensor;
+  alphaPost: Tensor;
+  alphaRes: Tensor;
+  /** The wrapped layer (a Module is registered as child 'layer'). */
+  layer: LayerLike;
+  /** The last forward's coefficients are not kept; this hook lets tools observe them. */
+  onCoefficients: ((c: MhcCoefficients) => void) | null = null;
+
+  constructor(layer: LayerLike, options: LigerMHCOptions) {
+    super();
+    const { hc, c } = options;
+    if (!Number.isInteger(hc) || hc < 1) throw new ArgumentError('hc', `expected an integer >= 1, got ${hc}`);
+    if (!Number.isInteger(c) || c < 1) throw new ArgumentError('c', `expected an integer >= 1, got ${c}`);
+    if (hc > 16)
+      console.warn(
+        `LigerMHC: hc=${hc} > 16; Sinkhorn on ${hc}x${hc} matrices per token is slow and rarely useful`,
+      );
+    resolveMhcOptions(options);
+    this.hc = hc;
+    this.c = c;
+    const { hc: _h, c: _c, phiDtype, alphaInit, backend, rng, ...mhc } = options;
+    this.options = mhc;
+    const m = hc * hc + 2 * hc;
+    const a = alphaInit ?? 0.01;
+    this.phi = this.registerParameter(
+      'phi',
+      randn([hc * c, m], { dtype: phiDtype ?? 'f32', std: 0.02, backend, rng }),
+    );
+    this.b = this.registerParameter('b', zeros([m], { dtype: 'f32', backend }));
+    this.alphaPre = this.registerParameter('alphaPre', full([], a, { dtype: 'f32', backend }));
+    this.alphaPost = this.registerParameter('alphaPost', full([], a, { dtype: 'f32', backend }));
+    this.alphaRes = this.registerParameter('alphaRes', full([], a, { dtype: 'f32', backend }));
+    this.layer = layer;
+    if (layer instanceof Module) this.registerModule('layer', layer);
+  }
+
+  coefficients(x: Tensor): MhcCoefficients {
+    this.checkInput(x);
+    return mhcCoeffs(x, this.phi, this.b, this.alphaPre, this.alphaPost, this.alphaRes, this.options);
+  }
+
+  forward(x: Tensor): Tensor {
+    const coeffs = this.coefficients(x);
+    this.onCoefficients?.(coeffs);
+    return mhcApply(x, (xIn) => callLayer(this.layer, xIn), coeffs, this.options);
+  }
+
+  private checkInput(x: Tensor): void {
+    if (x.rank < 2 || x.shape[x.rank - 2] !== this.hc || x.shape[x.rank - 1] !== this.c)
+      throw new ShapeError(
+        'x',
+        `[..., ${this.hc}, ${this.c}] (hc=${this.hc}, c=${this.c} of this LigerMHC)`,
+        x.shape,
+      );
+  }
+}

@@ -1,0 +1,3 @@
+export * from './adamw.js';
+export * from './optimizer.js';
+export * from './sgd.js';

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { add, getBackend, keep, matmul, mhcCoeffs, mul, noGrad, sum, tensor, tidy } from '../src/index.js';
+import { coeffInputs, rnd } from './helpers.js';
+
+describe('autograd', () => {
+  it('accumulates gradients through a shared input (d/dx of x*x + x = 2x + 1)', () => {
+    const x = tensor([1, -2, 3], [3], { requiresGrad: true });
+    const y = sum(add(mul(x, x), x));
+    y.backward();
+    expect(Array.from(x.grad!.dataSync())).toEqual([3, -3, 7]);
+    // A second backward accumulates into .grad, as in PyTorch.
+    sum(mul(x, x)).backward();
+    expect(Array.from(x.grad!.dataSync())).toEqual([5, -7, 13]);
+  });
+
+  it('reshape views carry gradients and share storage', () => {
+    const a = tensor([1, 2, 3, 4, 5, 6], [2, 3], { requiresGrad: true });
+    const w = tensor([1, 0, 0, 1, 1, 1], [3, 2]);
+    const y = matmul(a.reshape([2, 3]), w);
+    sum(y.reshape([-1])).backward();
+    expect(Array.from(a.grad!.dataSync())).toEqual([1, 1, 2, 1, 1, 2]);
+  });
+
+  it('noGrad records nothing', () => {
+    const x = tensor([1, 2], [2], { requiresGrad: true });
+    const y = noGrad(() => mul(x, x));
+    expect(y.requiresGrad).toBe(false);
+    expect(y.gradFn).toBeNull();
+  });
+
+  it('backward works when only one coeffs output feeds the loss', () => {
+    for (const used of ['hPre', 'hPost', 'hRes'] as const) {
+      const i = coeffInputs(3, 2, 4, 7, true);
+      const h = mhcCoeffs(i.x, i.phi, i.b, i.alphaPre, i.alphaPost, i.alphaRes);
+      // A weighted sum: plain sum(hRes) is constant (columns sum to 1), so its gradient is 0.
+      const out = h[used];
+      const w = rnd(out.shape as number[], 11, 'f32');
+      sum(mul(out, w)).backward();
+      expect(i.phi.grad).not.toBeNull();
+      expect(i.x.grad).not.toBeNull();
+      const g = i.phi.grad!.dataSync();
+      expect(g.some((v) => v !== 0)).toBe(true);
+      // b's gradient is zero exactly on the slots of the unused outputs.
+      const gb = i.b.grad!.dataSync();
+      const slots = { hPre: [0, 2], hPost: [2, 4], hRes: [4, 8] }[used];
+      gb.forEach((v, k) => {
+        if (k >= slots[0]! && k < slots[1]!) expect(Math.abs(v)).toBeGreaterThan(0);
+        else expect(v).toBe(0);
+      });
+    }
+  });
+
+  it('a second backward through a released graph says so', () => {
+    const x = tensor([1, 2], [2], { requiresGrad: true });
+    const y = sum(mul(x, x));
+    y.backward();
+    expect(() => y.backward()).toThrow(/a second time/);
+    const z = sum(mul(x, x));
+    z.backward(undefined, { retainGraph: true });
+    expect(() => z.backward()).not.toThrow();
+  });
+
+  it('tidy disposes intermediates, keeps returned tensors and leaf gradients', () => {
+    const be = getBackend('cpu');
+    const x = tensor([1, 2, 3], [3], { requiresGrad: true });
+    const before = be.memory().liveBuffers;
+    const kept = tidy(() => {
+      const y = sum(mul(x, x));
+      y.backward();
+      return mul(x, x);
+    });
+    // live now: kept, x.grad (new), everything else released
+    expect(be.memory().liveBuffers).toBe(before + 2);
+    expect(Array.from(kept.dataSync())).toEqual([1, 4, 9]);
+    expect(Array.from(x.grad!.dataSync())).toEqual([2, 4, 6]);
+    kept.dispose();
+    x.grad!.dispose();
+    x.grad = null;
+    expect(be.memory().liveBuffers).toBe(before);
+    const k = tidy(() => {
+      const t = tensor([1], [1]);
+      keep(t);
+      return undefined;
+    });
+    expect(k).toBeUndefined();
+    expect(be.memory().liveBuffers).toBe(before + 1);
+  });
+
+  it('a training step in tidy leaks nothing (mHC forward+backward)', () => {
+    const be = getBackend('cpu');
+    const i = coeffInputs(4, 4, 8, 3, true);
+    const step = () =>
+      tidy(() => {
+        const h = mhcCoeffs(i.x, i.phi, i.b, i.alphaPre, i.alphaPost, i.alphaRes);
+        sum(add(sum(h.hRes), sum(h.hPre))).backward();
+        for (const t of Object.values(i)) {
+          t.grad?.dispose();
+          t.grad = null;
+        }
+      });
+    step();
+    const live = be.memory();
+    for (let k = 0; k < 20; k++) step();
+    expect(be.memory().liveBuffers).toBe(live.liveBuffers);
+    expect(be.memory().liveBytes).toBe(live.liveBytes);
+  });
+});

@@ -1,0 +1,13 @@
+import { describe, expect, it } from 'vitest';
+import { formatFailure, runConformance } from '../src/conformance/index.js';
+
+describe('conformance kit on the CPU reference backend', () => {
+  it('passes every golden case (both Sinkhorn save modes) and the property suites', async () => {
+    const report = await runConformance({ backend: 'cpu' });
+    const lines = report.failures.map(formatFailure);
+    expect(lines).toEqual([]);
+    // 13 coeffs + 3 layer cases run twice, 7 apply + 2 mini-LM once, plus 2 property suites.
+    expect(report.passed).toBe(13 * 2 + 3 * 2 + 7 + 2 + 2);
+    expect(report.failed).toBe(0);
+  });
+});
