@@ -105,3 +105,40 @@ describe('autograd', () => {
     expect(be.memory().liveBytes).toBe(live.liveBytes);
   });
 });
+
+describe('matmul gradients for every transpose combination, batched and shared operands', () => {
+  it('match central finite differences', async () => {
+    const { rnd } = await import('./helpers.js');
+    for (const [ta, tb, shared] of [
+      [false, false, false],
+      [true, false, false],
+      [false, true, false],
+      [true, true, false],
+      [false, false, true],
+      [true, false, true],
+      [false, true, true],
+      [true, true, true],
+    ] as const) {
+      const a = rnd(ta ? [2, 3, 4] : [2, 4, 3], 1, 'f32', true);
+      const b = rnd(shared ? (tb ? [5, 3] : [3, 5]) : tb ? [2, 5, 3] : [2, 3, 5], 2, 'f32', true);
+      const w = rnd([2, 4, 5], 3, 'f32');
+      const loss = () => sum(mul(matmul(a, b, { transA: ta, transB: tb }), w));
+      loss().backward();
+      for (const t of [a, b]) {
+        const raw = Float32Array.from(t.dataSync());
+        const g = t.grad!.dataSync();
+        for (const i of [0, raw.length - 1]) {
+          const at = (e: number) => {
+            const m = raw.slice();
+            m[i]! += e;
+            t.backend.write(t.handle, m);
+            return noGrad(() => loss().dataSync()[0]!);
+          };
+          const fd = (at(1e-2) - at(-1e-2)) / 2e-2;
+          t.backend.write(t.handle, raw);
+          expect(g[i]).toBeCloseTo(fd, 2);
+        }
+      }
+    }
+  });
+});

@@ -34,10 +34,18 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       // C = op(A)·op(B). dA = dC·op(B)ᵀ (transposed back if A was), dB = op(A)ᵀ·dC (likewise).
       let ga: Tensor | null = null;
       let gb: Tensor | null = null;
-      if (a.requiresGrad)
-        ga = ta
-          ? wrap(be, k.matmul(sb, g!, { transA: tb, transB: true }))
-          : wrap(be, k.matmul(g!, sb, { transB: !tb }));
+      if (a.requiresGrad) {
+        const gop = wrap(be, k.matmul(g!, sb, { transB: !tb })); // dC·op(B)ᵀ = d op(A)
+        if (ta) {
+          // A was transposed: dA = (d op(A))ᵀ over the last two axes. (Computing op(B)·dCᵀ instead
+          // would put a shared 2-D B first, which the kernel contract does not allow.)
+          const perm = gop.shape.map((_, i) => i);
+          perm[perm.length - 2] = perm.length - 1;
+          perm[perm.length - 1] = perm.length - 2;
+          ga = wrap(be, k.transpose(gop, perm));
+          gop.dispose();
+        } else ga = gop;
+      }
       if (b.requiresGrad) {
         if (b.rank === 2 && a.rank > 2) {
           // Shared weight: fold the batch into rows so the reduction over the batch happens in the matmul.

@@ -1,31 +1,110 @@
-// PLACEHOLDER: being written (CPU generic kernels).
-import type { GenericKernels } from '../../backend/generic-kernels.js';
-import { unsupported } from '../../backend/unsupported.js';
+import type { TensorInfo } from '../../backend/contract.js';
+import type {
+  AdamWParams,
+  BinaryOp,
+  CrossEntropyResult,
+  GenericKernels,
+  MatmulOptions,
+  RmsNormResult,
+  SgdParams,
+  UnaryOp,
+} from '../../backend/generic-kernels.js';
+import type { DType } from '../../dtype.js';
 import type { CpuBackend } from '../cpu-backend.js';
+import { crossEntropy, crossEntropyBackward } from './cross_entropy.js';
+import { affine, binary, cast, fill, unary, unaryBackward } from './elementwise.js';
+import { embedding, embeddingBackward } from './embedding.js';
+import { concat, slice, transpose } from './layout.js';
+import { matmul } from './matmul.js';
+import { adamwStep, sgdStep } from './optim.js';
+import { broadcastTo, sum } from './reduce.js';
+import { rmsNorm, rmsNormBackward } from './rms_norm.js';
+import { softmax, softmaxBackward } from './softmax.js';
 
-const u = (k: string) => unsupported(k, 'cpu');
+/**
+ * The CPU reference backend's generic kernels: a thin table over one file per op family. Each
+ * kernel validates every argument (throwing ShapeError / DTypeError / ArgumentError) before it
+ * allocates or writes, computes in f64, and returns a fresh tensor owned by `cpu` (the optimizer
+ * steps write in place instead). Summation orders are fixed, so results are bit-reproducible.
+ */
 export class CpuGenericKernels implements GenericKernels {
   constructor(readonly cpu: CpuBackend) {}
-  fill = u('fill');
-  cast = u('cast');
-  binary = u('binary');
-  unary = u('unary');
-  unaryBackward = u('unaryBackward');
-  affine = u('affine');
-  sum = u('sum');
-  broadcastTo = u('broadcastTo');
-  matmul = u('matmul');
-  transpose = u('transpose');
-  slice = u('slice');
-  concat = u('concat');
-  embedding = u('embedding');
-  embeddingBackward = u('embeddingBackward');
-  crossEntropy = u('crossEntropy');
-  crossEntropyBackward = u('crossEntropyBackward');
-  softmax = u('softmax');
-  softmaxBackward = u('softmaxBackward');
-  rmsNorm = u('rmsNorm');
-  rmsNormBackward = u('rmsNormBackward');
-  adamwStep = u('adamwStep');
-  sgdStep = u('sgdStep');
+
+  fill(shape: readonly number[], dtype: DType, value: number): TensorInfo {
+    return fill(this.cpu, shape, dtype, value);
+  }
+  cast(x: TensorInfo, dtype: DType): TensorInfo {
+    return cast(this.cpu, x, dtype);
+  }
+  binary(op: BinaryOp, a: TensorInfo, b: TensorInfo): TensorInfo {
+    return binary(this.cpu, op, a, b);
+  }
+  unary(op: UnaryOp, x: TensorInfo): TensorInfo {
+    return unary(this.cpu, op, x);
+  }
+  unaryBackward(op: UnaryOp, x: TensorInfo, grad: TensorInfo): TensorInfo {
+    return unaryBackward(this.cpu, op, x, grad);
+  }
+  affine(x: TensorInfo, a: number, b: number): TensorInfo {
+    return affine(this.cpu, x, a, b);
+  }
+  sum(x: TensorInfo, axes: readonly number[], keepDims: boolean): TensorInfo {
+    return sum(this.cpu, x, axes, keepDims);
+  }
+  broadcastTo(x: TensorInfo, shape: readonly number[]): TensorInfo {
+    return broadcastTo(this.cpu, x, shape);
+  }
+  matmul(a: TensorInfo, b: TensorInfo, options?: MatmulOptions): TensorInfo {
+    return matmul(this.cpu, a, b, options);
+  }
+  transpose(x: TensorInfo, perm: readonly number[]): TensorInfo {
+    return transpose(this.cpu, x, perm);
+  }
+  slice(x: TensorInfo, axis: number, start: number, end: number): TensorInfo {
+    return slice(this.cpu, x, axis, start, end);
+  }
+  concat(xs: readonly TensorInfo[], axis: number): TensorInfo {
+    return concat(this.cpu, xs, axis);
+  }
+  embedding(weight: TensorInfo, ids: TensorInfo): TensorInfo {
+    return embedding(this.cpu, weight, ids);
+  }
+  embeddingBackward(grad: TensorInfo, ids: TensorInfo, vocab: number): TensorInfo {
+    return embeddingBackward(this.cpu, grad, ids, vocab);
+  }
+  crossEntropy(logits: TensorInfo, labels: TensorInfo, ignoreIndex: number): CrossEntropyResult {
+    return crossEntropy(this.cpu, logits, labels, ignoreIndex);
+  }
+  crossEntropyBackward(
+    gradLoss: TensorInfo,
+    logits: TensorInfo,
+    labels: TensorInfo,
+    lse: TensorInfo,
+    ignoreIndex: number,
+  ): TensorInfo {
+    return crossEntropyBackward(this.cpu, gradLoss, logits, labels, lse, ignoreIndex);
+  }
+  softmax(x: TensorInfo, causal: boolean): TensorInfo {
+    return softmax(this.cpu, x, causal);
+  }
+  softmaxBackward(y: TensorInfo, grad: TensorInfo): TensorInfo {
+    return softmaxBackward(this.cpu, y, grad);
+  }
+  rmsNorm(x: TensorInfo, weight: TensorInfo, eps: number): RmsNormResult {
+    return rmsNorm(this.cpu, x, weight, eps);
+  }
+  rmsNormBackward(
+    grad: TensorInfo,
+    x: TensorInfo,
+    weight: TensorInfo,
+    invr: TensorInfo,
+  ): { gradX: TensorInfo; gradWeight: TensorInfo } {
+    return rmsNormBackward(this.cpu, grad, x, weight, invr);
+  }
+  adamwStep(param: TensorInfo, grad: TensorInfo, m: TensorInfo, v: TensorInfo, p: AdamWParams): void {
+    adamwStep(param, grad, m, v, p);
+  }
+  sgdStep(param: TensorInfo, grad: TensorInfo, momentumBuf: TensorInfo | null, p: SgdParams): void {
+    sgdStep(param, grad, momentumBuf, p);
+  }
 }
