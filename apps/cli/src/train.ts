@@ -8,6 +8,7 @@ import {
   noGrad,
   Random,
   saveStateDict,
+  type Tensor,
   tensor,
   tidy,
 } from '@liger-mhc/core';
@@ -187,9 +188,14 @@ async function evaluate(
   return v;
 }
 
+/** What generate() needs of a model: ids [1, T] -> logits [1, T, vocab]. */
+export interface LanguageModel {
+  forward(ids: Tensor): Tensor;
+}
+
 /** Sample characters one at a time (temperature 0.8) from the model's next-token distribution. */
 export async function generate(
-  model: MiniMhcLM,
+  model: LanguageModel,
   corpus: CharCorpus,
   prompt: string,
   length: number,

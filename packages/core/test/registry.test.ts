@@ -76,3 +76,22 @@ describe('backend registry', () => {
     expect(k).toThrow("kernel 'softmax' is not supported by backend 'tiny'");
   });
 });
+
+describe('automatic selection and software GPUs', () => {
+  it('passes over a software-emulated device but an explicit choice still gets it', async () => {
+    registerBackend(
+      'emulated',
+      () => {
+        const b = new CpuBackend();
+        Object.assign(b, { name: 'emulated' });
+        Object.defineProperty(b, 'capabilities', { value: { dtypes: ['f32'], device: 'lavapipe', software: true } });
+        return b;
+      },
+      50,
+    );
+    registerBackend('fancy', () => Object.assign(new CpuBackend(), { name: 'fancy' }), 7);
+    expect((await ready()).name).toBe('fancy');
+    resetBackendSelection();
+    expect((await setBackend('emulated')).name).toBe('emulated');
+  });
+});

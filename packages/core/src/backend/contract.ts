@@ -35,6 +35,12 @@ export interface BackendCapabilities {
   dtypes: readonly DType[];
   /** Human-readable device description ("cpu", "nvidia-h100 via Vulkan", ...). */
   device: string;
+  /**
+   * True when the device is a software emulation of a GPU (Mesa lavapipe, SwiftShader): correct,
+   * but slower than the CPU reference, so automatic selection passes over it. Explicit selection
+   * (setBackend, the environment variable, configuration) still uses it.
+   */
+  software?: boolean;
 }
 
 export interface Backend {

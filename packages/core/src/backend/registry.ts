@@ -1,14 +1,29 @@
 import { CpuBackend } from '../cpu/cpu-backend.js';
 import { BackendError } from '../errors.js';
+import { loadConfigFile } from './config-file.js';
 import type { Backend, BackendFactory } from './contract.js';
+
+export {
+  CONFIG_FILE_NAME,
+  CONFIG_PATH_ENV,
+  findConfigFile,
+  type LigerMhcConfigFile,
+  loadConfigFile,
+} from './config-file.js';
 
 /**
  * Backends register under a name with a priority. Selection, in order of precedence:
  *   1. an explicit `setBackend(name)`;
  *   2. the `LIGER_MHC_BACKEND` environment variable;
- *   3. a configuration (`configure({ backend })`, or a config file loaded by the caller);
- *   4. automatic: the highest-priority registered backend that initialises.
- * The CPU reference is always registered, so installing only @liger-mhc/core works.
+ *   3. the API configuration, `configure({ backend })`;
+ *   4. the config file `liger-mhc.config.json`, the nearest one from the working directory upwards
+ *      (or the file LIGER_MHC_CONFIG names); read by `ready()`, Node only (see config-file.ts);
+ *   5. automatic: the highest-priority registered backend that initialises.
+ * The API outranks the file because code that calls configure() is the more specific statement;
+ * the environment outranks both so that one run can be redirected without editing anything.
+ * `getBackend()` is synchronous and cannot read files: it sees the config file's choice only after
+ * `ready()` has read it. The CPU reference is always registered, so installing only
+ * @liger-mhc/core works.
  */
 interface Entry {
   factory: BackendFactory;
@@ -21,6 +36,8 @@ interface Entry {
 const entries = new Map<string, Entry>();
 let current: Backend | null = null;
 let configured: string | null = null;
+/** The config file's backend, once ready() has read it (undefined: not read yet). */
+let fromFile: { backend: string | null; path: string | null; cwd: string } | undefined;
 
 /** Packages that register a backend when imported, tried when a name is asked for but not registered. */
 export const BACKEND_PACKAGES: Readonly<Record<string, string>> = {
@@ -97,7 +114,15 @@ export async function setBackend(name: string): Promise<Backend> {
 export function requestedBackend(): string | null {
   const env = typeof process !== 'undefined' ? process.env?.[BACKEND_ENV] : undefined;
   if (env && env.trim() !== '') return env.trim();
-  return configured;
+  return configured ?? fromFile?.backend ?? null;
+}
+
+/** Read the config file (once per working directory) when neither environment nor API decides. */
+async function readConfigFile(): Promise<void> {
+  const cwd = typeof process !== 'undefined' && process.cwd ? process.cwd() : '';
+  if (fromFile && fromFile.cwd === cwd) return;
+  const file = await loadConfigFile();
+  fromFile = { backend: file?.backend ?? null, path: file?.path ?? null, cwd };
 }
 
 /**
@@ -107,18 +132,40 @@ export function requestedBackend(): string | null {
  */
 export async function ready(): Promise<Backend> {
   if (current) return current;
+  const env = typeof process !== 'undefined' ? process.env?.[BACKEND_ENV]?.trim() : undefined;
+  if (!env && configured === null) await readConfigFile();
   const asked = requestedBackend();
-  if (asked) return setBackend(asked);
+  if (asked) {
+    const viaFile = !env && configured === null ? fromFile?.path : null;
+    if (!viaFile) return setBackend(asked);
+    // Say where the name came from: a stale config file is otherwise hard to find.
+    return setBackend(asked).catch((err: unknown) => {
+      throw new BackendError(`${(err as Error).message} (selected by ${viaFile})`);
+    });
+  }
   await Promise.all(
     Object.keys(BACKEND_PACKAGES).map((n) => (entries.has(n) ? null : importBackendPackage(n))),
   );
   const names = registeredBackends().map((r) => r.name);
+  let emulated: Backend | null = null;
   for (const name of names) {
+    let b: Backend;
     try {
-      return await setBackend(name);
+      b = await initBackend(name);
     } catch {
-      // automatic selection skips backends that cannot start
+      continue; // automatic selection skips backends that cannot start
     }
+    // A software GPU (lavapipe, SwiftShader) is slower than the CPU reference: pass over it.
+    if (b.capabilities.software) {
+      emulated ??= b;
+      continue;
+    }
+    current = b;
+    return b;
+  }
+  if (emulated) {
+    current = emulated;
+    return emulated;
   }
   throw new BackendError('no backend could be initialised');
 }
@@ -162,6 +209,7 @@ export function getBackend(name?: string): Backend {
 export function resetBackendSelection(): void {
   current = null;
   configured = null;
+  fromFile = undefined;
 }
 
 /** Dispose and forget an initialised backend instance. */
