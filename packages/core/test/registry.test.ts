@@ -84,7 +84,9 @@ describe('automatic selection and software GPUs', () => {
       () => {
         const b = new CpuBackend();
         Object.assign(b, { name: 'emulated' });
-        Object.defineProperty(b, 'capabilities', { value: { dtypes: ['f32'], device: 'lavapipe', software: true } });
+        Object.defineProperty(b, 'capabilities', {
+          value: { dtypes: ['f32'], device: 'lavapipe', software: true },
+        });
         return b;
       },
       50,

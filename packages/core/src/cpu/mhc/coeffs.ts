@@ -1,0 +1,468 @@
+import type { TensorInfo } from '../../backend/contract.js';
+import type {
+  CoeffsBackwardArgs,
+  CoeffsBackwardResult,
+  CoeffsConfig,
+  CoeffsForwardArgs,
+  CoeffsForwardResult,
+} from '../../backend/mhc-kernels.js';
+import { ArgumentError, ShapeError } from '../../errors.js';
+import type { CpuBackend } from '../cpu-backend.js';
+import { readFloats } from '../cpu-handle.js';
+import {
+  historyLength,
+  SinkhornScratch,
+  sinkhornBackward,
+  sinkhornForward,
+  sinkhornReplay,
+} from './sinkhorn.js';
+import { expectSize, f32Output, readCoeff, readF32, readSavedF64, readScalar, savedF64 } from './storage.js';
+
+/**
+ * coeffs: mix = (x·φ)·invr with invr = 1/sqrt(mean(x²) + rmsEps), then per token
+ *   hPre  = sigmoid(mix[0:hc]·αpre + b[0:hc]) + preEps
+ *   hPost = sigmoid(mix[hc:2hc]·αpost + b[hc:2hc]) · postMult
+ *   hRes  = sinkhorn(mix[2hc:]·αres + b[2hc:])
+ *
+ * Saved tensors (each f64 packed as two f32 words, see storage.ts):
+ *   saved[0]  mix   [N, M]   the normalised projection, so the backward needs no second x·φ
+ *   saved[1]  invr  [N]
+ *   saved[2]  ('history' only) Sinkhorn history [N, hc² + (2·tmax-1)·hc]: per token the softmax S
+ *             and the denominators of every normalisation step (layout in sinkhorn.ts).
+ * 'recompute' keeps only saved[0..1] and reruns Sinkhorn from mix in the backward.
+ */
+
+interface Dims {
+  n: number;
+  k: number;
+  hc: number;
+  m: number;
+  /** M rounded up to a multiple of 4: the projection works on blocks of 4 outputs. */
+  mp: number;
+}
+
+function dims(x: TensorInfo, phi: TensorInfo, b: TensorInfo, config: CoeffsConfig): Dims {
+  const hc = config.hc;
+  if (!Number.isInteger(hc) || hc < 1)
+    throw new ArgumentError('config.hc', `expected an integer >= 1, got ${hc}`);
+  if (!Number.isInteger(config.tmax) || config.tmax < 1)
+    throw new ArgumentError('config.tmax', `expected an integer >= 1, got ${config.tmax}`);
+  if (x.shape.length !== 2 || x.shape[1] % hc !== 0)
+    throw new ShapeError('x', `[N, hc*c] with hc=${hc}`, x.shape);
+  const [n, k] = x.shape;
+  const m = hc * hc + 2 * hc;
+  if (phi.shape.length !== 2 || phi.shape[0] !== k || phi.shape[1] !== m)
+    throw new ShapeError('phi', `[${k}, ${m}]`, phi.shape);
+  expectSize(b, 'b', `[${m}]`, m);
+  return { n, k, hc, m, mp: (m + 3) & ~3 };
+}
+
+function sigmoid(z: number): number {
+  return 1 / (1 + Math.exp(-z));
+}
+
+/**
+ * mix[n, :] = (x[n, :]·φ)·invr[n] and invr[n], in one pass over each row of x. Two tokens and four
+ * outputs at a time keep 8 accumulators in registers: each loaded x and φᵀ value feeds several
+ * multiply-adds, which is what bounds speed in JS (no SIMD). φᵀ is f64 [mp, K] so the inner loop
+ * runs over contiguous memory; an odd last token is computed twice and written once.
+ */
+function project(
+  x: Float32Array,
+  phiT: Float64Array,
+  d: Dims,
+  rmsEps: number,
+  mix: Float64Array,
+  invr: Float64Array,
+): void {
+  const { n: N, k: K, m: M, mp: MP } = d;
+  const acc0 = new Float64Array(MP);
+  const acc1 = new Float64Array(MP);
+  for (let n0 = 0; n0 < N; n0 += 2) {
+    const n1 = n0 + 1 < N ? n0 + 1 : n0;
+    const b0 = n0 * K;
+    const b1 = n1 * K;
+    let ss0 = 0;
+    let ss1 = 0;
+    for (let m = 0; m < MP; m += 4) {
+      const p0 = m * K;
+      const p1 = p0 + K;
+      const p2 = p1 + K;
+      const p3 = p2 + K;
+      // biome-ignore format: one tile row per line
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      if (m === 0) {
+        // The first block also accumulates the sums of squares, so x is read once.
+        for (let k = 0; k < K; k++) {
+          const v = x[b0 + k];
+          const w = x[b1 + k];
+          const u0 = phiT[p0 + k];
+          const u1 = phiT[p1 + k];
+          const u2 = phiT[p2 + k];
+          const u3 = phiT[p3 + k];
+          ss0 += v * v;
+          ss1 += w * w;
+          a0 += v * u0;
+          a1 += v * u1;
+          a2 += v * u2;
+          a3 += v * u3;
+          c0 += w * u0;
+          c1 += w * u1;
+          c2 += w * u2;
+          c3 += w * u3;
+        }
+      } else {
+        for (let k = 0; k < K; k++) {
+          const v = x[b0 + k];
+          const w = x[b1 + k];
+          const u0 = phiT[p0 + k];
+          const u1 = phiT[p1 + k];
+          const u2 = phiT[p2 + k];
+          const u3 = phiT[p3 + k];
+          a0 += v * u0;
+          a1 += v * u1;
+          a2 += v * u2;
+          a3 += v * u3;
+          c0 += w * u0;
+          c1 += w * u1;
+          c2 += w * u2;
+          c3 += w * u3;
+        }
+      }
+      acc0[m] = a0;
+      acc0[m + 1] = a1;
+      acc0[m + 2] = a2;
+      acc0[m + 3] = a3;
+      acc1[m] = c0;
+      acc1[m + 1] = c1;
+      acc1[m + 2] = c2;
+      acc1[m + 3] = c3;
+    }
+    const r0 = 1 / Math.sqrt(ss0 / K + rmsEps);
+    const r1 = 1 / Math.sqrt(ss1 / K + rmsEps);
+    invr[n0] = r0;
+    invr[n1] = r1;
+    for (let m = 0; m < M; m++) {
+      mix[n0 * M + m] = acc0[m] * r0;
+      mix[n1 * M + m] = acc1[m] * r1;
+    }
+  }
+}
+
+export function coeffsForward(cpu: CpuBackend, args: CoeffsForwardArgs): CoeffsForwardResult {
+  const { config, save } = args;
+  const d = dims(args.x, args.phi, args.b, config);
+  const { n: N, k: K, hc, m: M, mp: MP } = d;
+  const x = readF32(args.x, 'x');
+  const phi = readFloats(args.phi);
+  const b = readCoeff(args.b, 'b');
+  const aPre = readScalar(args.alphaPre, 'alphaPre');
+  const aPost = readScalar(args.alphaPost, 'alphaPost');
+  const aRes = readScalar(args.alphaRes, 'alphaRes');
+  const { tmax, preEps, postMult, sinkhornEps: eps } = config;
+
+  const phiT = new Float64Array(MP * K);
+  for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) phiT[m * K + k] = phi[k * M + m];
+
+  const mixOut = save === 'none' ? null : savedF64(cpu, N * M);
+  const invrOut = save === 'none' ? null : savedF64(cpu, N);
+  const histLen = historyLength(hc, tmax);
+  const histOut = save === 'history' ? savedF64(cpu, N * histLen) : null;
+  const mix = mixOut ? mixOut.values : new Float64Array(N * M);
+  const invr = invrOut ? invrOut.values : new Float64Array(N);
+  project(x, phiT, d, config.rmsEps, mix, invr);
+
+  const hPre = cpu.output([N, hc], 'f32');
+  const hPost = cpu.output([N, hc], 'f32');
+  const hRes = cpu.output([N, hc, hc], 'f32');
+  const pre = hPre.values;
+  const post = hPost.values;
+  const res = hRes.values;
+  const hh = hc * hc;
+  const work = new SinkhornScratch(hc, tmax);
+  const logits = new Float64Array(hh);
+  const final = (2 * tmax - 1) * hh;
+  const hist = histOut ? histOut.values : null;
+  for (let n = 0; n < N; n++) {
+    const mo = n * M;
+    for (let s = 0; s < hc; s++) {
+      pre[n * hc + s] = sigmoid(mix[mo + s] * aPre + b[s]) + preEps;
+      post[n * hc + s] = sigmoid(mix[mo + hc + s] * aPost + b[hc + s]) * postMult;
+    }
+    for (let j = 0; j < hh; j++) logits[j] = mix[mo + 2 * hc + j] * aRes + b[2 * hc + j];
+    if (hist) {
+      const h = n * histLen;
+      sinkhornForward(logits, 0, hc, tmax, eps, hist, h, hist, h + hh, work.mats);
+    } else sinkhornForward(logits, 0, hc, tmax, eps, work.s, 0, work.dens, 0, work.mats);
+    for (let j = 0; j < hh; j++) res[n * hh + j] = work.mats[final + j];
+  }
+
+  const saved: TensorInfo[] = [];
+  if (mixOut && invrOut) saved.push(mixOut.finish(), invrOut.finish());
+  if (histOut) saved.push(histOut.finish());
+  return { hPre: hPre.finish(), hPost: hPost.finish(), hRes: hRes.finish(), saved };
+}
+
+/**
+ * gradX[n, k] = Σ_m g[n, m]·φ[k, m] + factor[n]·x[n, k], where g = dmix·invr is [N, mp] f64.
+ * Two tokens and four k at a time (8 accumulators); the inner loop over m reads contiguous rows of
+ * φ [K, M]. Clamped indices for an odd last token or a K not divisible by 4 recompute a value
+ * already written and write the same number again.
+ */
+function gradXRows(
+  g: Float64Array,
+  factor: Float64Array,
+  x: Float32Array,
+  phi: Float64Array,
+  d: Dims,
+  out: Float32Array,
+): void {
+  const { n: N, k: K, m: M, mp: MP } = d;
+  for (let n0 = 0; n0 < N; n0 += 2) {
+    const n1 = n0 + 1 < N ? n0 + 1 : n0;
+    const g0 = n0 * MP;
+    const g1 = n1 * MP;
+    const b0 = n0 * K;
+    const b1 = n1 * K;
+    const f0 = factor[n0];
+    const f1 = factor[n1];
+    for (let k0 = 0; k0 < K; k0 += 4) {
+      const k1 = k0 + 1 < K ? k0 + 1 : K - 1;
+      const k2 = k0 + 2 < K ? k0 + 2 : K - 1;
+      const k3 = k0 + 3 < K ? k0 + 3 : K - 1;
+      const p0 = k0 * M;
+      const p1 = k1 * M;
+      const p2 = k2 * M;
+      const p3 = k3 * M;
+      // biome-ignore format: one tile row per line
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      for (let m = 0; m < M; m++) {
+        const u = g[g0 + m];
+        const w = g[g1 + m];
+        const q0 = phi[p0 + m];
+        const q1 = phi[p1 + m];
+        const q2 = phi[p2 + m];
+        const q3 = phi[p3 + m];
+        a0 += u * q0;
+        a1 += u * q1;
+        a2 += u * q2;
+        a3 += u * q3;
+        c0 += w * q0;
+        c1 += w * q1;
+        c2 += w * q2;
+        c3 += w * q3;
+      }
+      out[b0 + k0] = a0 + f0 * x[b0 + k0];
+      out[b0 + k1] = a1 + f0 * x[b0 + k1];
+      out[b0 + k2] = a2 + f0 * x[b0 + k2];
+      out[b0 + k3] = a3 + f0 * x[b0 + k3];
+      out[b1 + k0] = c0 + f1 * x[b1 + k0];
+      out[b1 + k1] = c1 + f1 * x[b1 + k1];
+      out[b1 + k2] = c2 + f1 * x[b1 + k2];
+      out[b1 + k3] = c3 + f1 * x[b1 + k3];
+    }
+  }
+}
+
+/**
+ * gradPhi[k, m] = Σ_n x[n, k]·g[n, m], summed over n in token order (deterministic, independent of
+ * the blocking). Tiles of 2 k × 4 m keep 8 accumulators in registers while walking the tokens.
+ */
+function gradPhiTiles(g: Float64Array, x: Float32Array, d: Dims, out: Float32Array): void {
+  const { n: N, k: K, m: M, mp: MP } = d;
+  for (let k0 = 0; k0 < K; k0 += 2) {
+    const dk = k0 + 1 < K ? 1 : 0;
+    for (let m = 0; m < MP; m += 4) {
+      // biome-ignore format: one tile row per line
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      for (let n = 0, xb = k0, gb = m; n < N; n++, xb += K, gb += MP) {
+        const v = x[xb];
+        const w = x[xb + dk];
+        const u0 = g[gb];
+        const u1 = g[gb + 1];
+        const u2 = g[gb + 2];
+        const u3 = g[gb + 3];
+        a0 += v * u0;
+        a1 += v * u1;
+        a2 += v * u2;
+        a3 += v * u3;
+        c0 += w * u0;
+        c1 += w * u1;
+        c2 += w * u2;
+        c3 += w * u3;
+      }
+      const o0 = k0 * M + m;
+      const o1 = (k0 + dk) * M + m;
+      out[o0] = a0;
+      out[o1] = c0;
+      if (m + 1 < M) {
+        out[o0 + 1] = a1;
+        out[o1 + 1] = c1;
+      }
+      if (m + 2 < M) {
+        out[o0 + 2] = a2;
+        out[o1 + 2] = c2;
+      }
+      if (m + 3 < M) {
+        out[o0 + 3] = a3;
+        out[o1 + 3] = c3;
+      }
+    }
+  }
+}
+
+function scalarOut(cpu: CpuBackend, v: number): TensorInfo {
+  const o = cpu.output([], 'f32');
+  o.values[0] = v;
+  return o.finish();
+}
+
+/**
+ * The backward works from the saved f64 mix, not from the f32 hPre/hPost/hRes it is handed, so the
+ * sigmoid and Sinkhorn derivatives do not inherit f32 rounding. Per token: sigmoid and Sinkhorn
+ * backward give dLoss/dmix; then g = dmix·invr feeds gradX = g·φᵀ + factor·x and gradPhi = xᵀ·g.
+ * Every sum runs in a fixed order (tokens ascending), so results are deterministic.
+ */
+export function coeffsBackward(cpu: CpuBackend, args: CoeffsBackwardArgs): CoeffsBackwardResult {
+  const { config, save, needs } = args;
+  const d = dims(args.x, args.phi, args.b, config);
+  const { n: N, k: K, hc, m: M, mp: MP } = d;
+  const { tmax, postMult, sinkhornEps: eps } = config;
+  const hh = hc * hc;
+  const histLen = historyLength(hc, tmax);
+  const wantSaved = save === 'history' ? 3 : 2;
+  if (args.saved.length !== wantSaved)
+    throw new ArgumentError(
+      'saved',
+      `expected ${wantSaved} tensors from coeffsForward with save '${save}', got ${args.saved.length}`,
+    );
+  const mix = readSavedF64(args.saved[0], 'saved[0] (mix)', N * M);
+  const invr = readSavedF64(args.saved[1], 'saved[1] (invr)', N);
+  const hist = save === 'history' ? readSavedF64(args.saved[2], 'saved[2] (history)', N * histLen) : null;
+  const b = readCoeff(args.b, 'b');
+  const aPre = readScalar(args.alphaPre, 'alphaPre');
+  const aPost = readScalar(args.alphaPost, 'alphaPost');
+  const aRes = readScalar(args.alphaRes, 'alphaRes');
+  const gPre = args.gradHPre ? readCoeff(args.gradHPre, 'gradHPre') : null;
+  const gPost = args.gradHPost ? readCoeff(args.gradHPost, 'gradHPost') : null;
+  const gRes = args.gradHRes ? readCoeff(args.gradHRes, 'gradHRes') : null;
+  if (gPre) expectSize(args.gradHPre!, 'gradHPre', `[${N}, ${hc}]`, N * hc);
+  if (gPost) expectSize(args.gradHPost!, 'gradHPost', `[${N}, ${hc}]`, N * hc);
+  if (gRes) expectSize(args.gradHRes!, 'gradHRes', `[${N}, ${hc}, ${hc}]`, N * hh);
+
+  const needMatmul = needs.x || needs.phi;
+  // g = dLoss/dmix · invr, padded to mp columns (zeros) for the 4-wide tiles of gradPhi.
+  const g = needMatmul ? new Float64Array(N * MP) : null;
+  const factor = needs.x ? new Float64Array(N) : null;
+  const gb = new Float64Array(M);
+  const gmix = new Float64Array(M);
+  let gaPre = 0;
+  let gaPost = 0;
+  let gaRes = 0;
+  const work = new SinkhornScratch(hc, tmax);
+  const logits = new Float64Array(hh);
+
+  for (let n = 0; n < N; n++) {
+    const mo = n * M;
+    for (let s = 0; s < hc; s++) {
+      let dz = 0;
+      if (gPre) {
+        const sg = sigmoid(mix[mo + s] * aPre + b[s]);
+        dz = gPre[n * hc + s] * sg * (1 - sg);
+        gaPre += dz * mix[mo + s];
+        gb[s] += dz;
+      }
+      gmix[s] = dz * aPre;
+      let dq = 0;
+      if (gPost) {
+        const sg = sigmoid(mix[mo + hc + s] * aPost + b[hc + s]);
+        dq = gPost[n * hc + s] * postMult * sg * (1 - sg);
+        gaPost += dq * mix[mo + hc + s];
+        gb[hc + s] += dq;
+      }
+      gmix[hc + s] = dq * aPost;
+    }
+    if (gRes) {
+      if (hist) {
+        const h = n * histLen;
+        sinkhornReplay(hist, h, hc, tmax, eps, work.mats);
+        sinkhornBackward(
+          gRes,
+          n * hh,
+          hc,
+          tmax,
+          hist,
+          h,
+          hist,
+          h + hh,
+          work.mats,
+          work.grad,
+          work.gradLogits,
+        );
+      } else {
+        for (let j = 0; j < hh; j++) logits[j] = mix[mo + 2 * hc + j] * aRes + b[2 * hc + j];
+        sinkhornForward(logits, 0, hc, tmax, eps, work.s, 0, work.dens, 0, work.mats);
+        sinkhornBackward(
+          gRes,
+          n * hh,
+          hc,
+          tmax,
+          work.s,
+          0,
+          work.dens,
+          0,
+          work.mats,
+          work.grad,
+          work.gradLogits,
+        );
+      }
+      const gl = work.gradLogits;
+      for (let j = 0; j < hh; j++) {
+        gaRes += gl[j] * mix[mo + 2 * hc + j];
+        gb[2 * hc + j] += gl[j];
+        gmix[2 * hc + j] = gl[j] * aRes;
+      }
+    } else for (let j = 0; j < hh; j++) gmix[2 * hc + j] = 0;
+    if (g) {
+      const r = invr[n];
+      let dot = 0;
+      for (let m = 0; m < M; m++) {
+        g[n * MP + m] = gmix[m] * r;
+        dot += gmix[m] * mix[mo + m];
+      }
+      // d invr / dx = -invr³·x/K and mix = acc·invr, so the rsqrt term is -(gmix·mix)·invr²/K · x.
+      if (factor) factor[n] = (-dot * r * r) / K;
+    }
+  }
+
+  // Half-stored x is widened once for both products.
+  const x = needMatmul ? readF32(args.x, 'x') : null;
+  let gradX: TensorInfo | null = null;
+  if (needs.x && g && factor && x) {
+    const phiRaw = readFloats(args.phi);
+    const phi = phiRaw instanceof Float64Array ? phiRaw : Float64Array.from(phiRaw);
+    const out = f32Output(cpu, [N, K], args.x.dtype);
+    gradXRows(g, factor, x, phi, d, out.values);
+    gradX = out.finish();
+  }
+  let gradPhi: TensorInfo | null = null;
+  if (needs.phi && g && x) {
+    const out = cpu.output([K, M], 'f32');
+    gradPhiTiles(g, x, d, out.values as Float32Array);
+    gradPhi = out.finish();
+  }
+  let gradB: TensorInfo | null = null;
+  if (needs.b) {
+    const out = cpu.output([M], 'f32');
+    out.values.set(gb);
+    gradB = out.finish();
+  }
+  return {
+    gradX,
+    gradPhi,
+    gradB,
+    gradAlphaPre: needs.alphas ? scalarOut(cpu, gaPre) : null,
+    gradAlphaPost: needs.alphas ? scalarOut(cpu, gaPost) : null,
+    gradAlphaRes: needs.alphas ? scalarOut(cpu, gaRes) : null,
+  };
+}

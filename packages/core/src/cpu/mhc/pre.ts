@@ -1,0 +1,110 @@
+import type { TensorInfo } from '../../backend/contract.js';
+import type { PreBackwardResult } from '../../backend/mhc-kernels.js';
+import type { CpuBackend } from '../cpu-backend.js';
+import { expectSize, f32Output, readCoeff, readF32, streamsShape } from './storage.js';
+
+/**
+ * pre: xIn[n, :] = Σ_s hPre[n, s]·x[n, s, :]. x is [..., hc, c]; xIn is [..., c].
+ * Loops run over channels (contiguous) with the hc weights held in locals; the sums stay in f64
+ * until the single rounding at the store.
+ */
+export function preForward(cpu: CpuBackend, xInfo: TensorInfo, hPreInfo: TensorInfo): TensorInfo {
+  const { n: N, hc, c: C } = streamsShape(xInfo, 'x');
+  expectSize(hPreInfo, 'hPre', `[..., ${hc}] with ${N} tokens`, N * hc);
+  const x = readF32(xInfo, 'x');
+  const h = readCoeff(hPreInfo, 'hPre');
+  const out = f32Output(cpu, [...xInfo.shape.slice(0, -2), C], xInfo.dtype);
+  const y = out.values;
+  if (hc === 4) {
+    // The common case: all four streams in one pass, no scratch.
+    for (let n = 0; n < N; n++) {
+      const b = n * 4 * C;
+      const h0 = h[n * 4];
+      const h1 = h[n * 4 + 1];
+      const h2 = h[n * 4 + 2];
+      const h3 = h[n * 4 + 3];
+      const o = n * C;
+      for (let c = 0; c < C; c++)
+        y[o + c] = h0 * x[b + c] + h1 * x[b + C + c] + h2 * x[b + 2 * C + c] + h3 * x[b + 3 * C + c];
+    }
+  } else {
+    const acc = new Float64Array(C);
+    for (let n = 0; n < N; n++) {
+      const b = n * hc * C;
+      acc.fill(0);
+      for (let s = 0; s < hc; s++) {
+        const w = h[n * hc + s];
+        const xs = b + s * C;
+        for (let c = 0; c < C; c++) acc[c] += w * x[xs + c];
+      }
+      const o = n * C;
+      for (let c = 0; c < C; c++) y[o + c] = acc[c];
+    }
+  }
+  return out.finish();
+}
+
+/** gradX[n, s, :] = hPre[n, s]·gradXIn[n, :];  gradHPre[n, s] = x[n, s, :]·gradXIn[n, :]. */
+export function preBackward(
+  cpu: CpuBackend,
+  gradXInInfo: TensorInfo,
+  xInfo: TensorInfo,
+  hPreInfo: TensorInfo,
+): PreBackwardResult {
+  const { n: N, hc, c: C } = streamsShape(xInfo, 'x');
+  expectSize(hPreInfo, 'hPre', `[..., ${hc}] with ${N} tokens`, N * hc);
+  expectSize(gradXInInfo, 'gradXIn', `[..., ${C}] with ${N} tokens`, N * C);
+  const x = readF32(xInfo, 'x');
+  const gIn = readF32(gradXInInfo, 'gradXIn');
+  const h = readCoeff(hPreInfo, 'hPre');
+  const gx = f32Output(cpu, xInfo.shape, xInfo.dtype);
+  const gh = cpu.output(hPreInfo.shape, 'f32');
+  const gxv = gx.values;
+  const ghv = gh.values;
+  if (hc === 4) {
+    // One pass per token: each gradient value is loaded once for the four streams.
+    for (let n = 0; n < N; n++) {
+      const gb = n * C;
+      const b = n * 4 * C;
+      const h0 = h[n * 4];
+      const h1 = h[n * 4 + 1];
+      const h2 = h[n * 4 + 2];
+      const h3 = h[n * 4 + 3];
+      let d0 = 0;
+      let d1 = 0;
+      let d2 = 0;
+      let d3 = 0;
+      for (let c = 0; c < C; c++) {
+        const gv = gIn[gb + c];
+        gxv[b + c] = h0 * gv;
+        gxv[b + C + c] = h1 * gv;
+        gxv[b + 2 * C + c] = h2 * gv;
+        gxv[b + 3 * C + c] = h3 * gv;
+        d0 += x[b + c] * gv;
+        d1 += x[b + C + c] * gv;
+        d2 += x[b + 2 * C + c] * gv;
+        d3 += x[b + 3 * C + c] * gv;
+      }
+      ghv[n * 4] = d0;
+      ghv[n * 4 + 1] = d1;
+      ghv[n * 4 + 2] = d2;
+      ghv[n * 4 + 3] = d3;
+    }
+    return { gradX: gx.finish(), gradHPre: gh.finish() };
+  }
+  for (let n = 0; n < N; n++) {
+    const gb = n * C;
+    for (let s = 0; s < hc; s++) {
+      const w = h[n * hc + s];
+      const xs = (n * hc + s) * C;
+      let dot = 0;
+      for (let c = 0; c < C; c++) {
+        const gv = gIn[gb + c];
+        gxv[xs + c] = w * gv;
+        dot += x[xs + c] * gv;
+      }
+      ghv[n * hc + s] = dot;
+    }
+  }
+  return { gradX: gx.finish(), gradHPre: gh.finish() };
+}

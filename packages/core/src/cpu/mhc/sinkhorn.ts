@@ -1,0 +1,175 @@
+/**
+ * Sinkhorn-Knopp for one token's hc x hc residual matrix, forward and backward (golden README):
+ *   P_0 = softmax(L, over the last axis) + eps
+ *   P_1 = P_0 / (column sums + eps)
+ *   then tmax-1 times: row-normalise, column-normalise, each dividing by (sum + eps).
+ * That is T = 2*tmax - 1 normalisation steps; step t (1-based) normalises columns when t is odd and
+ * rows when t is even. Everything is f64 in scratch arrays the caller allocates once per kernel call.
+ *
+ * History of one token (what 'history' mode saves, `historyLength` f64 values):
+ *   [0, hc*hc)                      S, the softmax of L (row-major, before + eps)
+ *   [hc*hc + (t-1)*hc, + hc)        d_t, the denominators (sum + eps) of step t = 1..T
+ * From these the backward replays every P_t with divisions only, bit for bit as the forward made
+ * them, so 'history' and 'recompute' give identical gradients.
+ */
+
+export function sinkhornSteps(tmax: number): number {
+  return 2 * tmax - 1;
+}
+
+export function historyLength(hc: number, tmax: number): number {
+  return hc * hc + sinkhornSteps(tmax) * hc;
+}
+
+/** Per-call scratch: S, denominators and the matrices P_0..P_T, plus two gradient buffers. */
+export class SinkhornScratch {
+  readonly s: Float64Array;
+  readonly dens: Float64Array;
+  readonly mats: Float64Array;
+  readonly grad: Float64Array;
+  readonly gradLogits: Float64Array;
+  constructor(
+    readonly hc: number,
+    readonly tmax: number,
+  ) {
+    const hh = hc * hc;
+    this.s = new Float64Array(hh);
+    this.dens = new Float64Array(sinkhornSteps(tmax) * hc);
+    this.mats = new Float64Array((sinkhornSteps(tmax) + 1) * hh);
+    this.grad = new Float64Array(hh);
+    this.gradLogits = new Float64Array(hh);
+  }
+}
+
+/**
+ * Forward from logits (logits[lOff .. lOff+hc*hc)). Writes S to s[sOff..], the denominators to
+ * dens[dOff..] and P_0..P_T to `mats`; the result is P_T at mats[T*hc*hc].
+ */
+export function sinkhornForward(
+  logits: Float64Array,
+  lOff: number,
+  hc: number,
+  tmax: number,
+  eps: number,
+  s: Float64Array,
+  sOff: number,
+  dens: Float64Array,
+  dOff: number,
+  mats: Float64Array,
+): void {
+  // Row softmax with the row maximum subtracted, so large logits cannot overflow exp.
+  for (let i = 0; i < hc; i++) {
+    const r = i * hc;
+    let max = Number.NEGATIVE_INFINITY;
+    for (let j = 0; j < hc; j++) if (logits[lOff + r + j] > max) max = logits[lOff + r + j];
+    let sum = 0;
+    for (let j = 0; j < hc; j++) {
+      const e = Math.exp(logits[lOff + r + j] - max);
+      s[sOff + r + j] = e;
+      sum += e;
+    }
+    const inv = 1 / sum;
+    for (let j = 0; j < hc; j++) s[sOff + r + j] *= inv;
+  }
+  const hh = hc * hc;
+  for (let k = 0; k < hh; k++) mats[k] = s[sOff + k] + eps;
+  const steps = sinkhornSteps(tmax);
+  for (let t = 1; t <= steps; t++) {
+    const src = (t - 1) * hh;
+    const dst = t * hh;
+    const d = dOff + (t - 1) * hc;
+    if (t & 1) {
+      for (let j = 0; j < hc; j++) {
+        let sum = 0;
+        for (let i = 0; i < hc; i++) sum += mats[src + i * hc + j];
+        dens[d + j] = sum + eps;
+      }
+      for (let i = 0; i < hc; i++)
+        for (let j = 0; j < hc; j++) mats[dst + i * hc + j] = mats[src + i * hc + j] / dens[d + j];
+    } else {
+      for (let i = 0; i < hc; i++) {
+        let sum = 0;
+        for (let j = 0; j < hc; j++) sum += mats[src + i * hc + j];
+        const den = sum + eps;
+        dens[d + i] = den;
+        for (let j = 0; j < hc; j++) mats[dst + i * hc + j] = mats[src + i * hc + j] / den;
+      }
+    }
+  }
+}
+
+/** Rebuild P_0..P_T in `mats` from a saved history (S and denominators): divisions only. */
+export function sinkhornReplay(
+  hist: Float64Array,
+  hOff: number,
+  hc: number,
+  tmax: number,
+  eps: number,
+  mats: Float64Array,
+): void {
+  const hh = hc * hc;
+  for (let k = 0; k < hh; k++) mats[k] = hist[hOff + k] + eps;
+  const steps = sinkhornSteps(tmax);
+  for (let t = 1; t <= steps; t++) {
+    const src = (t - 1) * hh;
+    const dst = t * hh;
+    const d = hOff + hh + (t - 1) * hc;
+    if (t & 1) {
+      for (let i = 0; i < hc; i++)
+        for (let j = 0; j < hc; j++) mats[dst + i * hc + j] = mats[src + i * hc + j] / hist[d + j];
+    } else {
+      for (let i = 0; i < hc; i++) {
+        const den = hist[d + i];
+        for (let j = 0; j < hc; j++) mats[dst + i * hc + j] = mats[src + i * hc + j] / den;
+      }
+    }
+  }
+}
+
+/**
+ * Backward: given dLoss/dP_T in gOut[gOff..], writes dLoss/dL into `gradLogits`. Needs P_1..P_T in
+ * `mats`, the denominators at dens[dOff..] and S at s[sOff..]. For a step P_t = P_{t-1} / d (d the
+ * sums + eps along one axis): dP_{t-1} = (G - sum_along_axis(G * P_t)) / d. For the softmax:
+ * dL = S * (G - rowsum(G * S)); the + eps has no gradient.
+ */
+export function sinkhornBackward(
+  gOut: Float32Array,
+  gOff: number,
+  hc: number,
+  tmax: number,
+  s: Float64Array,
+  sOff: number,
+  dens: Float64Array,
+  dOff: number,
+  mats: Float64Array,
+  grad: Float64Array,
+  gradLogits: Float64Array,
+): void {
+  const hh = hc * hc;
+  for (let k = 0; k < hh; k++) grad[k] = gOut[gOff + k];
+  for (let t = sinkhornSteps(tmax); t >= 1; t--) {
+    const p = t * hh;
+    const d = dOff + (t - 1) * hc;
+    if (t & 1) {
+      for (let j = 0; j < hc; j++) {
+        let dot = 0;
+        for (let i = 0; i < hc; i++) dot += grad[i * hc + j] * mats[p + i * hc + j];
+        const den = dens[d + j];
+        for (let i = 0; i < hc; i++) grad[i * hc + j] = (grad[i * hc + j] - dot) / den;
+      }
+    } else {
+      for (let i = 0; i < hc; i++) {
+        let dot = 0;
+        for (let j = 0; j < hc; j++) dot += grad[i * hc + j] * mats[p + i * hc + j];
+        const den = dens[d + i];
+        for (let j = 0; j < hc; j++) grad[i * hc + j] = (grad[i * hc + j] - dot) / den;
+      }
+    }
+  }
+  for (let i = 0; i < hc; i++) {
+    const r = i * hc;
+    let dot = 0;
+    for (let j = 0; j < hc; j++) dot += grad[r + j] * s[sOff + r + j];
+    for (let j = 0; j < hc; j++) gradLogits[r + j] = s[sOff + r + j] * (grad[r + j] - dot);
+  }
+}
