@@ -80,15 +80,25 @@ async function benchOurs(n: number, hc: number, c: number, reps: number): Promis
   ];
 }
 
-function benchTorch(anchor: string, shapes: string): Row[] {
-  const r = spawnSync(
-    'python3',
-    [anchor, '--device', 'cpu', '--dtype', 'f32', '--shapes', shapes, '--no-compile'],
-    {
-      env: { ...process.env, OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' },
-      encoding: 'utf8',
-    },
+/** A Python that can import torch: $PYTHON, else python3 on PATH, else Debian's system python3. */
+function findPython(): string | null {
+  const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string =>
+    Boolean(p),
   );
+  for (const py of candidates) {
+    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
+    if (r.status === 0) return py;
+  }
+  return null;
+}
+
+function benchTorch(anchor: string, shapes: string): Row[] {
+  const py = findPython();
+  if (!py) throw new Error('no python3 with torch found (apt-get install python3-torch, or set PYTHON)');
+  const r = spawnSync(py, [anchor, '--device', 'cpu', '--dtype', 'f32', '--shapes', shapes, '--no-compile'], {
+    env: { ...process.env, OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' },
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`PyTorch anchor failed: ${r.stderr || r.error?.message}`);
   return r.stdout
     .split('\n')
