@@ -3,7 +3,7 @@
 // peak device memory of forward+backward, GB/s and the fraction of a device-to-device copy roofline
 // measured in the same process. Run on the GPU machine (bundled by tooling/gpu/cuda-bundle.sh):
 //   node .gpu-build/cuda/bench.mjs <outDir> [shapes]
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TensorInfo } from '@liger-mhc/core';
 import { type CudaBackend, createCudaBackend } from '../../packages/cuda-native/src/index.js';
@@ -20,8 +20,8 @@ const shapes = (process.argv[3] ?? '8192x4x4096,16384x4x2048,32768x4x1024')
   .map((s) => s.split('x').map(Number) as [number, number, number]);
 // 'profile' (with LIGER_MHC_CUDA_PROFILE=1): one pass of each op, for the per-kernel lines on stderr.
 const PROFILE = process.argv[4] === 'profile';
-const WARMUP = PROFILE ? 1 : 3;
-const REPS = PROFILE ? 1 : 20;
+const WARMUP = PROFILE ? 1 : 5;
+const REPS = PROFILE ? 1 : 30;
 
 /** Random bf16 bits straight into a Uint16Array (no per-element number arrays at 10^8 elements). */
 function randomBf16(n: number, seed: number, scale: number): Uint16Array {
@@ -128,6 +128,17 @@ for (const [n, hc, c] of shapes) {
   const gRes = be.ops.fill([n, hc, hc], 'f32', 0.03);
   const xIn = be.mhc.preForward(L.x3, cf.hPre);
   const fIn = be.mhc.preForward(L.x3, cf.hPre);
+  // Bring the clocks up (the inputs were made on the host while the GPU idled) before any timing.
+  {
+    const t0 = performance.now();
+    while (performance.now() - t0 < 400) {
+      for (let i = 0; i < 10; i++) {
+        const r = layerForwardBackward(be, L, 'history');
+        dispose(be, r.gradX, r.gradPhi, r.gradB, ...r.gradAlphas);
+      }
+      await be.sync();
+    }
+  }
 
   emit(
     'coeffs',
@@ -270,8 +281,19 @@ for (const r of rows.slice(1)) {
         : ''),
   );
 }
+// The commit the bundle was built from (tooling/gpu/cuda-bundle.sh writes it beside the bundle).
+let commit = 'unknown';
+try {
+  commit = readFileSync(new URL('./commit.txt', import.meta.url), 'utf8').trim();
+} catch {
+  // run outside a bundle
+}
 writeFileSync(
   join(outDir, 'cuda-bench.json'),
-  JSON.stringify({ device: be.capabilities.device, info: be.info, copyGBs, rows }, null, 1),
+  JSON.stringify(
+    { date: new Date().toISOString(), commit, device: be.capabilities.device, info: be.info, copyGBs, rows },
+    null,
+    1,
+  ),
 );
 be.dispose();

@@ -1,0 +1,752 @@
+// coeffs: mix = (x.phi) * rsqrt(mean(x^2) + eps), then split / sigmoid / Sinkhorn per token, and its
+// backward. Counterpart of the reference backend's cpu/mhc coeffs kernel.
+//
+// Forward, two paths (both one pass over x, matrix product and sum of squares together):
+//  - tensor cores (x and phi both bf16 or both f16, K % 32 == 0): mma.sync m16n8k16 with f32
+//    accumulation. A block owns 32 tokens; its 8 warps split K and meet in shared memory, where 32
+//    threads finish the tokens (sigmoid, Sinkhorn). Products of 16-bit inputs are exact in f32, so
+//    this matches the CUDA-core path up to summation order.
+//  - CUDA cores otherwise (f32 storage, mixed dtypes, odd K).
+// Backward: a per-token kernel (Sinkhorn backward from the saved divisors or recomputed, sigmoid
+// backward) produces g = d mix * invr and the rms factor; one pass over x then writes grad_x and
+// per-range partials of grad_phi, which a second kernel sums in a fixed order (no atomics).
+#include <algorithm>
+#include <memory>
+
+#include "sinkhorn.cuh"
+
+namespace lmhc {
+namespace {
+
+// ---------------------------------------------------------------- forward, CUDA cores
+
+template <typename TX, int HC, int TOK>
+__global__ __launch_bounds__(256) void coeffsFwdGeneric(const TX* __restrict__ x, const float* __restrict__ phi,
+                                                        CoeffsFwdParams p) {
+  constexpr int M = HC * HC + 2 * HC;
+  constexpr int NV = TOK * (M + 1);
+  __shared__ float red[8 * NV];
+  __shared__ float y[TOK][M + 1];
+  const int n0 = blockIdx.x * TOK;
+  float v[NV];
+#pragma unroll
+  for (int i = 0; i < NV; i++) v[i] = 0.f;
+  for (int k = threadIdx.x; k < p.K; k += blockDim.x) {
+    float ph[M];
+#pragma unroll
+    for (int m = 0; m < M; m++) ph[m] = phi[static_cast<size_t>(k) * M + m];
+#pragma unroll
+    for (int t = 0; t < TOK; t++) {
+      if (n0 + t < p.N) {
+        const float xv = ld(x + static_cast<size_t>(n0 + t) * p.K + k);
+        v[t * (M + 1) + M] += xv * xv;
+#pragma unroll
+        for (int m = 0; m < M; m++) v[t * (M + 1) + m] += xv * ph[m];
+      }
+    }
+  }
+  blockSum<NV>(v, red);
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int t = 0; t < TOK; t++)
+#pragma unroll
+      for (int m = 0; m <= M; m++) y[t][m] = v[t * (M + 1) + m];
+  }
+  __syncthreads();
+  const int t = threadIdx.x;
+  if (t < TOK && n0 + t < p.N) coeffsEpilogue<HC>(p, n0 + t, y[t], y[t][M]);
+}
+
+// ---------------------------------------------------------------- forward, tensor cores
+
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma16816<bf16>(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                               uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma16816<f16>(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                              uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/** Adds the squares of the two 16-bit values packed in w. */
+template <typename T>
+__device__ __forceinline__ float sq2(uint32_t w, float s);
+template <>
+__device__ __forceinline__ float sq2<bf16>(uint32_t w, float s) {
+  const float lo = __uint_as_float(w << 16), hi = __uint_as_float(w & 0xffff0000u);
+  return fmaf(hi, hi, fmaf(lo, lo, s));
+}
+template <>
+__device__ __forceinline__ float sq2<f16>(uint32_t w, float s) {
+  const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w));
+  return fmaf(f.y, f.y, fmaf(f.x, f.x, s));
+}
+
+/**
+ * phi [K, M] -> the B fragments of mma.m16n8k16, one 16-byte load per lane per (32-k block, n tile).
+ * The reduction over k may visit k in any order as long as A and B agree: lane (g = lane/4,
+ * q = lane%4) holds phi[kb + 8q + e][8nt + g] for e = 0..7, matching the 8 consecutive x values it
+ * loads from its rows (see coeffsFwdMma).
+ */
+template <typename T, int NT>
+__global__ void packPhi(const T* __restrict__ phi, T* __restrict__ out, int K, int M) {
+  const int64_t total = static_cast<int64_t>(K / 32) * NT * 32;  // one 16-byte pack per thread
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int lane = static_cast<int>(i & 31);
+    const int64_t rest = i >> 5;
+    const int nt = static_cast<int>(rest % NT);
+    const int64_t kc = rest / NT;
+    const int m = nt * 8 + (lane >> 2);
+    const int64_t k0 = kc * 32 + (lane & 3) * 8;
+    Pack<T, 8> pk;
+#pragma unroll
+    for (int e = 0; e < 8; e++) pk.v[e] = m < M ? phi[(k0 + e) * M + m] : Io<T>::store(0.f);
+    reinterpret_cast<Pack<T, 8>*>(out)[i] = pk;
+  }
+}
+
+template <typename T, int HC>
+__global__ __launch_bounds__(256) void coeffsFwdMma(const T* __restrict__ x, const uint4* __restrict__ phiP,
+                                                    CoeffsFwdParams p) {
+  constexpr int NT = (HC * HC + 2 * HC + 7) / 8;
+  constexpr int WARPS = 8, MT = 2, TOK = 32, LD = NT * 8 + 1;
+  extern __shared__ float sm[];  // [WARPS][TOK][LD]: per-warp partial dot products, sum of squares last
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const int n0 = blockIdx.x * TOK, N = p.N, K = p.K, KC = K >> 5;
+
+  float acc[MT][NT][4];
+  float ss[MT][2];
+  const T* rp[MT][2];
+  bool ok[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.f;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int r = n0 + mt * 16 + h * 8 + g;
+      ok[mt][h] = r < N;
+      rp[mt][h] = x + static_cast<size_t>(ok[mt][h] ? r : 0) * K + q * 8;
+      ss[mt][h] = 0.f;
+    }
+  }
+  // Warps interleave over 32-wide k blocks, so a block's 8 warps read one contiguous 512-byte run of
+  // each row per step. The next step's loads are issued before this step's math (registers double
+  // buffered), so every warp keeps 2 x (2*MT + NT) 16-byte loads in flight.
+  auto load = [&](int kc, uint4 (&aa)[MT][2], uint4 (&bb)[NT]) {
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++)
+        aa[mt][h] = ok[mt][h] ? __ldg(reinterpret_cast<const uint4*>(rp[mt][h] + static_cast<size_t>(kc) * 32))
+                              : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) bb[nt] = __ldg(phiP + (static_cast<size_t>(kc) * NT + nt) * 32 + lane);
+  };
+  uint4 a[MT][2], bq[NT];
+  if (warp < KC) load(warp, a, bq);
+#pragma unroll 2
+  for (int kc = warp; kc < KC; kc += WARPS) {
+    uint4 an[MT][2], bn[NT];
+    if (kc + WARPS < KC) load(kc + WARPS, an, bn);
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        float s = ss[mt][h];
+        s = sq2<T>(a[mt][h].x, s);
+        s = sq2<T>(a[mt][h].y, s);
+        s = sq2<T>(a[mt][h].z, s);
+        s = sq2<T>(a[mt][h].w, s);
+        ss[mt][h] = s;
+      }
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++) {
+        // A fragment: regs {row g, row g+8, row g (+8 cols), row g+8 (+8 cols)}; our logical columns
+        // (2q, 2q+1) and (2q+8, 2q+9) are the lane's x elements (0,1),(2,3), then (4,5),(6,7).
+        mma16816<T>(acc[mt][nt], a[mt][0].x, a[mt][1].x, a[mt][0].y, a[mt][1].y, bq[nt].x, bq[nt].y);
+        mma16816<T>(acc[mt][nt], a[mt][0].z, a[mt][1].z, a[mt][0].w, a[mt][1].w, bq[nt].z, bq[nt].w);
+      }
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) a[mt][h] = an[mt][h];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) bq[nt] = bn[nt];
+  }
+  // C fragment: c0,c1 at (row g, cols 2q, 2q+1), c2,c3 at (row g+8, same cols).
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+      const int row = mt * 16 + g, col = nt * 8 + 2 * q;
+      float* s0 = sm + (warp * TOK + row) * LD + col;
+      float* s1 = sm + (warp * TOK + row + 8) * LD + col;
+      s0[0] = acc[mt][nt][0];
+      s0[1] = acc[mt][nt][1];
+      s1[0] = acc[mt][nt][2];
+      s1[1] = acc[mt][nt][3];
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      float s = ss[mt][h];
+      s += __shfl_xor_sync(0xffffffffu, s, 1);
+      s += __shfl_xor_sync(0xffffffffu, s, 2);
+      if (q == 0) sm[(warp * TOK + mt * 16 + h * 8 + g) * LD + NT * 8] = s;
+    }
+  }
+  __syncthreads();
+  const int t = threadIdx.x;
+  if (t < TOK && n0 + t < N) {
+    float* y = sm + t * LD;  // warp 0's row becomes the total, summed over warps in index order
+    for (int m = 0; m < p.M; m++) {
+      float s = y[m];
+      for (int w = 1; w < WARPS; w++) s += sm[(w * TOK + t) * LD + m];
+      y[m] = s;
+    }
+    float sst = y[NT * 8];
+    for (int w = 1; w < WARPS; w++) sst += sm[(w * TOK + t) * LD + NT * 8];
+    coeffsEpilogue<HC>(p, n0 + t, y, sst);
+  }
+}
+
+// ---------------------------------------------------------------- backward
+
+/** Row length of the per-token g buffer: M + 1 (the rms factor) rounded up to 4 floats, for hc <= 8. */
+constexpr int dyLd(int M) { return (M + 1 + 3) / 4 * 4; }
+
+struct CoeffsBwdParams {
+  int N, K, hc, M, tmax;
+  float preEps, skEps, postMult;
+  bool recompute;
+  const float *b, *aPre, *aPost, *aRes, *mix, *invr, *hRes;
+  const float *gPre, *gPost, *gRes;  // null: that output does not feed the loss
+  float* norms;                      // history [N, 2tmax-1, hc] (read) or recompute scratch (written)
+  float *dy, *dz, *dalpha;  // [N, kDyLd] (g, then the rms factor, zero padded), [N, M], [N, 3]
+};
+
+/** Per token: Sinkhorn backward, sigmoid backward, and what the pass over x needs. */
+template <int HC>
+__global__ __launch_bounds__(64) void coeffsBwdToken(CoeffsBwdParams p) {
+  constexpr int M = HC * HC + 2 * HC, HH = HC * HC, kDyLd = dyLd(M);
+  const int n = blockIdx.x * blockDim.x + threadIdx.x;
+  if (n >= p.N) return;
+  const int steps = 2 * p.tmax - 1;
+  const float* mix = p.mix + static_cast<size_t>(n) * M;
+  const float ap = *p.aPre, aq = *p.aPost, ar = *p.aRes;
+  float L[HH], P[HH], G[HH];
+#pragma unroll
+  for (int i = 0; i < HH; i++) L[i] = mix[2 * HC + i] * ar + p.b[2 * HC + i];
+  if (p.gRes) {
+    float* norms = p.norms + static_cast<size_t>(n) * steps * HC;
+    if (p.recompute) {
+#pragma unroll
+      for (int i = 0; i < HH; i++) P[i] = L[i];
+      sinkhornFwd<HC>(P, p.tmax, p.skEps, norms);
+    } else {
+#pragma unroll
+      for (int i = 0; i < HH; i++) P[i] = p.hRes[static_cast<size_t>(n) * HH + i];
+    }
+#pragma unroll
+    for (int i = 0; i < HH; i++) G[i] = p.gRes[static_cast<size_t>(n) * HH + i];
+    // Walk the steps backwards. Step out = in / d (d per column or row): the gradient of its input
+    // is (G - sum(G * out) over that column/row) / d, and in = out * d restores the step's input.
+    for (int s = steps - 1; s >= 0; s--) {
+      float d[HC];
+#pragma unroll
+      for (int j = 0; j < HC; j++) d[j] = norms[s * HC + j];
+      if ((s & 1) == 0) {
+#pragma unroll
+        for (int j = 0; j < HC; j++) {
+          float dot = 0.f;
+#pragma unroll
+          for (int i = 0; i < HC; i++) dot += G[i * HC + j] * P[i * HC + j];
+#pragma unroll
+          for (int i = 0; i < HC; i++) {
+            G[i * HC + j] = (G[i * HC + j] - dot) / d[j];
+            P[i * HC + j] = P[i * HC + j] * d[j];
+          }
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < HC; i++) {
+          float dot = 0.f;
+#pragma unroll
+          for (int j = 0; j < HC; j++) dot += G[i * HC + j] * P[i * HC + j];
+#pragma unroll
+          for (int j = 0; j < HC; j++) {
+            G[i * HC + j] = (G[i * HC + j] - dot) / d[i];
+            P[i * HC + j] = P[i * HC + j] * d[i];
+          }
+        }
+      }
+    }
+    // P0 = softmax(L) + eps: dL = S * (G - sum_j G S) row by row, S recomputed from L.
+#pragma unroll
+    for (int i = 0; i < HH; i++) P[i] = L[i];
+    rowSoftmax<HC>(P);
+#pragma unroll
+    for (int i = 0; i < HC; i++) {
+      float dot = 0.f;
+#pragma unroll
+      for (int j = 0; j < HC; j++) dot += G[i * HC + j] * P[i * HC + j];
+#pragma unroll
+      for (int j = 0; j < HC; j++) G[i * HC + j] = P[i * HC + j] * (G[i * HC + j] - dot);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < HH; i++) G[i] = 0.f;
+  }
+
+  const float invr = p.invr[n];
+  float* dy = p.dy + static_cast<size_t>(n) * kDyLd;
+  float* dz = p.dz + static_cast<size_t>(n) * M;
+  float da0 = 0.f, da1 = 0.f, da2 = 0.f, dot = 0.f;
+#pragma unroll
+  for (int m = 0; m < M; m++) {
+    float z, dmix;
+    const float mx = mix[m];
+    if (m < HC) {
+      const float sg = sigmoidf(mx * ap + p.b[m]);
+      z = p.gPre ? p.gPre[static_cast<size_t>(n) * HC + m] * (sg * (1.f - sg)) : 0.f;
+      da0 += z * mx;
+      dmix = z * ap;
+    } else if (m < 2 * HC) {
+      const float sg = sigmoidf(mx * aq + p.b[m]);
+      z = p.gPost ? p.gPost[static_cast<size_t>(n) * HC + (m - HC)] * p.postMult * (sg * (1.f - sg)) : 0.f;
+      da1 += z * mx;
+      dmix = z * aq;
+    } else {
+      z = G[m - 2 * HC];
+      da2 += z * mx;
+      dmix = z * ar;
+    }
+    dz[m] = z;
+    dy[m] = dmix * invr;
+    dot += dmix * mx;
+  }
+  // d invr / d x_k = -invr^3 x_k / K, and sum_m dmix * y = sum_m dmix * mix / invr. The factor sits
+  // in the padded row of dy (column M), so the pass over x reads one row per token.
+  dy[M] = -dot * invr * invr / static_cast<float>(p.K);
+#pragma unroll
+  for (int m = M + 1; m < kDyLd; m++) dy[m] = 0.f;
+  p.dalpha[static_cast<size_t>(n) * 3 + 0] = da0;
+  p.dalpha[static_cast<size_t>(n) * 3 + 1] = da1;
+  p.dalpha[static_cast<size_t>(n) * 3 + 2] = da2;
+}
+
+/**
+ * grad_x = g . phi^T + factor * x and per-range partials of grad_phi = x^T . g, in one pass over x.
+ * Block (k chunk, token range): each thread owns KPT consecutive k, keeps phi[k, :] and its
+ * grad_phi accumulators in registers, and walks the range's tokens in order, g (row padded to a
+ * multiple of 4 floats, the rms factor in column M) staged in shared memory TILE tokens at a time
+ * and read as float4 broadcasts. Loads are KPT elements wide, not 16 bytes: a thread owning 8 k
+ * would need 2 * 8 * M accumulator registers. The ranges are sized so the grid is one full wave.
+ */
+/** The first version of the x pass, one token load in flight per step: kept as a reference path (LIGER_MHC_CUDA_SAFE=1). */
+template <typename TX, int M, int KPT, int LDY>
+__global__ __launch_bounds__(256) void coeffsBwdXSimple(const TX* __restrict__ x, const float* __restrict__ phi,
+                                                  const float* __restrict__ dy, TX* __restrict__ gx,
+                                                  float* __restrict__ gphi, int N, int K, int tokPer) {
+  constexpr int TILE = 64;
+  __shared__ __align__(16) float sdy[TILE * LDY];
+  const int k0 = (blockIdx.x * blockDim.x + threadIdx.x) * KPT;
+  const bool active = k0 < K;
+  const int nBeg = blockIdx.y * tokPer, nEnd = min(N, nBeg + tokPer);
+  float ph[KPT][M], acc[KPT][M];
+#pragma unroll
+  for (int j = 0; j < KPT; j++)
+#pragma unroll
+    for (int m = 0; m < M; m++) {
+      ph[j][m] = active ? phi[static_cast<size_t>(k0 + j) * M + m] : 0.f;
+      acc[j][m] = 0.f;
+    }
+  for (int nt = nBeg; nt < nEnd; nt += TILE) {
+    const int cnt = min(TILE, nEnd - nt);
+    __syncthreads();
+    {
+      // dy rows are contiguous: the tile is one run of cnt * LDY floats, loaded as float4.
+      const float4* src = reinterpret_cast<const float4*>(dy + static_cast<size_t>(nt) * LDY);
+      float4* dst = reinterpret_cast<float4*>(sdy);
+      for (int i = threadIdx.x; i < cnt * LDY / 4; i += blockDim.x) dst[i] = src[i];
+    }
+    __syncthreads();
+    if (active) {
+#pragma unroll 2
+      for (int t = 0; t < cnt; t++) {
+        float xv[KPT];
+        loadN<TX, KPT>(x + static_cast<size_t>(nt + t) * K + k0, xv);
+        const float4* row = reinterpret_cast<const float4*>(sdy + t * LDY);
+        // Two partial sums per k shorten the dependent FMA chain of grad_x.
+        float g0[KPT], g1[KPT];
+#pragma unroll
+        for (int j = 0; j < KPT; j++) g0[j] = g1[j] = 0.f;
+#pragma unroll
+        for (int q = 0; q < LDY / 4; q++) {
+          const float4 d4 = row[q];
+          const float dv[4] = {d4.x, d4.y, d4.z, d4.w};
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            const int m = q * 4 + e;
+            if (m < M) {
+#pragma unroll
+              for (int j = 0; j < KPT; j++) {
+                acc[j][m] = fmaf(xv[j], dv[e], acc[j][m]);
+                if (m & 1) g1[j] = fmaf(dv[e], ph[j][m], g1[j]);
+                else g0[j] = fmaf(dv[e], ph[j][m], g0[j]);
+              }
+            } else if (m == M) {
+#pragma unroll
+              for (int j = 0; j < KPT; j++) g0[j] = fmaf(dv[e], xv[j], g0[j]);
+            }
+          }
+        }
+        if (gx) {
+          float g[KPT];
+#pragma unroll
+          for (int j = 0; j < KPT; j++) g[j] = g0[j] + g1[j];
+          storeN<TX, KPT>(gx + static_cast<size_t>(nt + t) * K + k0, g);
+        }
+      }
+    }
+  }
+  if (active && gphi) {
+#pragma unroll
+    for (int j = 0; j < KPT; j++)
+#pragma unroll
+      for (int m = 0; m < M; m++) gphi[(static_cast<size_t>(blockIdx.y) * K + k0 + j) * M + m] = acc[j][m];
+  }
+}
+
+/** The x pass with U tokens' x values loaded before any of their math, to hide memory latency. */
+template <typename TX, int M, int KPT, int LDY>
+__global__ __launch_bounds__(256) void coeffsBwdX(const TX* __restrict__ x, const float* __restrict__ phi,
+                                                  const float* __restrict__ dy, TX* __restrict__ gx,
+                                                  float* __restrict__ gphi, int N, int K, int tokPer) {
+  constexpr int TILE = 64, U = KPT == 2 ? 16 : 8;
+  __shared__ __align__(16) float sdy[TILE * LDY];
+  const int k0 = (blockIdx.x * blockDim.x + threadIdx.x) * KPT;
+  const bool active = k0 < K;
+  const int nBeg = blockIdx.y * tokPer, nEnd = min(N, nBeg + tokPer);
+  float ph[KPT][M], acc[KPT][M];
+#pragma unroll
+  for (int j = 0; j < KPT; j++)
+#pragma unroll
+    for (int m = 0; m < M; m++) {
+      ph[j][m] = active ? phi[static_cast<size_t>(k0 + j) * M + m] : 0.f;
+      acc[j][m] = 0.f;
+    }
+  for (int nt = nBeg; nt < nEnd; nt += TILE) {
+    const int cnt = min(TILE, nEnd - nt);
+    __syncthreads();
+    {
+      const float4* src = reinterpret_cast<const float4*>(dy + static_cast<size_t>(nt) * LDY);
+      float4* dst = reinterpret_cast<float4*>(sdy);
+      for (int i = threadIdx.x; i < cnt * LDY / 4; i += blockDim.x) dst[i] = src[i];
+    }
+    __syncthreads();
+    if (!active) continue;
+    for (int t0 = 0; t0 < cnt; t0 += U) {
+      float xv[U][KPT];
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        if (t0 + u < cnt) {
+          loadN<TX, KPT>(x + static_cast<size_t>(nt + t0 + u) * K + k0, xv[u]);
+        } else {
+#pragma unroll
+          for (int j = 0; j < KPT; j++) xv[u][j] = 0.f;
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        if (t0 + u >= cnt) break;
+        const float4* row = reinterpret_cast<const float4*>(sdy + (t0 + u) * LDY);
+        float g0[KPT], g1[KPT];
+#pragma unroll
+        for (int j = 0; j < KPT; j++) g0[j] = g1[j] = 0.f;
+#pragma unroll
+        for (int q = 0; q < LDY / 4; q++) {
+          const float4 d4 = row[q];
+          const float dv[4] = {d4.x, d4.y, d4.z, d4.w};
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            const int m = q * 4 + e;
+            if (m < M) {
+#pragma unroll
+              for (int j = 0; j < KPT; j++) {
+                acc[j][m] = fmaf(xv[u][j], dv[e], acc[j][m]);
+                if (m & 1) g1[j] = fmaf(dv[e], ph[j][m], g1[j]);
+                else g0[j] = fmaf(dv[e], ph[j][m], g0[j]);
+              }
+            } else if (m == M) {
+#pragma unroll
+              for (int j = 0; j < KPT; j++) g0[j] = fmaf(dv[e], xv[u][j], g0[j]);
+            }
+          }
+        }
+        if (gx) {
+          float g[KPT];
+#pragma unroll
+          for (int j = 0; j < KPT; j++) g[j] = g0[j] + g1[j];
+          storeN<TX, KPT>(gx + static_cast<size_t>(nt + t0 + u) * K + k0, g);
+        }
+      }
+    }
+  }
+  if (active && gphi) {
+#pragma unroll
+    for (int j = 0; j < KPT; j++)
+#pragma unroll
+      for (int m = 0; m < M; m++) gphi[(static_cast<size_t>(blockIdx.y) * K + k0 + j) * M + m] = acc[j][m];
+  }
+}
+
+/** out[e] = sum_r part[r][e], r in order. */
+__global__ void sumPartials(const float* __restrict__ part, float* __restrict__ out, int64_t n, int R) {
+  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float s = part[e];
+    for (int r = 1; r < R; r++) s += part[static_cast<int64_t>(r) * n + e];
+    out[e] = s;
+  }
+}
+
+/** out[w] = sum_n in[n, w] over rows, one block per column, fixed tree: deterministic. */
+__global__ void columnSums(const float* __restrict__ in, float* __restrict__ out, int N, int W) {
+  __shared__ float red[32];
+  const int w = blockIdx.x;
+  float v[1] = {0.f};
+  for (int n = threadIdx.x; n < N; n += blockDim.x) v[0] += in[static_cast<size_t>(n) * W + w];
+  blockSum<1>(v, red);
+  if (threadIdx.x == 0) out[w] = v[0];
+}
+
+template <typename T>
+__global__ void toF32(const T* __restrict__ in, float* __restrict__ out, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = ld(in + i);
+}
+
+/** phi as f32 [K, M]: the stored buffer when it is f32 already, else a converted temporary. */
+const float* phiF32(OpArgs& a, const void* phi, int phidt, int64_t n, std::unique_ptr<Temp>& tmp) {
+  if (phidt == kF32) return static_cast<const float*>(phi);
+  tmp = std::make_unique<Temp>(a.dev, n * sizeof(float));
+  float* out = tmp->as<float>();
+  dispatchFloat(phidt, [&](auto tag) {
+    using T = decltype(tag);
+    toF32<T><<<gridFor(a.dev, n, 256), 256, 0, a.dev.stream>>>(static_cast<const T*>(phi), out, n);
+  });
+  CK_LAUNCH("toF32");
+  return out;
+}
+
+}  // namespace
+
+// bufs: x, phi, b, aPre, aPost, aRes, hPre, hPost, hRes, mix?, invr?, hist?
+// params: N, K, hc, tmax, rmsEps, preEps, sinkhornEps, postMult, xDtype, phiDtype
+LMHC_OP(coeffs_fwd) {
+  const int N = a.i32(0), K = a.i32(1), hc = a.i32(2), tmax = a.i32(3);
+  const int M = hc * hc + 2 * hc, xdt = a.i32(8), phidt = a.i32(9);
+  if (N <= 0 || K <= 0 || tmax < 1) throw ArgError("coeffs_fwd: bad sizes");
+  CoeffsFwdParams p{};
+  p.N = N;
+  p.K = K;
+  p.hc = hc;
+  p.M = M;
+  p.tmax = tmax;
+  p.rmsEps = a.f32(4);
+  p.preEps = a.f32(5);
+  p.skEps = a.f32(6);
+  p.postMult = a.f32(7);
+  const void* x = a.buf(0, static_cast<size_t>(N) * K * dtypeBytes(xdt));
+  const void* phi = a.buf(1, static_cast<size_t>(K) * M * dtypeBytes(phidt));
+  p.b = a.buf<float>(2, M * 4);
+  p.aPre = a.buf<float>(3, 4);
+  p.aPost = a.buf<float>(4, 4);
+  p.aRes = a.buf<float>(5, 4);
+  p.hPre = a.buf<float>(6, static_cast<size_t>(N) * hc * 4);
+  p.hPost = a.buf<float>(7, static_cast<size_t>(N) * hc * 4);
+  p.hRes = a.buf<float>(8, static_cast<size_t>(N) * hc * hc * 4);
+  p.mix = a.opt<float>(9, static_cast<size_t>(N) * M * 4);
+  p.invr = a.opt<float>(10, static_cast<size_t>(N) * 4);
+  p.hist = a.opt<float>(11, static_cast<size_t>(N) * (2 * tmax - 1) * hc * 4);
+  cudaStream_t s = a.dev.stream;
+
+  OpTimer timer(a.dev, "coeffs_fwd");
+  const bool mma = !a.dev.noMma && xdt == phidt && (xdt == kBF16 || xdt == kF16) && K % 32 == 0;
+  withHc(hc, [&](auto hcTag) {
+    constexpr int HC = decltype(hcTag)::value;
+    constexpr int MM = HC * HC + 2 * HC;
+    if (mma) {
+      constexpr int NT = (MM + 7) / 8;
+      const int64_t packed = static_cast<int64_t>(K) * NT * 8;
+      Temp phiP(a.dev, packed * 2);
+      auto run = [&](auto tag) {
+        using T = decltype(tag);
+        packPhi<T, NT><<<gridFor(a.dev, packed / 8, 256), 256, 0, s>>>(static_cast<const T*>(phi), phiP.as<T>(), K, M);
+        CK_LAUNCH("packPhi");
+        const size_t smem = static_cast<size_t>(8) * 32 * (NT * 8 + 1) * sizeof(float);
+        if (smem > 48 * 1024)
+          CK(cudaFuncSetAttribute(coeffsFwdMma<T, HC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(smem)));
+        timer.mark("pack phi");
+        coeffsFwdMma<T, HC><<<(N + 31) / 32, 256, smem, s>>>(static_cast<const T*>(x), phiP.as<uint4>(), p);
+        CK_LAUNCH("coeffsFwdMma");
+        timer.mark("mma pass");
+      };
+      if (xdt == kBF16) run(bf16{});
+      else run(f16{});
+    } else {
+      constexpr int TOK = MM <= 24 ? 4 : 1;
+      std::unique_ptr<Temp> tmp;
+      const float* phi32 = phiF32(a, phi, phidt, static_cast<int64_t>(K) * M, tmp);
+      dispatchFloat(xdt, [&](auto tag) {
+        using T = decltype(tag);
+        coeffsFwdGeneric<T, HC, TOK><<<(N + TOK - 1) / TOK, 256, 0, s>>>(static_cast<const T*>(x), phi32, p);
+      });
+      CK_LAUNCH("coeffsFwdGeneric");
+    }
+  });
+}
+
+// bufs: x, phi, b, aPre, aPost, aRes, mix, invr, hist?, hRes, gPre?, gPost?, gRes?,
+//       gradX?, gradPhi?, gradB?, gradAlphaPre?, gradAlphaPost?, gradAlphaRes?
+// params: N, K, hc, tmax, preEps, sinkhornEps, postMult, xDtype, phiDtype, recompute
+LMHC_OP(coeffs_bwd) {
+  const int N = a.i32(0), K = a.i32(1), hc = a.i32(2), tmax = a.i32(3);
+  const int M = hc * hc + 2 * hc, xdt = a.i32(7), phidt = a.i32(8), steps = 2 * tmax - 1;
+  const bool recompute = a.i32(9) != 0;
+  if (N <= 0 || K <= 0 || tmax < 1) throw ArgError("coeffs_bwd: bad sizes");
+  const void* x = a.buf(0, static_cast<size_t>(N) * K * dtypeBytes(xdt));
+  const void* phi = a.buf(1, static_cast<size_t>(K) * M * dtypeBytes(phidt));
+  CoeffsBwdParams p{};
+  p.N = N;
+  p.K = K;
+  p.hc = hc;
+  p.M = M;
+  p.tmax = tmax;
+  p.preEps = a.f32(4);
+  p.skEps = a.f32(5);
+  p.postMult = a.f32(6);
+  p.recompute = recompute;
+  p.b = a.buf<float>(2, M * 4);
+  p.aPre = a.buf<float>(3, 4);
+  p.aPost = a.buf<float>(4, 4);
+  p.aRes = a.buf<float>(5, 4);
+  p.mix = a.buf<float>(6, static_cast<size_t>(N) * M * 4);
+  p.invr = a.buf<float>(7, static_cast<size_t>(N) * 4);
+  const size_t normsBytes = static_cast<size_t>(N) * steps * hc * 4;
+  float* hist = recompute ? nullptr : a.buf<float>(8, normsBytes);
+  p.hRes = a.buf<float>(9, static_cast<size_t>(N) * hc * hc * 4);
+  p.gPre = a.opt<float>(10, static_cast<size_t>(N) * hc * 4);
+  p.gPost = a.opt<float>(11, static_cast<size_t>(N) * hc * 4);
+  p.gRes = a.opt<float>(12, static_cast<size_t>(N) * hc * hc * 4);
+  void* gradX = a.opt(13, static_cast<size_t>(N) * K * dtypeBytes(xdt));
+  float* gradPhi = a.opt<float>(14, static_cast<size_t>(K) * M * 4);
+  float* gradB = a.opt<float>(15, M * 4);
+  float* gA[3] = {a.opt<float>(16, 4), a.opt<float>(17, 4), a.opt<float>(18, 4)};
+  cudaStream_t s = a.dev.stream;
+
+  const int ldy = dyLd(M);
+  Temp dy(a.dev, static_cast<size_t>(N) * ldy * 4), dz(a.dev, static_cast<size_t>(N) * M * 4),
+      dalpha(a.dev, static_cast<size_t>(N) * 3 * 4);
+  std::unique_ptr<Temp> scratch;
+  if (recompute && p.gRes) scratch = std::make_unique<Temp>(a.dev, normsBytes);
+  p.norms = recompute ? (scratch ? scratch->as<float>() : nullptr) : hist;
+  p.dy = dy.as<float>();
+  p.dz = dz.as<float>();
+  p.dalpha = dalpha.as<float>();
+  OpTimer timer(a.dev, "coeffs_bwd");
+  withHc(hc, [&](auto hcTag) {
+    constexpr int HC = decltype(hcTag)::value;
+    coeffsBwdToken<HC><<<(N + 63) / 64, 64, 0, s>>>(p);
+  });
+  CK_LAUNCH("coeffsBwdToken");
+  timer.mark("token");
+
+  if (gradB) {
+    columnSums<<<M, 256, 0, s>>>(p.dz, gradB, N, M);
+    CK_LAUNCH("columnSums");
+  }
+  if (gA[0] || gA[1] || gA[2]) {
+    Temp a3(a.dev, 3 * 4);
+    columnSums<<<3, 256, 0, s>>>(p.dalpha, a3.as<float>(), N, 3);
+    CK_LAUNCH("columnSums");
+    for (int i = 0; i < 3; i++)
+      if (gA[i]) CK(cudaMemcpyAsync(gA[i], a3.as<float>() + i, 4, cudaMemcpyDeviceToDevice, s));
+  }
+  timer.mark("gradB+alphas");
+  if (!gradX && !gradPhi) return;
+
+  std::unique_ptr<Temp> tmp;
+  const float* phi32 = phiF32(a, phi, phidt, static_cast<int64_t>(K) * M, tmp);
+  withHc(hc, [&](auto hcTag) {
+    constexpr int HC = decltype(hcTag)::value;
+    constexpr int MM = HC * HC + 2 * HC;
+    constexpr int LDY = dyLd(MM);
+    auto launch = [&](auto kptTag) {
+      constexpr int KPT = decltype(kptTag)::value;
+      const int threads = 256;
+      const int chunks = (K / KPT + threads - 1) / threads;
+      // One full wave: as many token ranges as resident blocks allow; each range costs one K x M
+      // partial of grad_phi, summed afterwards in range order.
+      int perSm = 0;
+      const bool safe = a.dev.safe;
+      CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+          &perSm, safe ? coeffsBwdXSimple<bf16, MM, KPT, LDY> : coeffsBwdX<bf16, MM, KPT, LDY>, threads, 0));
+      int R = std::max(1, perSm * a.dev.sms / chunks);
+      R = std::max(1, std::min(R, (N + 63) / 64));
+      int tokPer = (N + R - 1) / R;
+      R = (N + tokPer - 1) / tokPer;
+      std::unique_ptr<Temp> part;
+      float* gp = gradPhi;
+      if (gradPhi && R > 1) {
+        part = std::make_unique<Temp>(a.dev, static_cast<size_t>(R) * K * MM * 4);
+        gp = part->as<float>();
+      }
+      dim3 grid(chunks, R);
+      dispatchFloat(xdt, [&](auto tag) {
+        using T = decltype(tag);
+        if (safe)
+          coeffsBwdXSimple<T, MM, KPT, LDY><<<grid, threads, 0, s>>>(static_cast<const T*>(x), phi32, p.dy,
+                                                                    static_cast<T*>(gradX), gp, N, K, tokPer);
+        else
+          coeffsBwdX<T, MM, KPT, LDY><<<grid, threads, 0, s>>>(static_cast<const T*>(x), phi32, p.dy,
+                                                              static_cast<T*>(gradX), gp, N, K, tokPer);
+      });
+      CK_LAUNCH("coeffsBwdX");
+      timer.mark("x pass");
+      if (gradPhi && R > 1) {
+        const int64_t n = static_cast<int64_t>(K) * MM;
+        sumPartials<<<gridFor(a.dev, n, 256), 256, 0, s>>>(gp, gradPhi, n, R);
+        CK_LAUNCH("sumPartials");
+        timer.mark("grad_phi sum");
+      }
+    };
+    if constexpr (MM <= 24) {
+      if (K % 2 == 0) launch(std::integral_constant<int, 2>{});
+      else launch(std::integral_constant<int, 1>{});
+    } else {
+      launch(std::integral_constant<int, 1>{});
+    }
+  });
+}
+
+}  // namespace lmhc

@@ -1,0 +1,137 @@
+// Per-token coefficient math shared by the coeffs forward kernels and the backward: split, sigmoid,
+// 2*sigmoid and Sinkhorn-Knopp on an hc x hc matrix held by one thread (hc <= 8).
+#pragma once
+#include "../common.cuh"
+
+namespace lmhc {
+
+constexpr int kMaxHc = 8;
+
+struct CoeffsFwdParams {
+  int N, K, hc, M, tmax;
+  float rmsEps, preEps, skEps, postMult;
+  const float *b, *aPre, *aPost, *aRes;
+  float *hPre, *hPost, *hRes;
+  // Saved for the backward (null when the forward saves nothing): mix [N, M], invr [N], and in
+  // 'history' mode the Sinkhorn normalisers [N, 2*tmax-1, hc].
+  float *mix, *invr, *hist;
+};
+
+/**
+ * The per-token matrices are hc x hc with hc a template parameter: every loop below unrolls and the
+ * matrices stay in registers (a run-time hc would put them in local memory, which made the per-token
+ * kernels latency-bound).
+ */
+
+/** Column normalisation P /= (colsum + eps); records the divisors (the backward's history). */
+template <int HC>
+__device__ __forceinline__ void skCol(float (&P)[HC * HC], float eps, float* d) {
+#pragma unroll
+  for (int j = 0; j < HC; j++) {
+    float s = 0.f;
+#pragma unroll
+    for (int i = 0; i < HC; i++) s += P[i * HC + j];
+    const float dj = s + eps;
+    if (d) d[j] = dj;
+#pragma unroll
+    for (int i = 0; i < HC; i++) P[i * HC + j] = P[i * HC + j] / dj;
+  }
+}
+
+template <int HC>
+__device__ __forceinline__ void skRow(float (&P)[HC * HC], float eps, float* d) {
+#pragma unroll
+  for (int i = 0; i < HC; i++) {
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < HC; j++) s += P[i * HC + j];
+    const float di = s + eps;
+    if (d) d[i] = di;
+#pragma unroll
+    for (int j = 0; j < HC; j++) P[i * HC + j] = P[i * HC + j] / di;
+  }
+}
+
+/** Row softmax of the logits (max-shifted). */
+template <int HC>
+__device__ __forceinline__ void rowSoftmax(float (&P)[HC * HC]) {
+#pragma unroll
+  for (int i = 0; i < HC; i++) {
+    float mx = P[i * HC];
+#pragma unroll
+    for (int j = 1; j < HC; j++) mx = fmaxf(mx, P[i * HC + j]);
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < HC; j++) {
+      const float e = expf(P[i * HC + j] - mx);
+      P[i * HC + j] = e;
+      s += e;
+    }
+#pragma unroll
+    for (int j = 0; j < HC; j++) P[i * HC + j] = P[i * HC + j] / s;
+  }
+}
+
+/**
+ * Sinkhorn forward in place: P = softmax(L) + eps, then a column step, then (tmax-1) x (row, column).
+ * Step t (0-based; even = column, odd = row) writes its divisors to norms[t*hc .. t*hc+hc) when
+ * norms is not null: 2*tmax-1 steps in all.
+ */
+template <int HC>
+__device__ __forceinline__ void sinkhornFwd(float (&P)[HC * HC], int tmax, float eps, float* norms) {
+  rowSoftmax<HC>(P);
+#pragma unroll
+  for (int i = 0; i < HC * HC; i++) P[i] = P[i] + eps;
+  int step = 0;
+  skCol<HC>(P, eps, norms ? norms + step * HC : nullptr);
+  step++;
+  for (int it = 1; it < tmax; it++) {
+    skRow<HC>(P, eps, norms ? norms + step * HC : nullptr);
+    step++;
+    skCol<HC>(P, eps, norms ? norms + step * HC : nullptr);
+    step++;
+  }
+}
+
+/** From the raw dot products y = x.phi [M] and the sum of squares of x: every output of coeffs. */
+template <int HC>
+__device__ __forceinline__ void coeffsEpilogue(const CoeffsFwdParams& p, int n, const float* y, float ss) {
+  constexpr int M = HC * HC + 2 * HC;
+  const float invr = 1.0f / sqrtf(ss / static_cast<float>(p.K) + p.rmsEps);
+  const float ap = *p.aPre, aq = *p.aPost, ar = *p.aRes;
+  float P[HC * HC];
+#pragma unroll
+  for (int m = 0; m < M; m++) {
+    const float mix = y[m] * invr;
+    if (p.mix) p.mix[static_cast<size_t>(n) * M + m] = mix;
+    if (m < HC)
+      p.hPre[static_cast<size_t>(n) * HC + m] = sigmoidf(mix * ap + p.b[m]) + p.preEps;
+    else if (m < 2 * HC)
+      p.hPost[static_cast<size_t>(n) * HC + (m - HC)] = sigmoidf(mix * aq + p.b[m]) * p.postMult;
+    else
+      P[m - 2 * HC] = mix * ar + p.b[m];
+  }
+  if (p.invr) p.invr[n] = invr;
+  const int steps = 2 * p.tmax - 1;
+  sinkhornFwd<HC>(P, p.tmax, p.skEps, p.hist ? p.hist + static_cast<size_t>(n) * steps * HC : nullptr);
+#pragma unroll
+  for (int i = 0; i < HC * HC; i++) p.hRes[static_cast<size_t>(n) * HC * HC + i] = P[i];
+}
+
+/** Call f(std::integral_constant<int, hc>) for hc in 1..8. */
+template <typename F>
+void withHc(int hc, F&& f) {
+  switch (hc) {
+    case 1: f(std::integral_constant<int, 1>{}); return;
+    case 2: f(std::integral_constant<int, 2>{}); return;
+    case 3: f(std::integral_constant<int, 3>{}); return;
+    case 4: f(std::integral_constant<int, 4>{}); return;
+    case 5: f(std::integral_constant<int, 5>{}); return;
+    case 6: f(std::integral_constant<int, 6>{}); return;
+    case 7: f(std::integral_constant<int, 7>{}); return;
+    case 8: f(std::integral_constant<int, 8>{}); return;
+    default: throw ArgError("hc must be between 1 and 8 on the CUDA backend, got " + std::to_string(hc));
+  }
+}
+
+}  // namespace lmhc

@@ -1,0 +1,292 @@
+import {
+  ArgumentError,
+  type CoeffsBackwardArgs,
+  type CoeffsBackwardResult,
+  type CoeffsForwardArgs,
+  type CoeffsForwardResult,
+  type MhcKernels,
+  type Orientation,
+  type PostResBackwardResult,
+  type PreBackwardResult,
+  ShapeError,
+  sizeOf,
+  type TensorInfo,
+} from '@liger-mhc/core';
+import type { CudaBackend } from '../cuda-backend.js';
+import { DTYPE_CODE } from '../native.js';
+import { expectDType, expectFloat, expectSameDType, expectScalar, expectShape } from '../validate.js';
+
+/** The CUDA kernels support hc up to 8 (per-token matrices live in registers). */
+export const MAX_HC = 8;
+
+/**
+ * The fused mHC kernels (native/kernels/mhc/*.cu). Saved tensors of coeffs: [mix [N, M] f32,
+ * invr [N] f32] and, in 'history' mode, the Sinkhorn divisors [N, 2*tmax-1, hc] f32.
+ */
+export class CudaMhcKernels implements MhcKernels {
+  constructor(private readonly be: CudaBackend) {}
+
+  coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult {
+    const { x, phi, b, alphaPre, alphaPost, alphaRes, config, save } = args;
+    const { hc, tmax } = config;
+    const { n, k, m } = this.coeffsDims(x, phi, b, hc, tmax);
+    expectScalar(alphaPre, 'alphaPre');
+    expectScalar(alphaPost, 'alphaPost');
+    expectScalar(alphaRes, 'alphaRes');
+    for (const [nm, t] of [
+      ['alphaPre', alphaPre],
+      ['alphaPost', alphaPost],
+      ['alphaRes', alphaRes],
+    ] as const)
+      expectDType(t, nm, 'f32');
+    const be = this.be;
+    const bufs = [x, phi, b, alphaPre, alphaPost, alphaRes].map((t, i) =>
+      be.buf(t, ['x', 'phi', 'b', 'alphaPre', 'alphaPost', 'alphaRes'][i]!),
+    );
+    const hPre = be.output([n, hc], 'f32');
+    const hPost = be.output([n, hc], 'f32');
+    const hRes = be.output([n, hc, hc], 'f32');
+    const saved: TensorInfo[] = [];
+    if (save !== 'none') {
+      saved.push(be.output([n, m], 'f32'), be.output([n], 'f32'));
+      if (save === 'history') saved.push(be.output([n, 2 * tmax - 1, hc], 'f32'));
+    }
+    const opt = (i: number) => (saved[i] ? be.buf(saved[i]!, 'saved') : null);
+    be.launch(
+      'coeffs_fwd',
+      [...bufs, be.buf(hPre, 'hPre'), be.buf(hPost, 'hPost'), be.buf(hRes, 'hRes'), opt(0), opt(1), opt(2)],
+      [
+        n,
+        k,
+        hc,
+        tmax,
+        config.rmsEps,
+        config.preEps,
+        config.sinkhornEps,
+        config.postMult,
+        DTYPE_CODE[x.dtype],
+        DTYPE_CODE[phi.dtype],
+      ],
+    );
+    return { hPre, hPost, hRes, saved };
+  }
+
+  coeffsBackward(args: CoeffsBackwardArgs): CoeffsBackwardResult {
+    const { x, phi, b, config, save, saved, needs } = args;
+    const { hc, tmax } = config;
+    const { n, k, m } = this.coeffsDims(x, phi, b, hc, tmax);
+    const want = save === 'history' ? 3 : 2;
+    if (saved.length !== want)
+      throw new ArgumentError(
+        'saved',
+        `expected ${want} tensors saved by the CUDA coeffsForward in '${save}' mode`,
+      );
+    expectShape(saved[0]!, 'saved[0] (mix)', [n, m]);
+    expectShape(saved[1]!, 'saved[1] (invr)', [n]);
+    if (save === 'history') expectShape(saved[2]!, 'saved[2] (Sinkhorn history)', [n, 2 * tmax - 1, hc]);
+    const g = (t: TensorInfo | null, name: string, shape: number[]) => {
+      if (!t) return null;
+      expectDType(t, name, 'f32');
+      if (sizeOf(t.shape) !== sizeOf(shape)) throw new ShapeError(name, `[${shape.join(', ')}]`, t.shape);
+      return this.be.buf(t, name);
+    };
+    const gPre = g(args.gradHPre, 'gradHPre', [n, hc]);
+    const gPost = g(args.gradHPost, 'gradHPost', [n, hc]);
+    const gRes = g(args.gradHRes, 'gradHRes', [n, hc, hc]);
+    if (sizeOf(args.hRes.shape) !== n * hc * hc)
+      throw new ShapeError('hRes', `[${n}, ${hc}, ${hc}]`, args.hRes.shape);
+    const be = this.be;
+    const gradX = needs.x ? be.output(x.shape, x.dtype) : null;
+    const gradPhi = needs.phi ? be.output([k, m], 'f32') : null;
+    const gradB = needs.b ? be.output([m], 'f32') : null;
+    const ga = needs.alphas
+      ? [be.output([], 'f32'), be.output([], 'f32'), be.output([], 'f32')]
+      : [null, null, null];
+    const ob = (t: TensorInfo | null) => (t ? be.buf(t, 'output') : null);
+    be.launch(
+      'coeffs_bwd',
+      [
+        be.buf(x, 'x'),
+        be.buf(phi, 'phi'),
+        be.buf(b, 'b'),
+        be.buf(args.alphaPre, 'alphaPre'),
+        be.buf(args.alphaPost, 'alphaPost'),
+        be.buf(args.alphaRes, 'alphaRes'),
+        be.buf(saved[0]!, 'saved[0]'),
+        be.buf(saved[1]!, 'saved[1]'),
+        save === 'history' ? be.buf(saved[2]!, 'saved[2]') : null,
+        be.buf(args.hRes, 'hRes'),
+        gPre,
+        gPost,
+        gRes,
+        ob(gradX),
+        ob(gradPhi),
+        ob(gradB),
+        ob(ga[0]!),
+        ob(ga[1]!),
+        ob(ga[2]!),
+      ],
+      [
+        n,
+        k,
+        hc,
+        tmax,
+        config.preEps,
+        config.sinkhornEps,
+        config.postMult,
+        DTYPE_CODE[x.dtype],
+        DTYPE_CODE[phi.dtype],
+        save === 'recompute' ? 1 : 0,
+      ],
+    );
+    return { gradX, gradPhi, gradB, gradAlphaPre: ga[0]!, gradAlphaPost: ga[1]!, gradAlphaRes: ga[2]! };
+  }
+
+  preForward(x: TensorInfo, hPre: TensorInfo): TensorInfo {
+    const { n, hc, c } = this.streamDims(x, 'x');
+    expectFloat(x, 'x');
+    this.coefShape(hPre, 'hPre', n, [hc]);
+    const out = this.be.output([...x.shape.slice(0, -2), c], x.dtype);
+    this.be.launch(
+      'pre_fwd',
+      [this.be.buf(x, 'x'), this.be.buf(hPre, 'hPre'), this.be.buf(out, 'out')],
+      [n, hc, c, DTYPE_CODE[x.dtype]],
+    );
+    return out;
+  }
+
+  preBackward(gradXIn: TensorInfo, x: TensorInfo, hPre: TensorInfo): PreBackwardResult {
+    const { n, hc, c } = this.streamDims(x, 'x');
+    expectFloat(x, 'x');
+    expectSameDType(x, 'x', gradXIn, 'gradXIn');
+    if (sizeOf(gradXIn.shape) !== n * c) throw new ShapeError('gradXIn', `[${n}, ${c}]`, gradXIn.shape);
+    this.coefShape(hPre, 'hPre', n, [hc]);
+    const gradX = this.be.output(x.shape, x.dtype);
+    const gradHPre = this.be.output(hPre.shape, 'f32');
+    this.be.launch(
+      'pre_bwd',
+      [
+        this.be.buf(gradXIn, 'gradXIn'),
+        this.be.buf(x, 'x'),
+        this.be.buf(hPre, 'hPre'),
+        this.be.buf(gradX, 'gradX'),
+        this.be.buf(gradHPre, 'gradHPre'),
+      ],
+      [n, hc, c, DTYPE_CODE[x.dtype]],
+    );
+    return { gradX, gradHPre };
+  }
+
+  postResForward(
+    x: TensorInfo,
+    f: TensorInfo,
+    hPost: TensorInfo,
+    hRes: TensorInfo,
+    orientation: Orientation,
+  ): TensorInfo {
+    const { n, hc, c } = this.postResChecks(x, f, hPost, hRes, orientation);
+    const out = this.be.output(x.shape, x.dtype);
+    const be = this.be;
+    be.launch(
+      'post_res_fwd',
+      [be.buf(x, 'x'), be.buf(f, 'f'), be.buf(hPost, 'hPost'), be.buf(hRes, 'hRes'), be.buf(out, 'out')],
+      [n, hc, c, DTYPE_CODE[x.dtype], orientation === 'deepseek' ? 1 : 0],
+    );
+    return out;
+  }
+
+  postResBackward(
+    gradXOut: TensorInfo,
+    x: TensorInfo,
+    f: TensorInfo,
+    hPost: TensorInfo,
+    hRes: TensorInfo,
+    orientation: Orientation,
+  ): PostResBackwardResult {
+    const { n, hc, c } = this.postResChecks(x, f, hPost, hRes, orientation);
+    expectSameDType(x, 'x', gradXOut, 'gradXOut');
+    if (sizeOf(gradXOut.shape) !== n * hc * c)
+      throw new ShapeError('gradXOut', `[${n}, ${hc}, ${c}]`, gradXOut.shape);
+    const be = this.be;
+    const gradX = be.output(x.shape, x.dtype);
+    const gradF = be.output(f.shape, f.dtype);
+    const gradHPost = be.output(hPost.shape, 'f32');
+    const gradHRes = be.output(hRes.shape, 'f32');
+    be.launch(
+      'post_res_bwd',
+      [
+        be.buf(gradXOut, 'gradXOut'),
+        be.buf(x, 'x'),
+        be.buf(f, 'f'),
+        be.buf(hPost, 'hPost'),
+        be.buf(hRes, 'hRes'),
+        be.buf(gradX, 'gradX'),
+        be.buf(gradF, 'gradF'),
+        be.buf(gradHPost, 'gradHPost'),
+        be.buf(gradHRes, 'gradHRes'),
+      ],
+      [n, hc, c, DTYPE_CODE[x.dtype], orientation === 'deepseek' ? 1 : 0],
+    );
+    return { gradX, gradF, gradHPost, gradHRes };
+  }
+
+  // ---- checks -------------------------------------------------------------------------------------
+
+  private coeffsDims(x: TensorInfo, phi: TensorInfo, b: TensorInfo, hc: number, tmax: number) {
+    if (!Number.isInteger(hc) || hc < 1 || hc > MAX_HC)
+      throw new ArgumentError(
+        'config.hc',
+        `expected an integer in 1..${MAX_HC} on the CUDA backend, got ${hc}`,
+      );
+    if (!Number.isInteger(tmax) || tmax < 1)
+      throw new ArgumentError('config.tmax', `expected an integer >= 1, got ${tmax}`);
+    expectFloat(x, 'x');
+    expectFloat(phi, 'phi');
+    expectDType(b, 'b', 'f32');
+    const m = hc * hc + 2 * hc;
+    if (phi.shape.length !== 2 || phi.shape[1] !== m) throw new ShapeError('phi', `[K, ${m}]`, phi.shape);
+    const k = phi.shape[0]!;
+    if (k % hc !== 0) throw new ShapeError('phi', `[K, ${m}] with K a multiple of hc = ${hc}`, phi.shape);
+    if (x.shape.length < 1 || x.shape.length > 3 || sizeOf(x.shape.slice(1)) !== k)
+      throw new ShapeError('x', `[N, ${k}]`, x.shape);
+    const n = x.shape[0]!;
+    if (n < 1) throw new ShapeError('x', '[N, K] with N >= 1', x.shape);
+    expectShape(b, 'b', [m]);
+    return { n, k, m };
+  }
+
+  private streamDims(x: TensorInfo, name: string) {
+    if (x.shape.length < 3) throw new ShapeError(name, '[N, hc, c]', x.shape);
+    const hc = x.shape[x.shape.length - 2]!;
+    const c = x.shape[x.shape.length - 1]!;
+    const n = sizeOf(x.shape.slice(0, -2));
+    if (hc < 1 || hc > MAX_HC)
+      throw new ShapeError(name, `[N, hc, c] with hc in 1..${MAX_HC} on the CUDA backend`, x.shape);
+    if (n < 1 || c < 1) throw new ShapeError(name, '[N, hc, c] with N, c >= 1', x.shape);
+    return { n, hc, c };
+  }
+
+  private coefShape(t: TensorInfo, name: string, n: number, inner: number[]) {
+    expectDType(t, name, 'f32');
+    if (sizeOf(t.shape) !== n * sizeOf(inner))
+      throw new ShapeError(name, `[${n}, ${inner.join(', ')}]`, t.shape);
+  }
+
+  private postResChecks(
+    x: TensorInfo,
+    f: TensorInfo,
+    hPost: TensorInfo,
+    hRes: TensorInfo,
+    orientation: Orientation,
+  ) {
+    if (orientation !== 'liger' && orientation !== 'deepseek')
+      throw new ArgumentError('orientation', `expected 'liger' or 'deepseek', got ${String(orientation)}`);
+    const { n, hc, c } = this.streamDims(x, 'x');
+    expectFloat(x, 'x');
+    expectSameDType(x, 'x', f, 'f');
+    if (sizeOf(f.shape) !== n * c) throw new ShapeError('f', `[${n}, ${c}]`, f.shape);
+    this.coefShape(hPost, 'hPost', n, [hc]);
+    this.coefShape(hRes, 'hRes', n, [hc, hc]);
+    return { n, hc, c };
+  }
+}

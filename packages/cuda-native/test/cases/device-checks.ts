@@ -1,0 +1,265 @@
+import {
+  type CoeffsConfig,
+  CpuBackend,
+  type DType,
+  type SinkhornSaveMode,
+  type TensorInfo,
+} from '@liger-mhc/core';
+import { type CudaBackend, CudaOutOfMemoryError } from '../../src/index.js';
+import { bits, type Check, dispose, sameBits, upload } from './util.js';
+
+function rand(n: number, seed: number, scale: number): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return (s / 2 ** 32 - 0.5) * scale;
+  });
+}
+
+export interface LayerInputs {
+  x: TensorInfo;
+  x3: TensorInfo;
+  phi: TensorInfo;
+  b: TensorInfo;
+  aPre: TensorInfo;
+  aPost: TensorInfo;
+  aRes: TensorInfo;
+  gOut: TensorInfo;
+  config: CoeffsConfig;
+  n: number;
+  hc: number;
+  c: number;
+}
+
+export function makeLayerInputs(
+  be: CudaBackend,
+  n: number,
+  hc: number,
+  c: number,
+  dtype: DType,
+  seed = 1,
+): LayerInputs {
+  const k = hc * c;
+  const m = hc * hc + 2 * hc;
+  const xv = rand(n * k, seed, 2);
+  const x = upload(be, xv, [n, k], dtype);
+  const phi = upload(be, rand(k * m, seed + 1, 0.04), [k, m], dtype);
+  const b = upload(be, rand(m, seed + 2, 0.2), [m], 'f32');
+  const one = (v: number) => upload(be, [v], [], 'f32');
+  return {
+    x,
+    x3: { ...x, shape: [n, hc, c] },
+    phi,
+    b,
+    aPre: one(1),
+    aPost: one(1),
+    aRes: one(1),
+    gOut: upload(be, rand(n * k, seed + 3, 2), [n, hc, c], dtype),
+    config: { hc, tmax: 20, rmsEps: 1e-6, preEps: 0, sinkhornEps: 1e-6, postMult: 2 },
+    n,
+    hc,
+    c,
+  };
+}
+
+export function disposeLayerInputs(be: CudaBackend, L: LayerInputs): void {
+  dispose(be, L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut);
+}
+
+/** One mHC layer with identity inner layer (f = xIn), forward only; returns out. */
+export function layerForward(be: CudaBackend, L: LayerInputs): TensorInfo {
+  const fw = be.mhc.coeffsForward({
+    x: L.x,
+    phi: L.phi,
+    b: L.b,
+    alphaPre: L.aPre,
+    alphaPost: L.aPost,
+    alphaRes: L.aRes,
+    config: L.config,
+    save: 'none',
+  });
+  const xIn = be.mhc.preForward(L.x3, fw.hPre);
+  const out = be.mhc.postResForward(L.x3, xIn, fw.hPost, fw.hRes, 'liger');
+  dispose(be, fw.hPre, fw.hPost, fw.hRes, xIn);
+  return out;
+}
+
+/**
+ * Forward and backward of the layer with identity inner layer; returns the gradients (caller
+ * disposes). Everything else is released as soon as the stream no longer needs it.
+ */
+export function layerForwardBackward(be: CudaBackend, L: LayerInputs, save: SinkhornSaveMode = 'history') {
+  const fw = be.mhc.coeffsForward({
+    x: L.x,
+    phi: L.phi,
+    b: L.b,
+    alphaPre: L.aPre,
+    alphaPost: L.aPost,
+    alphaRes: L.aRes,
+    config: L.config,
+    save,
+  });
+  const xIn = be.mhc.preForward(L.x3, fw.hPre);
+  const out = be.mhc.postResForward(L.x3, xIn, fw.hPost, fw.hRes, 'liger');
+  dispose(be, out);
+  const pr = be.mhc.postResBackward(L.gOut, L.x3, xIn, fw.hPost, fw.hRes, 'liger');
+  dispose(be, xIn);
+  // identity inner layer: grad of xIn is grad of f
+  const pb = be.mhc.preBackward(pr.gradF, L.x3, fw.hPre);
+  dispose(be, pr.gradF);
+  const cb = be.mhc.coeffsBackward({
+    gradHPre: pb.gradHPre,
+    gradHPost: pr.gradHPost,
+    gradHRes: pr.gradHRes,
+    x: L.x,
+    phi: L.phi,
+    b: L.b,
+    alphaPre: L.aPre,
+    alphaPost: L.aPost,
+    alphaRes: L.aRes,
+    hPre: fw.hPre,
+    hPost: fw.hPost,
+    hRes: fw.hRes,
+    saved: fw.saved,
+    config: L.config,
+    save,
+    needs: { x: true, phi: true, b: true, alphas: true },
+  });
+  dispose(be, fw.hPre, fw.hPost, fw.hRes, ...fw.saved, pb.gradHPre, pr.gradHPost, pr.gradHRes);
+  const s1 = be.ops.binary('add', pr.gradX, pb.gradX);
+  dispose(be, pr.gradX, pb.gradX);
+  const gradX = be.ops.binary('add', s1, { ...cb.gradX!, shape: [L.n, L.hc, L.c] });
+  dispose(be, s1, cb.gradX);
+  return {
+    gradX,
+    gradPhi: cb.gradPhi!,
+    gradB: cb.gradB!,
+    gradAlphas: [cb.gradAlphaPre!, cb.gradAlphaPost!, cb.gradAlphaRes!],
+  };
+}
+
+/** Determinism, memory stability and error paths. */
+export async function runDeviceChecks(be: CudaBackend): Promise<Check[]> {
+  const out: Check[] = [];
+  const ok = (tensor: string, pass: boolean, detail = 0) =>
+    out.push({ case: 'device', tensor, pass, ratio: pass ? 0 : Infinity, maxAbs: detail });
+
+  // Bit-identical results run to run (both save modes, a shape with many token ranges).
+  for (const [n, hc, c] of [
+    [4096, 4, 512],
+    [333, 4, 96],
+  ] as const) {
+    const L = makeLayerInputs(be, n, hc, c, 'bf16', 7);
+    for (const save of ['history', 'recompute'] as const) {
+      const r1 = layerForwardBackward(be, L, save);
+      const r2 = layerForwardBackward(be, L, save);
+      const pairs: [string, TensorInfo, TensorInfo][] = [
+        ['gradX', r1.gradX, r2.gradX],
+        ['gradPhi', r1.gradPhi, r2.gradPhi],
+        ['gradB', r1.gradB, r2.gradB],
+        ['gradAlphaRes', r1.gradAlphas[2]!, r2.gradAlphas[2]!],
+      ];
+      for (const [nm, a, b] of pairs)
+        ok(`deterministic ${nm} ${n}x${hc}x${c} ${save}`, sameBits(await bits(be, a), await bits(be, b)));
+      const o1 = layerForward(be, L);
+      const o2 = layerForward(be, L);
+      ok(`deterministic layer out ${n}x${hc}x${c} ${save}`, sameBits(await bits(be, o1), await bits(be, o2)));
+      dispose(
+        be,
+        o1,
+        o2,
+        r1.gradX,
+        r1.gradPhi,
+        r1.gradB,
+        ...r1.gradAlphas,
+        r2.gradX,
+        r2.gradPhi,
+        r2.gradB,
+        ...r2.gradAlphas,
+      );
+    }
+    disposeLayerInputs(be, L);
+  }
+  {
+    const a = upload(be, rand(64 * 96, 3, 2), [64, 96], 'bf16');
+    const b = upload(be, rand(96 * 80, 4, 2), [96, 80], 'bf16');
+    const m1 = be.ops.matmul(a, b);
+    const m2 = be.ops.matmul(a, b);
+    ok('deterministic matmul', sameBits(await bits(be, m1), await bits(be, m2)));
+    dispose(be, a, b, m1, m2);
+  }
+
+  // Memory: many steps leave live memory where it was and the pool bounded.
+  {
+    const L = makeLayerInputs(be, 1024, 4, 256, 'bf16', 9);
+    await be.sync();
+    const r0 = layerForwardBackward(be, L);
+    dispose(be, r0.gradX, r0.gradPhi, r0.gradB, ...r0.gradAlphas);
+    await be.sync();
+    const m0 = be.memory();
+    for (let i = 0; i < 200; i++) {
+      const r = layerForwardBackward(be, L);
+      dispose(be, r.gradX, r.gradPhi, r.gradB, ...r.gradAlphas);
+    }
+    await be.sync();
+    const m1 = be.memory();
+    ok(
+      'memory: live bytes unchanged after 200 steps',
+      m1.liveBytes === m0.liveBytes,
+      m1.liveBytes - m0.liveBytes,
+    );
+    ok(
+      'memory: live buffers unchanged after 200 steps',
+      m1.liveBuffers === m0.liveBuffers,
+      m1.liveBuffers - m0.liveBuffers,
+    );
+    ok(
+      'memory: pool did not grow after 200 steps',
+      m1.pooledBytes <= m0.pooledBytes,
+      m1.pooledBytes - m0.pooledBytes,
+    );
+    disposeLayerInputs(be, L);
+  }
+
+  // Errors: disposed tensor, a tensor of another backend, out of memory (recoverable).
+  {
+    const t = upload(be, [1, 2, 3, 4], [4], 'f32');
+    be.disposeData(t.handle);
+    let msg = '';
+    try {
+      be.ops.unary('exp', t);
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    ok('error: disposed tensor', /disposed/.test(msg));
+    const cpu = new CpuBackend();
+    const h = cpu.alloc('f32', 4);
+    msg = '';
+    try {
+      be.ops.unary('exp', { handle: h, shape: [4], dtype: 'f32' });
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    ok('error: tensor of another backend', /another backend/.test(msg));
+    let oom: unknown = null;
+    try {
+      be.alloc('f32', 2 ** 40);
+    } catch (e) {
+      oom = e;
+    }
+    ok('error: out of memory throws CudaOutOfMemoryError', oom instanceof CudaOutOfMemoryError);
+    const after = upload(be, [1, 2, 3, 4], [4], 'f32');
+    const y = be.ops.affine(after, 2, 1);
+    const v = Array.from((await be.read(y.handle)) as Float32Array);
+    ok('error: backend usable after out of memory', v.join(',') === '3,5,7,9');
+    dispose(be, after, y);
+    msg = '';
+    try {
+      be.ops.matmul(upload(be, [1, 2], [1, 2], 'f32'), upload(be, [1, 2, 3], [3, 1], 'f32'));
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    ok('error: shapes validated before launch', /inner dimensions/.test(msg));
+  }
+  return out;
+}

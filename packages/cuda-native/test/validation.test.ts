@@ -1,0 +1,158 @@
+// The TypeScript side of the backend on a stand-in device (no GPU needed): arguments are validated
+// before anything is enqueued, handles are owned and checked, native error codes map to typed errors.
+import { BackendError, CpuBackend, DisposedTensorError, ShapeError, type TensorInfo } from '@liger-mhc/core';
+import { describe, expect, it } from 'vitest';
+import { CudaBackend, CudaError, CudaOutOfMemoryError } from '../src/index.js';
+import type { NativeBuffer, NativeDevice } from '../src/native.js';
+
+class FakeBuffer implements NativeBuffer {
+  freed = false;
+  constructor(readonly bytes: number) {}
+  free(): void {
+    this.freed = true;
+  }
+}
+
+function fakeDevice(opts: { failAlloc?: string; failLaunch?: string } = {}) {
+  const launches: string[] = [];
+  const live = new Set<FakeBuffer>();
+  const device: NativeDevice = {
+    alloc(bytes) {
+      if (opts.failAlloc)
+        throw Object.assign(new Error('CUDA out of memory: could not allocate'), { code: opts.failAlloc });
+      const b = new FakeBuffer(bytes);
+      live.add(b);
+      return b;
+    },
+    launch(name) {
+      if (opts.failLaunch)
+        throw Object.assign(new Error('CUDA error in launch: cudaErrorLaunchFailure'), {
+          code: opts.failLaunch,
+        });
+      launches.push(name);
+    },
+    write() {},
+    read: async (b) => new ArrayBuffer(b.bytes),
+    sync: async () => {},
+    memory: () => ({
+      liveBuffers: [...live].filter((b) => !b.freed).length,
+      liveBytes: 0,
+      pooledBuffers: 0,
+      pooledBytes: 0,
+      peakBytes: 0,
+      reservedBytes: 0,
+      peakReservedBytes: 0,
+    }),
+    resetPeak() {},
+    emptyCache() {},
+    info: () => ({
+      name: 'fake',
+      index: 0,
+      sms: 1,
+      computeCapability: '9.0',
+      memTotal: 0,
+      cublas: null,
+      cublasError: '',
+      mma: true,
+    }),
+    ops: () => [],
+    dispose() {},
+    recordEvent: () => 0,
+    elapsedMs: () => 0,
+    clearEvents() {},
+  };
+  return { device, launches, live };
+}
+
+function t(be: CudaBackend, shape: number[], dtype: TensorInfo['dtype'] = 'f32'): TensorInfo {
+  return be.output(shape, dtype);
+}
+
+describe('CudaBackend on a stand-in device', () => {
+  it('validates shapes and dtypes before any launch', () => {
+    const { device, launches } = fakeDevice();
+    const be = new CudaBackend(device);
+    expect(() => be.ops.matmul(t(be, [2, 3]), t(be, [4, 5]))).toThrow(ShapeError);
+    expect(() => be.ops.binary('add', t(be, [2, 3]), t(be, [2, 3], 'bf16'))).toThrow(/dtype/);
+    expect(() => be.mhc.preForward(t(be, [4, 9, 8], 'bf16'), t(be, [4, 9]))).toThrow(/hc in 1..8/);
+    expect(() =>
+      be.mhc.postResForward(
+        t(be, [4, 2, 8], 'bf16'),
+        t(be, [4, 8], 'bf16'),
+        t(be, [4, 2]),
+        t(be, [4, 3, 3]),
+        'liger',
+      ),
+    ).toThrow(ShapeError);
+    const x = t(be, [4, 8], 'bf16');
+    const phi = t(be, [8, 7], 'bf16');
+    const sc = () => t(be, []);
+    expect(() =>
+      be.mhc.coeffsForward({
+        x,
+        phi,
+        b: t(be, [8]),
+        alphaPre: sc(),
+        alphaPost: sc(),
+        alphaRes: sc(),
+        config: { hc: 2, tmax: 4, rmsEps: 1e-6, preEps: 0, sinkhornEps: 1e-6, postMult: 2 },
+        save: 'none',
+      }),
+    ).toThrow(/phi/);
+    expect(launches).toEqual([]);
+  });
+
+  it('launches one kernel per op with the expected name', () => {
+    const { device, launches } = fakeDevice();
+    const be = new CudaBackend(device);
+    be.mhc.preForward(t(be, [4, 2, 8], 'bf16'), t(be, [4, 2]));
+    be.ops.softmax(t(be, [3, 5]), true);
+    expect(launches).toEqual(['pre_fwd', 'softmax']);
+  });
+
+  it('rejects disposed tensors and tensors of other backends', () => {
+    const { device } = fakeDevice();
+    const be = new CudaBackend(device);
+    const a = t(be, [4]);
+    be.disposeData(a.handle);
+    be.disposeData(a.handle); // idempotent
+    expect(() => be.ops.unary('exp', a)).toThrow(DisposedTensorError);
+    const cpu = new CpuBackend();
+    expect(() => be.ops.unary('exp', { handle: cpu.alloc('f32', 4), shape: [4], dtype: 'f32' })).toThrow(
+      /another backend/,
+    );
+    const other = new CudaBackend(fakeDevice().device);
+    expect(() => be.ops.unary('exp', t(other, [4]))).toThrow(/another CUDA backend/);
+  });
+
+  it('frees device memory on disposeData', () => {
+    const { device, live } = fakeDevice();
+    const be = new CudaBackend(device);
+    const a = t(be, [16]);
+    expect([...live].filter((b) => !b.freed).length).toBe(1);
+    be.disposeData(a.handle);
+    expect([...live].filter((b) => !b.freed).length).toBe(0);
+  });
+
+  it('maps native error codes to typed errors', () => {
+    expect(() => new CudaBackend(fakeDevice({ failAlloc: 'CUDA_OOM' }).device).alloc('f32', 4)).toThrow(
+      CudaOutOfMemoryError,
+    );
+    const be = new CudaBackend(fakeDevice({ failLaunch: 'CUDA_ERROR' }).device);
+    let err: unknown;
+    try {
+      be.ops.unary('exp', t(be, [4]));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CudaError);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as Error).message).toMatch(/cudaErrorLaunchFailure/);
+  });
+
+  it('refuses work after dispose', () => {
+    const be = new CudaBackend(fakeDevice().device);
+    be.dispose();
+    expect(() => be.alloc('f32', 4)).toThrow(/disposed/);
+  });
+});
