@@ -1,5 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { add, getBackend, keep, matmul, mhcCoeffs, mul, noGrad, sum, tensor, tidy } from '../src/index.js';
+import {
+  add,
+  CpuBackend,
+  getBackend,
+  keep,
+  matmul,
+  mhcCoeffs,
+  mhcPostRes,
+  mhcPre,
+  mul,
+  noGrad,
+  sum,
+  tensor,
+  tidy,
+} from '../src/index.js';
 import { coeffInputs, rnd } from './helpers.js';
 
 describe('autograd', () => {
@@ -140,5 +154,46 @@ describe('matmul gradients for every transpose combination, batched and shared o
         }
       }
     }
+  });
+});
+
+describe('x-gradient accumulation folded into the mHC backward kernels', () => {
+  const layer = (i: ReturnType<typeof coeffInputs>, w: ReturnType<typeof rnd>) => {
+    const h = mhcCoeffs(i.x, i.phi, i.b, i.alphaPre, i.alphaPost, i.alphaRes);
+    const xIn = mhcPre(i.x, h.hPre);
+    return sum(mul(mhcPostRes(i.x, xIn, h.hPost, h.hRes), w));
+  };
+
+  it('is bit-identical to core adding the three pieces', async () => {
+    const be = getBackend('cpu');
+    const plain = new CpuBackend();
+    Object.defineProperty(plain.mhc, 'accumulatesGradX', { value: false });
+    const grads: Float32Array[] = [];
+    for (const backend of [be, plain]) {
+      const i = coeffInputs(5, 3, 7, 21, true);
+      const moved = Object.fromEntries(
+        await Promise.all(
+          Object.entries(i).map(async ([k, t]) => [
+            k,
+            Object.assign(await t.to(backend), { requiresGrad: true }),
+          ]),
+        ),
+      ) as typeof i;
+      const w = await rnd([5, 3, 7], 4, 'bf16').to(backend);
+      layer(moved, w).backward();
+      grads.push(Float32Array.from(await moved.x.grad!.data()));
+    }
+    expect(grads[0]!.some((v) => v !== 0)).toBe(true);
+    expect(Array.from(grads[0]!)).toEqual(Array.from(grads[1]!));
+  });
+
+  it('adds onto a leaf gradient left by an earlier backward pass', () => {
+    const i = coeffInputs(4, 2, 6, 5, true);
+    const w = rnd([4, 2, 6], 6, 'bf16');
+    layer(i, w).backward();
+    const once = Array.from(i.x.grad!.dataSync());
+    layer(i, w).backward();
+    const twice = Array.from(i.x.grad!.dataSync());
+    twice.forEach((v, k) => expect(v).toBeCloseTo(2 * once[k]!, 1));
   });
 });

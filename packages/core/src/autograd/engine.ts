@@ -31,6 +31,8 @@ export function runBackward(root: Tensor, gradOutput: Tensor | undefined, retain
       accumulateLeaf(root, seed, gradOutput === undefined);
       return;
     }
+    // Leaves whose .grad this pass created: their running sum may be handed to a node (take).
+    const fresh = new Set<Tensor>();
     const order = topoOrder(root.gradFn!);
     const pending = new Map<GradNode, (Tensor | null)[]>();
     pending.set(root.gradFn!, outputSlots(root.gradFn!));
@@ -44,7 +46,22 @@ export function runBackward(root: Tensor, gradOutput: Tensor | undefined, retain
         throw new LigerMhcError(
           `backward through '${node.name}' a second time: its saved tensors were freed (use retainGraph)`,
         );
-      const inGrads = node.backward(grads);
+      const take = (i: number): Tensor | null => {
+        const input = node.inputs[i];
+        if (!input?.requiresGrad) return null;
+        if (input.gradFn === null) {
+          if (!fresh.has(input) || input.grad === null) return null;
+          const g = input.grad;
+          input.grad = null;
+          fresh.delete(input);
+          return g;
+        }
+        const slots = pending.get(input.gradFn);
+        const g = slots?.[input.outputIndex] ?? null;
+        if (g) slots![input.outputIndex] = null;
+        return g;
+      };
+      const inGrads = node.backward(grads, take);
       for (const g of grads) g?.dispose();
       node.inputs.forEach((input, i) => {
         const g = inGrads[i] ?? null;
@@ -54,6 +71,7 @@ export function runBackward(root: Tensor, gradOutput: Tensor | undefined, retain
           return;
         }
         if (input.gradFn === null) {
+          if (input.grad === null) fresh.add(input);
           accumulateLeaf(input, g, true);
           return;
         }

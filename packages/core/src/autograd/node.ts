@@ -5,11 +5,20 @@ import type { Tensor } from '../tensor/tensor.js';
  * not reach the loss) and returns one gradient per input (null where the input needs none).
  * Gradients are written once, in core, against the backend kernel sets.
  */
+/**
+ * Hands a node the gradient accumulated so far for one of its inputs (from consumers processed
+ * earlier), so a kernel can fold it into the gradient it writes instead of core adding afterwards.
+ * The node owns what it takes, and must return the total for that input. Returns null when nothing
+ * is pending (or the pending gradient belongs to the caller, e.g. a leaf's .grad from an earlier
+ * backward pass).
+ */
+export type TakeGrad = (inputIndex: number) => Tensor | null;
+
 export interface GradNode {
   readonly name: string;
   readonly inputs: readonly (Tensor | null)[];
   readonly numOutputs: number;
-  backward(gradOutputs: readonly (Tensor | null)[]): (Tensor | null)[];
+  backward(gradOutputs: readonly (Tensor | null)[], take: TakeGrad): (Tensor | null)[];
   /** Free what the node saved for backward (backend-private saves). Called after backward. */
   release(): void;
   released: boolean;
@@ -19,7 +28,7 @@ export interface NodeSpec {
   name: string;
   inputs: readonly (Tensor | null)[];
   numOutputs?: number;
-  backward(gradOutputs: readonly (Tensor | null)[]): (Tensor | null)[];
+  backward(gradOutputs: readonly (Tensor | null)[], take: TakeGrad): (Tensor | null)[];
   /** Tensors owned by the node only (not user-visible); disposed on release. */
   owned?: Tensor[];
 }

@@ -69,6 +69,11 @@ export interface CoeffsBackwardArgs {
   save: SinkhornSaveMode;
   /** Which gradients are wanted (the others are returned as null and need not be computed). */
   needs: { x: boolean; phi: boolean; b: boolean; alphas: boolean };
+  /**
+   * Only when the backend declares `accumulatesGradX`: an x gradient [N, K] (x's dtype) from other
+   * consumers of x, to be added into gradX in the same pass (see MhcKernels.accumulatesGradX).
+   */
+  accumulateGradX?: TensorInfo | null;
 }
 
 export interface CoeffsBackwardResult {
@@ -103,11 +108,26 @@ export interface PostResBackwardResult {
 }
 
 export interface MhcKernels {
+  /**
+   * x feeds three mHC ops (coeffs, pre, post_res), so its gradient is a sum of three x-sized
+   * tensors. A backend that sets this folds the running sum into the gradX it writes: the backward
+   * kernels get `accumulate` (an x-shaped gradient in x's dtype, or null) and return
+   * gradX = computed + accumulate, summed in f32 and rounded once. That saves two full passes over
+   * x-sized memory per layer, which on a GPU is a large share of the whole backward. The kernel must
+   * not write into `accumulate` (core disposes it afterwards). Without the flag core adds the pieces
+   * with `ops.binary('add', ...)`.
+   */
+  readonly accumulatesGradX?: boolean;
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult;
   coeffsBackward(args: CoeffsBackwardArgs): CoeffsBackwardResult;
   /** xIn[n, :] = Σ_s hPre[n, s] · x[n, s, :]. x [N, hc, c], hPre [N, hc] -> [N, c] */
   preForward(x: TensorInfo, hPre: TensorInfo): TensorInfo;
-  preBackward(gradXIn: TensorInfo, x: TensorInfo, hPre: TensorInfo): PreBackwardResult;
+  preBackward(
+    gradXIn: TensorInfo,
+    x: TensorInfo,
+    hPre: TensorInfo,
+    accumulate?: TensorInfo | null,
+  ): PreBackwardResult;
   /**
    * xOut[n, o, :] = Σ_i R[o, i] · x[n, i, :] + hPost[n, o] · f[n, :], with R = hRes[n] ('liger')
    * or its transpose ('deepseek').
@@ -126,5 +146,6 @@ export interface MhcKernels {
     hPost: TensorInfo,
     hRes: TensorInfo,
     orientation: Orientation,
+    accumulate?: TensorInfo | null,
   ): PostResBackwardResult;
 }

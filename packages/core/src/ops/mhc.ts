@@ -1,4 +1,5 @@
-import type { TensorInfo } from '../backend/contract.js';
+import type { TakeGrad } from '../autograd/node.js';
+import type { Backend, TensorInfo } from '../backend/contract.js';
 import { ShapeError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { castTo } from './cast.js';
@@ -97,7 +98,8 @@ export function mhcCoeffs(
     name: 'mhcCoeffs',
     inputs: [x, phi, b, alphaPre, alphaPost, alphaRes],
     owned: [...keep, ...saved],
-    backward: ([gPre, gPost, gRes]) => {
+    backward: ([gPre, gPost, gRes], take) => {
+      const acc = x.requiresGrad ? takeAccumulated(be, take, x) : null;
       const r = be.mhc.coeffsBackward({
         gradHPre: gPre ? viewInfo(gPre, [n, hc]) : null,
         gradHPost: gPost ? viewInfo(gPost, [n, hc]) : null,
@@ -120,7 +122,9 @@ export function mhcCoeffs(
           b: b.requiresGrad,
           alphas: alphaPre.requiresGrad || alphaPost.requiresGrad || alphaRes.requiresGrad,
         },
+        ...(acc ? { accumulateGradX: viewInfo(acc, [n, k]) } : {}),
       });
+      acc?.dispose();
       const out = (info: TensorInfo | null, like: Tensor) =>
         info === null ? null : castTo(wrap(be, reshaped(info, like.shape)), like.dtype);
       return [
@@ -154,8 +158,15 @@ export function mhcPre(x: Tensor, hPre: Tensor, options: Pick<MhcOptions, 'allow
     name: 'mhcPre',
     inputs: [x, hPre],
     owned: [sx, sh],
-    backward: ([g]) => {
-      const r = be.mhc.preBackward(viewInfo(g!, [n, c]), viewInfo(sx, [n, hc, c]), viewInfo(sh, [n, hc]));
+    backward: ([g], take) => {
+      const acc = x.requiresGrad ? takeAccumulated(be, take, x) : null;
+      const r = be.mhc.preBackward(
+        viewInfo(g!, [n, c]),
+        viewInfo(sx, [n, hc, c]),
+        viewInfo(sh, [n, hc]),
+        acc ? viewInfo(acc, [n, hc, c]) : null,
+      );
+      acc?.dispose();
       return [wrap(be, reshaped(r.gradX, x.shape)), wrap(be, reshaped(r.gradHPre, hPre.shape))];
     },
   });
@@ -200,7 +211,8 @@ export function mhcPostRes(
     name: 'mhcPostRes',
     inputs: [x, f, hPost, hRes],
     owned: saved,
-    backward: ([g]) => {
+    backward: ([g], take) => {
+      const acc = x.requiresGrad ? takeAccumulated(be, take, x) : null;
       const r = be.mhc.postResBackward(
         viewInfo(g!, [n, hc, c]),
         viewInfo(sx, [n, hc, c]),
@@ -208,7 +220,9 @@ export function mhcPostRes(
         viewInfo(sp, [n, hc]),
         viewInfo(sr, [n, hc, hc]),
         o.orientation,
+        acc ? viewInfo(acc, [n, hc, c]) : null,
       );
+      acc?.dispose();
       return [
         wrap(be, reshaped(r.gradX, x.shape)),
         wrap(be, reshaped(r.gradF, f.shape)),
@@ -256,6 +270,16 @@ export function mhcForward(
 ): Tensor {
   const coeffs = mhcCoeffs(x, phi, b, alphaPre, alphaPost, alphaRes, options);
   return mhcApply(x, layer, coeffs, options);
+}
+
+/**
+ * The x gradient accumulated so far by other consumers of x, for a backend that folds it into the
+ * gradX it writes (MhcKernels.accumulatesGradX); null otherwise, and core adds the pieces itself.
+ */
+function takeAccumulated(be: Backend, take: TakeGrad, x: Tensor): Tensor | null {
+  if (!be.mhc.accumulatesGradX) return null;
+  const g = take(0);
+  return g === null ? null : castTo(g, x.dtype);
 }
 
 function reshaped(info: TensorInfo, shape: readonly number[]): TensorInfo {
