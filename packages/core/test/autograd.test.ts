@@ -194,8 +194,10 @@ describe('x-gradient accumulation folded into the mHC backward kernels', () => {
     const once = Array.from(i.x.grad!.dataSync());
     layer(i, w).backward();
     const twice = Array.from(i.x.grad!.dataSync());
-    // bf16 storage: each sum is rounded once more (2^-8 relative).
+    // bf16 storage: every partial sum is rounded (2^-9 of the running sum, whose pieces can be
+    // larger than the total), so bound by the tensor's scale.
+    const scale = Math.max(...once.map(Math.abs));
     for (let k = 0; k < twice.length; k++)
-      expect(Math.abs(twice[k]! - 2 * once[k]!)).toBeLessThanOrEqual(2 ** -7 * Math.abs(once[k]!) + 1e-6);
+      expect(Math.abs(twice[k]! - 2 * once[k]!)).toBeLessThanOrEqual(2 ** -6 * scale);
   });
 });
