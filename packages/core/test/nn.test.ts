@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   AdamW,
   LigerMHC,
@@ -37,6 +37,19 @@ describe('nn modules', () => {
     const y = m.forward(rnd([2, 3, 4, 16], 5));
     expect(y.shape).toEqual([2, 3, 4, 16]);
     expect(y.dtype).toBe('bf16');
+  });
+
+  it('warns once per module for hc > 16 and not below', () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      new LigerMHC(new Linear(2, 2), { hc: 16, c: 2 });
+      expect(warn).not.toHaveBeenCalled();
+      new LigerMHC(new Linear(2, 2), { hc: 17, c: 2 });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toMatch(/hc=17 > 16/);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('state dict saves to a safetensors file and loads back exactly', async () => {
