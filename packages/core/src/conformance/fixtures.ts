@@ -1,6 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Node built-ins are imported inside the functions that read files, so this module (and the kit's
+// index) also loads in a browser, where cases are fetched and passed to runGoldenCase directly.
 
 /** A tensor in a fixture: row-major float64 values. */
 export interface FixtureTensor {
@@ -74,7 +73,7 @@ export type GoldenCase = CoeffsCase | ApplyCase | LayerCase | MiniLmCase;
 /** The fixtures shipped with this package (copied unchanged from the PyTorch float64 generator). */
 export function defaultFixturesDir(): string {
   // dist/conformance/fixtures.js or src/conformance/fixtures.ts -> package root /fixtures/golden
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'golden');
+  return decodeURIComponent(new URL('../../fixtures/golden', import.meta.url).pathname);
 }
 
 /**
@@ -82,6 +81,8 @@ export function defaultFixturesDir(): string {
  * `op` field. Unknown ops are reported, not silently skipped.
  */
 export async function loadCases(dir: string): Promise<{ cases: GoldenCase[]; unknown: string[] }> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
   let files: string[];
   try {
     const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { file: string }[];

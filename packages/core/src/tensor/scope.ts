@@ -22,9 +22,6 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
-// biome-ignore lint/suspicious/noConfusingVoidType: tidy(() => { ... }) returns void
-type TidyResult = Tensor | readonly Tensor[] | Record<string, Tensor> | void | number | undefined;
-
 function collectTensors(v: unknown, out: Set<Tensor>, isTensor: (x: unknown) => x is Tensor): void {
   if (isTensor(v)) out.add(v);
   else if (Array.isArray(v)) for (const e of v) collectTensors(e, out, isTensor);
@@ -37,7 +34,8 @@ export function setTensorPredicate(fn: (x: unknown) => x is Tensor): void {
   isTensorFn = fn;
 }
 
-export function tidy<T extends TidyResult>(fn: () => T): T {
+/** Tensors in the result (alone, in arrays, in plain objects) survive; everything else made inside is disposed. */
+export function tidy<T>(fn: () => T): T {
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: T;

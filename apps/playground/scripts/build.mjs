@@ -1,0 +1,38 @@
+// Bundles the page for browsers into dist/ (index.html, main.js, the self-check fixtures).
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const dist = join(root, 'dist');
+const golden = join(root, '..', '..', 'packages', 'core', 'fixtures', 'golden');
+const cases = [
+  'coeffs-liger-shape-a',
+  'coeffs-odd-hc3-c17',
+  'apply-deepseek-orientation',
+  'layer-hc2-c16-tmax4',
+  'mini-lm-32-hc2-c16',
+];
+
+mkdirSync(join(dist, 'fixtures'), { recursive: true });
+await build({
+  entryPoints: [join(root, 'src', 'main.ts')],
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  outfile: join(dist, 'main.js'),
+  // Node-only paths of the packages (Dawn, file reading) are behind dynamic imports that the
+  // browser never reaches: leave them out of the bundle.
+  external: ['node:*', 'webgpu'],
+  sourcemap: true,
+  logLevel: 'warning',
+});
+copyFileSync(join(root, 'index.html'), join(dist, 'index.html'));
+for (const c of cases) copyFileSync(join(golden, `${c}.json`), join(dist, 'fixtures', `${c}.json`));
+writeFileSync(
+  join(dist, 'fixtures', 'index.json'),
+  JSON.stringify(cases.map((name) => ({ name, file: `${name}.json` }))),
+);
+console.log(`playground built in ${dist}`);
