@@ -245,6 +245,16 @@ for (const [n, hc, c] of shapes) {
     }),
     fwdBytes + bwdBytes,
   );
+  // The x gradient summed by two `binary add` passes instead of inside the kernels (accumulatesGradX).
+  emit(
+    'layer',
+    'fwd+bwd add',
+    await time(be, () => {
+      const r = layerForwardBackward(be, L, 'history', false);
+      dispose(be, r.gradX, r.gradPhi, r.gradB, ...r.gradAlphas);
+    }),
+    fwdBytes + bwdBytes,
+  );
   dispose(
     be,
     cf.hPre,

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runConformance } from '@liger-mhc/core/conformance';
 import { createCudaBackend } from '../../packages/cuda-native/src/index.js';
-import { runDeviceChecks } from '../../packages/cuda-native/test/cases/device-checks.js';
+import { compareBackends, runDeviceChecks } from '../../packages/cuda-native/test/cases/device-checks.js';
 import { runGeneric, runGenericVsCpu } from '../../packages/cuda-native/test/cases/generic.js';
 import { runGolden } from '../../packages/cuda-native/test/cases/golden.js';
 import type { Check } from '../../packages/cuda-native/test/cases/util.js';
@@ -60,6 +60,18 @@ await step('golden (reference x pass)', async () => {
   report('golden (reference x pass)', await runGolden(be3, fixturesDir));
   be3.dispose();
 });
+// The fast paths against the fallbacks on larger random layers (more tokens than the fixtures).
+for (const [title, env] of [
+  ['tensor-core vs CUDA-core coeffs (NO_MMA)', 'LIGER_MHC_CUDA_NO_MMA'],
+  ['tensor-core vs reference x pass (SAFE)', 'LIGER_MHC_CUDA_SAFE'],
+] as const)
+  await step(title, async () => {
+    process.env[env] = '1';
+    const be2 = await createCudaBackend();
+    delete process.env[env];
+    report(title, await compareBackends(be, be2, env.replace('LIGER_MHC_CUDA_', '').toLowerCase()));
+    be2.dispose();
+  });
 await step('generic', async () => report('generic', await runGeneric(be)));
 await step('generic vs cpu', async () => report('generic vs cpu', await runGenericVsCpu(be)));
 await step('device checks', async () => report('device checks', await runDeviceChecks(be)));

@@ -15,6 +15,7 @@ class FakeBuffer implements NativeBuffer {
 
 function fakeDevice(opts: { failAlloc?: string; failLaunch?: string } = {}) {
   const launches: string[] = [];
+  const args: (NativeBuffer | null)[][] = [];
   const live = new Set<FakeBuffer>();
   const device: NativeDevice = {
     alloc(bytes) {
@@ -24,12 +25,13 @@ function fakeDevice(opts: { failAlloc?: string; failLaunch?: string } = {}) {
       live.add(b);
       return b;
     },
-    launch(name) {
+    launch(name, buffers) {
       if (opts.failLaunch)
         throw Object.assign(new Error('CUDA error in launch: cudaErrorLaunchFailure'), {
           code: opts.failLaunch,
         });
       launches.push(name);
+      args.push([...buffers]);
     },
     write() {},
     read: async (b) => new ArrayBuffer(b.bytes),
@@ -61,7 +63,7 @@ function fakeDevice(opts: { failAlloc?: string; failLaunch?: string } = {}) {
     elapsedMs: () => 0,
     clearEvents() {},
   };
-  return { device, launches, live };
+  return { device, launches, live, args };
 }
 
 function t(be: CudaBackend, shape: number[], dtype: TensorInfo['dtype'] = 'f32'): TensorInfo {
@@ -108,6 +110,35 @@ describe('CudaBackend on a stand-in device', () => {
     be.mhc.preForward(t(be, [4, 2, 8], 'bf16'), t(be, [4, 2]));
     be.ops.softmax(t(be, [3, 5]), true);
     expect(launches).toEqual(['pre_fwd', 'softmax']);
+  });
+
+  it('passes the running x gradient to the backward kernels (accumulatesGradX) and validates it', () => {
+    const { device, launches, args } = fakeDevice();
+    const be = new CudaBackend(device);
+    expect(be.mhc.accumulatesGradX).toBe(true);
+    const x = t(be, [4, 2, 8], 'bf16');
+    const hPre = t(be, [4, 2]);
+    const acc = t(be, [4, 2, 8], 'bf16');
+    be.mhc.preBackward(t(be, [4, 8], 'bf16'), x, hPre, acc);
+    be.mhc.preBackward(t(be, [4, 8], 'bf16'), x, hPre);
+    be.mhc.postResBackward(
+      t(be, [4, 2, 8], 'bf16'),
+      x,
+      t(be, [4, 8], 'bf16'),
+      hPre,
+      t(be, [4, 2, 2]),
+      'liger',
+      acc,
+    );
+    expect(launches).toEqual(['pre_bwd', 'pre_bwd', 'post_res_bwd']);
+    expect(args[0]![5]).not.toBeNull();
+    expect(args[1]![5] ?? null).toBeNull();
+    expect(args[2]![9]).not.toBeNull();
+    expect(() => be.mhc.preBackward(t(be, [4, 8], 'bf16'), x, hPre, t(be, [4, 2, 8]))).toThrow(/dtype/);
+    expect(() => be.mhc.preBackward(t(be, [4, 8], 'bf16'), x, hPre, t(be, [4, 2, 7], 'bf16'))).toThrow(
+      ShapeError,
+    );
+    expect(launches.length).toBe(3);
   });
 
   it('rejects disposed tensors and tensors of other backends', () => {

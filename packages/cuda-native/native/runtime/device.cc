@@ -185,6 +185,8 @@ Device::Device(int id_) : id(id_) {
   profile = pr && pr[0] == '1';
   const char* sf = std::getenv("LIGER_MHC_CUDA_SAFE");
   safe = sf && sf[0] == '1';
+  const char* ft = std::getenv("LIGER_MHC_CUDA_FWD_TOK");
+  fwdTok = ft ? std::atoi(ft) : 0;
   loadBlas();
 }
 

@@ -107,6 +107,8 @@ class Device {
   bool profile = false;
   /** LIGER_MHC_CUDA_SAFE=1: the first, simpler versions of kernels that have a faster variant. */
   bool safe = false;
+  /** LIGER_MHC_CUDA_FWD_TOK=64: 64-token tiles in the tensor-core coeffs forward (default 32). */
+  int fwdTok = 0;
 
  private:
   void loadBlas();

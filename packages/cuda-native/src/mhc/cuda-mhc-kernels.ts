@@ -24,6 +24,12 @@ export const MAX_HC = 8;
  * invr [N] f32] and, in 'history' mode, the Sinkhorn divisors [N, 2*tmax-1, hc] f32.
  */
 export class CudaMhcKernels implements MhcKernels {
+  /**
+   * The backward kernels add the running x gradient (`accumulate`) into the gradX they write, in f32,
+   * rounded once; `accumulate` is only read.
+   */
+  readonly accumulatesGradX = true;
+
   constructor(private readonly be: CudaBackend) {}
 
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult {
@@ -96,6 +102,7 @@ export class CudaMhcKernels implements MhcKernels {
     if (sizeOf(args.hRes.shape) !== n * hc * hc)
       throw new ShapeError('hRes', `[${n}, ${hc}, ${hc}]`, args.hRes.shape);
     const be = this.be;
+    const acc = needs.x ? this.accumulateBuf(args.accumulateGradX, x, 'accumulateGradX') : null;
     const gradX = needs.x ? be.output(x.shape, x.dtype) : null;
     const gradPhi = needs.phi ? be.output([k, m], 'f32') : null;
     const gradB = needs.b ? be.output([m], 'f32') : null;
@@ -125,6 +132,7 @@ export class CudaMhcKernels implements MhcKernels {
         ob(ga[0]!),
         ob(ga[1]!),
         ob(ga[2]!),
+        acc,
       ],
       [
         n,
@@ -155,12 +163,18 @@ export class CudaMhcKernels implements MhcKernels {
     return out;
   }
 
-  preBackward(gradXIn: TensorInfo, x: TensorInfo, hPre: TensorInfo): PreBackwardResult {
+  preBackward(
+    gradXIn: TensorInfo,
+    x: TensorInfo,
+    hPre: TensorInfo,
+    accumulate?: TensorInfo | null,
+  ): PreBackwardResult {
     const { n, hc, c } = this.streamDims(x, 'x');
     expectFloat(x, 'x');
     expectSameDType(x, 'x', gradXIn, 'gradXIn');
     if (sizeOf(gradXIn.shape) !== n * c) throw new ShapeError('gradXIn', `[${n}, ${c}]`, gradXIn.shape);
     this.coefShape(hPre, 'hPre', n, [hc]);
+    const acc = this.accumulateBuf(accumulate, x, 'accumulate');
     const gradX = this.be.output(x.shape, x.dtype);
     const gradHPre = this.be.output(hPre.shape, 'f32');
     this.be.launch(
@@ -171,6 +185,7 @@ export class CudaMhcKernels implements MhcKernels {
         this.be.buf(hPre, 'hPre'),
         this.be.buf(gradX, 'gradX'),
         this.be.buf(gradHPre, 'gradHPre'),
+        acc,
       ],
       [n, hc, c, DTYPE_CODE[x.dtype]],
     );
@@ -202,11 +217,13 @@ export class CudaMhcKernels implements MhcKernels {
     hPost: TensorInfo,
     hRes: TensorInfo,
     orientation: Orientation,
+    accumulate?: TensorInfo | null,
   ): PostResBackwardResult {
     const { n, hc, c } = this.postResChecks(x, f, hPost, hRes, orientation);
     expectSameDType(x, 'x', gradXOut, 'gradXOut');
     if (sizeOf(gradXOut.shape) !== n * hc * c)
       throw new ShapeError('gradXOut', `[${n}, ${hc}, ${c}]`, gradXOut.shape);
+    const acc = this.accumulateBuf(accumulate, x, 'accumulate');
     const be = this.be;
     const gradX = be.output(x.shape, x.dtype);
     const gradF = be.output(f.shape, f.dtype);
@@ -224,6 +241,7 @@ export class CudaMhcKernels implements MhcKernels {
         be.buf(gradF, 'gradF'),
         be.buf(gradHPost, 'gradHPost'),
         be.buf(gradHRes, 'gradHRes'),
+        acc,
       ],
       [n, hc, c, DTYPE_CODE[x.dtype], orientation === 'deepseek' ? 1 : 0],
     );
@@ -231,6 +249,14 @@ export class CudaMhcKernels implements MhcKernels {
   }
 
   // ---- checks -------------------------------------------------------------------------------------
+
+  /** The native buffer of an x-shaped running gradient (x's dtype and element count), or null. */
+  private accumulateBuf(t: TensorInfo | null | undefined, x: TensorInfo, name: string) {
+    if (!t) return null;
+    expectSameDType(x, 'x', t, name);
+    if (sizeOf(t.shape) !== sizeOf(x.shape)) throw new ShapeError(name, `[${x.shape.join(', ')}]`, t.shape);
+    return this.be.buf(t, name);
+  }
 
   private coeffsDims(x: TensorInfo, phi: TensorInfo, b: TensorInfo, hc: number, tmax: number) {
     if (!Number.isInteger(hc) || hc < 1 || hc > MAX_HC)

@@ -6,7 +6,7 @@ import {
   type TensorInfo,
 } from '@liger-mhc/core';
 import { type CudaBackend, CudaOutOfMemoryError } from '../../src/index.js';
-import { bits, type Check, dispose, sameBits, upload } from './util.js';
+import { bits, type Check, compare, dispose, download, sameBits, TOL, upload } from './util.js';
 
 function rand(n: number, seed: number, scale: number): number[] {
   let s = seed >>> 0;
@@ -86,9 +86,17 @@ export function layerForward(be: CudaBackend, L: LayerInputs): TensorInfo {
 
 /**
  * Forward and backward of the layer with identity inner layer; returns the gradients (caller
- * disposes). Everything else is released as soon as the stream no longer needs it.
+ * disposes). Everything else is released as soon as the stream no longer needs it. With
+ * `accumulate` the x gradient runs through the kernels (post_res -> pre -> coeffs, each adding the
+ * previous one, as core's autograd does for a backend with accumulatesGradX); without it the three
+ * pieces are summed by two `binary add` passes.
  */
-export function layerForwardBackward(be: CudaBackend, L: LayerInputs, save: SinkhornSaveMode = 'history') {
+export function layerForwardBackward(
+  be: CudaBackend,
+  L: LayerInputs,
+  save: SinkhornSaveMode = 'history',
+  accumulate = be.mhc.accumulatesGradX === true,
+) {
   const fw = be.mhc.coeffsForward({
     x: L.x,
     phi: L.phi,
@@ -105,9 +113,11 @@ export function layerForwardBackward(be: CudaBackend, L: LayerInputs, save: Sink
   const pr = be.mhc.postResBackward(L.gOut, L.x3, xIn, fw.hPost, fw.hRes, 'liger');
   dispose(be, xIn);
   // identity inner layer: grad of xIn is grad of f
-  const pb = be.mhc.preBackward(pr.gradF, L.x3, fw.hPre);
+  const pb = be.mhc.preBackward(pr.gradF, L.x3, fw.hPre, accumulate ? pr.gradX : null);
   dispose(be, pr.gradF);
+  if (accumulate) dispose(be, pr.gradX);
   const cb = be.mhc.coeffsBackward({
+    accumulateGradX: accumulate ? { ...pb.gradX, shape: [L.n, L.hc * L.c] } : null,
     gradHPre: pb.gradHPre,
     gradHPost: pr.gradHPost,
     gradHRes: pr.gradHRes,
@@ -126,6 +136,15 @@ export function layerForwardBackward(be: CudaBackend, L: LayerInputs, save: Sink
     needs: { x: true, phi: true, b: true, alphas: true },
   });
   dispose(be, fw.hPre, fw.hPost, fw.hRes, ...fw.saved, pb.gradHPre, pr.gradHPost, pr.gradHRes);
+  if (accumulate) {
+    dispose(be, pb.gradX);
+    return {
+      gradX: { ...cb.gradX!, shape: [L.n, L.hc, L.c] },
+      gradPhi: cb.gradPhi!,
+      gradB: cb.gradB!,
+      gradAlphas: [cb.gradAlphaPre!, cb.gradAlphaPost!, cb.gradAlphaRes!],
+    };
+  }
   const s1 = be.ops.binary('add', pr.gradX, pb.gradX);
   dispose(be, pr.gradX, pb.gradX);
   const gradX = be.ops.binary('add', s1, { ...cb.gradX!, shape: [L.n, L.hc, L.c] });
@@ -136,6 +155,46 @@ export function layerForwardBackward(be: CudaBackend, L: LayerInputs, save: Sink
     gradB: cb.gradB!,
     gradAlphas: [cb.gradAlphaPre!, cb.gradAlphaPost!, cb.gradAlphaRes!],
   };
+}
+
+/**
+ * The layer's gradients on two backends (e.g. tensor-core and CUDA-core x pass), same inputs:
+ * gradX within a bf16 rounding, gradPhi / gradB (f32) within summation-order differences.
+ */
+export async function compareBackends(a: CudaBackend, b: CudaBackend, label: string): Promise<Check[]> {
+  const out: Check[] = [];
+  for (const [n, hc, c, save] of [
+    [4096, 4, 512, 'history'],
+    [333, 4, 96, 'recompute'],
+    [77, 2, 48, 'history'],
+    [40, 1, 64, 'history'],
+    [50, 3, 32, 'recompute'],
+  ] as const) {
+    const La = makeLayerInputs(a, n, hc, c, 'bf16', 5);
+    const Lb = makeLayerInputs(b, n, hc, c, 'bf16', 5);
+    const ra = layerForwardBackward(a, La, save);
+    const rb = layerForwardBackward(b, Lb, save);
+    const nm = `${label} ${n}x${hc}x${c} ${save}`;
+    out.push(
+      compare(nm, 'gradX', await download(a, ra.gradX), await download(b, rb.gradX), {
+        rtol: 1e-2,
+        atol: 2e-3,
+      }),
+      compare(nm, 'gradPhi', await download(a, ra.gradPhi), await download(b, rb.gradPhi), {
+        rtol: 1e-3,
+        atol: 1e-4,
+      }),
+      compare(nm, 'gradB', await download(a, ra.gradB), await download(b, rb.gradB), {
+        rtol: 1e-3,
+        atol: 1e-4,
+      }),
+    );
+    dispose(a, ra.gradX, ra.gradPhi, ra.gradB, ...ra.gradAlphas);
+    dispose(b, rb.gradX, rb.gradPhi, rb.gradB, ...rb.gradAlphas);
+    disposeLayerInputs(a, La);
+    disposeLayerInputs(b, Lb);
+  }
+  return out;
 }
 
 /** Determinism, memory stability and error paths. */
@@ -188,6 +247,46 @@ export async function runDeviceChecks(be: CudaBackend): Promise<Check[]> {
     ok('deterministic matmul', sameBits(await bits(be, m1), await bits(be, m2)));
     dispose(be, a, b, m1, m2);
   }
+
+  // accumulatesGradX: the x gradient summed inside the kernels (post_res -> pre -> coeffs) against
+  // the three pieces added by `binary add`. Each path rounds to bf16 at different points (the add
+  // path rounds each piece and each partial sum), so they differ by a few bf16 ulps of the pieces:
+  // judged at the bf16 tolerance. Shapes cover the 16-byte paths, odd c (scalar pre/post_res) and
+  // odd K (CUDA-core x pass).
+  if (be.mhc.accumulatesGradX)
+    for (const [n, hc, c] of [
+      [333, 4, 96],
+      [50, 3, 17],
+      [64, 2, 48],
+    ] as const) {
+      const L = makeLayerInputs(be, n, hc, c, 'bf16', 11);
+      const r1 = layerForwardBackward(be, L, 'history', true);
+      const r2 = layerForwardBackward(be, L, 'history', false);
+      const chk = compare(
+        'device',
+        `accumulate gradX ${n}x${hc}x${c} (vs binary add)`,
+        await download(be, r1.gradX),
+        await download(be, r2.gradX),
+        TOL.bf16,
+      );
+      out.push(chk);
+      ok(
+        `accumulate leaves gradPhi unchanged ${n}x${hc}x${c}`,
+        sameBits(await bits(be, r1.gradPhi), await bits(be, r2.gradPhi)),
+      );
+      dispose(
+        be,
+        r1.gradX,
+        r1.gradPhi,
+        r1.gradB,
+        ...r1.gradAlphas,
+        r2.gradX,
+        r2.gradPhi,
+        r2.gradB,
+        ...r2.gradAlphas,
+      );
+      disposeLayerInputs(be, L);
+    }
 
   // Memory: many steps leave live memory where it was and the pool bounded.
   {

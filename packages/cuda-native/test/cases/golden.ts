@@ -228,12 +228,15 @@ async function layerCase(be: CudaBackend, f: Fixture, save: SinkhornSaveMode): P
   const fo = be.ops.matmul(xIn, w, { transB: true });
   const outT = be.mhc.postResForward(x3, fo, fw.hPost, fw.hRes, orient);
   const gOuts = splitCotangent(be, f.cotangents.out, [n, hc, c], d);
+  // The x gradient as core's autograd runs it: through the kernels where the backend accumulates.
+  const acc = be.mhc.accumulatesGradX === true;
   const backward = (gOut: TensorInfo) => {
     const pr = be.mhc.postResBackward(gOut, x3, fo, fw.hPost, fw.hRes, orient);
     const gXIn = be.ops.matmul(pr.gradF, w);
     const gW = be.ops.matmul(pr.gradF, xIn, { transA: true });
-    const pb = be.mhc.preBackward(gXIn, x3, fw.hPre);
+    const pb = be.mhc.preBackward(gXIn, x3, fw.hPre, acc ? pr.gradX : null);
     const cb = be.mhc.coeffsBackward({
+      accumulateGradX: acc ? { ...pb.gradX, shape: [n, hc * c] } : null,
       gradHPre: pb.gradHPre,
       gradHPost: pr.gradHPost,
       gradHRes: pr.gradHRes,
@@ -251,9 +254,15 @@ async function layerCase(be: CudaBackend, f: Fixture, save: SinkhornSaveMode): P
       save,
       needs: { x: true, phi: true, b: true, alphas: true },
     });
-    const s1 = be.ops.binary('add', pr.gradX, pb.gradX);
-    const gx = be.ops.binary('add', s1, { ...cb.gradX!, shape: [n, hc, c] });
-    dispose(be, pr.gradX, pr.gradF, pr.gradHPost, pr.gradHRes, gXIn, pb.gradX, pb.gradHPre, s1, cb.gradX);
+    let gx: TensorInfo;
+    if (acc) {
+      gx = { ...cb.gradX!, shape: [n, hc, c] };
+      dispose(be, pr.gradX, pr.gradF, pr.gradHPost, pr.gradHRes, gXIn, pb.gradX, pb.gradHPre);
+    } else {
+      const s1 = be.ops.binary('add', pr.gradX, pb.gradX);
+      gx = be.ops.binary('add', s1, { ...cb.gradX!, shape: [n, hc, c] });
+      dispose(be, pr.gradX, pr.gradF, pr.gradHPost, pr.gradHRes, gXIn, pb.gradX, pb.gradHPre, s1, cb.gradX);
+    }
     return {
       gx,
       gW,

@@ -43,14 +43,15 @@ __global__ __launch_bounds__(256) void postResFwd(const T* __restrict__ x, const
 }
 
 /**
- * One block per token: grad_x[i] = sum_o R[o, i] g[o], grad_f = sum_o hPost[o] g[o], and the
+ * One block per token: grad_x[i] = sum_o R[o, i] g[o] (+ acc[i], the running x gradient, when
+ * given), grad_f = sum_o hPost[o] g[o], and the
  * per-token reductions grad_hPost[o] = <g[o], f>, grad_R[o, i] = <g[o], x[i]> over the block.
  */
 template <typename T, int HC, int V, bool DS>
 __global__ __launch_bounds__(128) void postResBwd(const T* __restrict__ g, const T* __restrict__ x,
                                                   const T* __restrict__ f, const float* __restrict__ hPost,
-                                                  const float* __restrict__ hRes, T* __restrict__ gx,
-                                                  T* __restrict__ gf, float* __restrict__ gHPost,
+                                                  const float* __restrict__ hRes, const T* __restrict__ acc,
+                                                  T* __restrict__ gx, T* __restrict__ gf, float* __restrict__ gHPost,
                                                   float* __restrict__ gHRes, int C) {
   constexpr int NV = HC + HC * HC;
   __shared__ float red[4 * NV];
@@ -80,6 +81,12 @@ __global__ __launch_bounds__(128) void postResBwd(const T* __restrict__ g, const
       for (int o = 0; o < HC; o++)
 #pragma unroll
         for (int v = 0; v < V; v++) o_[v] = fmaf(R[o][i], gs[o][v], o_[v]);
+      if (acc) {  // the running x gradient, summed in f32
+        float av[V];
+        loadN<T, V>(acc + (n * HC + i) * C + cv * V, av);
+#pragma unroll
+        for (int v = 0; v < V; v++) o_[v] += av[v];
+      }
       storeN<T, V>(gx + (n * HC + i) * C + cv * V, o_);
     }
     float fo[V];
@@ -149,7 +156,7 @@ LMHC_OP(post_res_fwd) {
   CK_LAUNCH("postResFwd");
 }
 
-// bufs: gradOut, x, f, hPost, hRes, gradX, gradF, gradHPost, gradHRes; params: N, hc, C, dtype, deepseek
+// bufs: gradOut, x, f, hPost, hRes, gradX, gradF, gradHPost, gradHRes, accumulate?; params: N, hc, C, dtype, deepseek
 LMHC_OP(post_res_bwd) {
   const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), dt = a.i32(3);
   const bool ds = a.i32(4) != 0;
@@ -163,6 +170,7 @@ LMHC_OP(post_res_bwd) {
   void* gf = a.buf(6, static_cast<size_t>(N) * C * eb);
   float* gHPost = a.buf<float>(7, static_cast<size_t>(N) * hc * 4);
   float* gHRes = a.buf<float>(8, static_cast<size_t>(N) * hc * hc * 4);
+  const void* acc = a.opt(9, static_cast<size_t>(N) * hc * C * eb);
   withHc(hc, [&](auto hcTag) {
     constexpr int HC = decltype(hcTag)::value;
     dispatchFloat(dt, [&](auto tag) {
@@ -173,7 +181,7 @@ LMHC_OP(post_res_bwd) {
         constexpr bool DS = decltype(dsTag)::value;
         postResBwd<T, HC, VV, DS><<<N, 128, 0, a.dev.stream>>>(
             static_cast<const T*>(g), static_cast<const T*>(x), static_cast<const T*>(f), hPost, hRes,
-            static_cast<T*>(gx), static_cast<T*>(gf), gHPost, gHRes, C);
+            static_cast<const T*>(acc), static_cast<T*>(gx), static_cast<T*>(gf), gHPost, gHRes, C);
       };
       if (C % V == 0) {
         if (ds) go(std::integral_constant<int, V>{}, std::true_type{});

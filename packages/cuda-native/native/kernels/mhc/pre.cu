@@ -33,11 +33,14 @@ __global__ __launch_bounds__(256) void preFwd(const T* __restrict__ x, const flo
   }
 }
 
-/** One block per token: grad_x = hPre[s] * g, grad_hPre[s] = <g, x[s]> reduced over the block. */
+/**
+ * One block per token: grad_x = hPre[s] * g (+ acc, the running x gradient, when given; summed in f32
+ * and rounded once), grad_hPre[s] = <g, x[s]> reduced over the block.
+ */
 template <typename T, int HC, int V>
 __global__ __launch_bounds__(128) void preBwd(const T* __restrict__ g, const T* __restrict__ x,
-                                              const float* __restrict__ h, T* __restrict__ gx,
-                                              float* __restrict__ gh, int C) {
+                                              const float* __restrict__ h, const T* __restrict__ acc,
+                                              T* __restrict__ gx, float* __restrict__ gh, int C) {
   __shared__ float red[4 * HC];
   const int64_t n = blockIdx.x;
   float hs[HC], part[HC];
@@ -57,6 +60,12 @@ __global__ __launch_bounds__(128) void preBwd(const T* __restrict__ g, const T* 
       for (int v = 0; v < V; v++) {
         part[s] = fmaf(gv[v], xv[v], part[s]);
         o[v] = hs[s] * gv[v];
+      }
+      if (acc) {
+        float av[V];
+        loadN<T, V>(acc + (n * HC + s) * C + cv * V, av);
+#pragma unroll
+        for (int v = 0; v < V; v++) o[v] += av[v];
       }
       storeN<T, V>(gx + (n * HC + s) * C + cv * V, o);
     }
@@ -93,7 +102,7 @@ LMHC_OP(pre_fwd) {
   CK_LAUNCH("preFwd");
 }
 
-// bufs: gradXIn, x, hPre, gradX, gradHPre; params: N, hc, C, dtype
+// bufs: gradXIn, x, hPre, gradX, gradHPre, accumulate?; params: N, hc, C, dtype
 LMHC_OP(pre_bwd) {
   const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), dt = a.i32(3);
   const size_t eb = dtypeBytes(dt);
@@ -102,6 +111,7 @@ LMHC_OP(pre_bwd) {
   const float* h = a.buf<float>(2, static_cast<size_t>(N) * hc * 4);
   void* gx = a.buf(3, static_cast<size_t>(N) * hc * C * eb);
   float* gh = a.buf<float>(4, static_cast<size_t>(N) * hc * 4);
+  const void* acc = a.opt(5, static_cast<size_t>(N) * hc * C * eb);
   withHc(hc, [&](auto hcTag) {
     constexpr int HC = decltype(hcTag)::value;
     dispatchFloat(dt, [&](auto tag) {
@@ -109,10 +119,10 @@ LMHC_OP(pre_bwd) {
       constexpr int V = kVec<T>;
       if (C % V == 0)
         preBwd<T, HC, V><<<N, 128, 0, a.dev.stream>>>(static_cast<const T*>(g), static_cast<const T*>(x), h,
-                                                      static_cast<T*>(gx), gh, C);
+                                                      static_cast<const T*>(acc), static_cast<T*>(gx), gh, C);
       else
         preBwd<T, HC, 1><<<N, 128, 0, a.dev.stream>>>(static_cast<const T*>(g), static_cast<const T*>(x), h,
-                                                      static_cast<T*>(gx), gh, C);
+                                                      static_cast<const T*>(acc), static_cast<T*>(gx), gh, C);
     });
   });
   CK_LAUNCH("preBwd");
