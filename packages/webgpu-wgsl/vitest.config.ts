@@ -1,3 +1,26 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig, mergeConfig } from 'vitest/config';
 import { sharedTestConfig } from '../../tooling/vitest.shared.js';
 
-export default sharedTestConfig;
+// Tests run against core's sources, so they see the same registry instance as this package and do
+// not depend on a stale build of core.
+const coreSrc = fileURLToPath(new URL('../core/src/', import.meta.url));
+
+export default mergeConfig(
+  sharedTestConfig,
+  defineConfig({
+    resolve: {
+      alias: [
+        { find: /^@liger-mhc\/core\/conformance$/, replacement: `${coreSrc}conformance/index.ts` },
+        { find: /^@liger-mhc\/core$/, replacement: `${coreSrc}index.ts` },
+      ],
+    },
+    test: {
+      testTimeout: 300_000,
+      // On CPU-only machines the adapter is Mesa's lavapipe, whose LLVM pipeline compile dominates
+      // the run (seconds per mHC kernel); its optimisation passes buy nothing for test-sized data.
+      // Ignored by every other driver.
+      env: { GALLIVM_PERF: process.env.GALLIVM_PERF ?? 'nopt' },
+    },
+  }),
+);

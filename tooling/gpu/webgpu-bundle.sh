@@ -15,4 +15,6 @@ cp "$WEBGPU_DIR/dist/linux-x64/dawn.node" "$OUT/dist/linux-x64/dawn.node"
 ANCHOR=../shared/anchors/torch_mhc_bench.py
 if [ -f "$ANCHOR" ]; then cp "$ANCHOR" "$OUT/torch_mhc_bench.py"; fi
 cp tooling/gpu/webgpu-run.sh "$OUT/run.sh"
+# The device copy has no .git: record the commit (and whether the package had local edits) here.
+{ git rev-parse HEAD; git status --porcelain packages/webgpu-wgsl | wc -l | sed 's/$/ uncommitted files in packages\/webgpu-wgsl/'; } >"$OUT/commit.txt"
 du -sh "$OUT"

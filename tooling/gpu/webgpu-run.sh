@@ -7,7 +7,7 @@ B=.gpu-build/webgpu
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/card.txt"
-git rev-parse HEAD 2>/dev/null | tee "$OUT/commit.txt" || true
+cp "$B/commit.txt" "$OUT/commit.txt" 2>/dev/null && cat "$OUT/commit.txt"
 node "$B/bench.mjs" "$OUT" "${SHAPES:-8192x4x4096,32768x4x1024}" "${SOAK:-10000}" 2>&1 | tee "$OUT/webgpu-bench.log"
 if [ -f "$B/torch_mhc_bench.py" ]; then
   PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-240}" python3 "$B/torch_mhc_bench.py" --device cuda --dtype bf16 \

@@ -1,0 +1,572 @@
+import {
+  ArgumentError,
+  allocStorage,
+  type Backend,
+  type BackendCapabilities,
+  BackendError,
+  type DataHandle,
+  DisposedTensorError,
+  type DType,
+  DTypeError,
+  type MemoryInfo,
+  type StorageArray,
+  sizeOf,
+  type TensorInfo,
+} from '@liger-mhc/core';
+import { type AcquiredDevice, acquireDevice, type DeviceOptions } from './device.js';
+import { WebGpuGenericKernels } from './kernels/generic/generic-kernels.js';
+import { WebGpuMhcKernels } from './kernels/mhc/mhc-kernels.js';
+import { type Buf, header, storageWords } from './kernels/wgsl-lib.js';
+import { BufferPool, USAGE } from './pool.js';
+
+export interface WebGpuBackendOptions extends DeviceOptions {
+  /** Bring your own device (the backend does not destroy it on dispose). */
+  device?: GPUDevice;
+  /** Bytes kept in the buffer pool before the largest pooled buffers are destroyed. Default 2 GiB. */
+  maxPooledBytes?: number;
+  /** Dispatches encoded before an automatic submit. Default 256. */
+  batchSize?: number;
+}
+
+/** Storage of one tensor: a pooled GPU buffer. */
+export class WebGpuHandle {
+  disposed = false;
+  constructor(
+    public buffer: GPUBuffer | null,
+    /** Bytes of the (bucketed) buffer. */
+    readonly bytes: number,
+    readonly size: number,
+    readonly dtype: DType,
+    readonly owner: WebGpuBackend,
+  ) {}
+}
+
+/** A compiled kernel: WGSL text, its storage bindings, and the cache key of its specialisation. */
+export interface KernelDef {
+  key: string;
+  bufs: readonly Buf[];
+  /** WGSL after the shared header (entry point `main`). */
+  body: string;
+}
+
+/** Writes one dispatch's 64 parameter words. */
+export class ParamWriter {
+  constructor(
+    private u: Uint32Array,
+    private f: Float32Array,
+    private i: Int32Array,
+    private base: number,
+  ) {}
+  u32(k: number, v: number): this {
+    this.u[this.base + k] = v >>> 0;
+    return this;
+  }
+  f32(k: number, v: number): this {
+    this.f[this.base + k] = v;
+    return this;
+  }
+  i32(k: number, v: number): this {
+    this.i[this.base + k] = v | 0;
+    return this;
+  }
+}
+
+/** LIGER_WEBGPU_TRACE=1 logs each pipeline's compile time (slow compilers: lavapipe). */
+const TRACE = typeof process !== 'undefined' && !!process.env?.LIGER_WEBGPU_TRACE;
+
+const SLOT_BYTES = 256;
+const ARENA_SLOTS = 256;
+
+/** One uniform buffer holding the parameter blocks of up to 256 dispatches, plus its CPU mirror. */
+interface Arena {
+  buffer: GPUBuffer;
+  data: ArrayBuffer;
+  u: Uint32Array;
+  f: Float32Array;
+  i: Int32Array;
+}
+
+export class WebGpuBackend implements Backend {
+  readonly name = 'webgpu';
+  readonly capabilities: BackendCapabilities;
+  readonly mhc: WebGpuMhcKernels;
+  readonly ops: WebGpuGenericKernels;
+  readonly device: GPUDevice;
+  readonly features: AcquiredDevice['features'];
+  readonly limits: { maxWorkgroupStorage: number; maxGroups: number; maxBinding: number; maxBuffer: number };
+
+  private pool: BufferPool;
+  private live = new Set<WebGpuHandle>();
+  private liveBytes = 0;
+  private peak = 0;
+  private pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pending = 0;
+  private usedInBatch = new Set<GPUBuffer>();
+  private arenas: Arena[] = [];
+  private slot = 0;
+  private batchSize: number;
+  private scopesOpen = false;
+  private errorChecks: Promise<GPUError | null>[] = [];
+  private lostReason: string | null = null;
+  private firstError: Error | null = null;
+  private disposed = false;
+  private ownsDevice: boolean;
+  // Timestamp-query profiling (benchmarks): every compute pass opened while a timer runs writes a
+  // begin/end pair; the timer's span is first begin to last end.
+  private querySet: GPUQuerySet | null = null;
+  private queryNext = 0;
+  private timerFirst = -1;
+
+  constructor(acquired: AcquiredDevice, opts: WebGpuBackendOptions = {}) {
+    this.device = acquired.device;
+    this.ownsDevice = !opts.device;
+    this.features = acquired.features;
+    const lim = this.device.limits;
+    this.limits = {
+      maxWorkgroupStorage: lim.maxComputeWorkgroupStorageSize,
+      maxGroups: lim.maxComputeWorkgroupsPerDimension,
+      maxBinding: lim.maxStorageBufferBindingSize,
+      maxBuffer: lim.maxBufferSize,
+    };
+    this.capabilities = { dtypes: ['f32', 'f16', 'bf16', 'i32'], device: acquired.description };
+    this.batchSize = opts.batchSize ?? 256;
+    this.pool = new BufferPool(this.device, opts.maxPooledBytes ?? 2 ** 31, () => this.flush());
+    this.device.lost.then((info) => {
+      if (!this.disposed) this.lostReason = `${info.reason}: ${info.message}`;
+    });
+    this.device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.firstError ??= this.translate(ev.error);
+    };
+    this.mhc = new WebGpuMhcKernels(this);
+    this.ops = new WebGpuGenericKernels(this);
+  }
+
+  // ---------------------------------------------------------------- storage
+
+  alloc(dtype: DType, size: number): DataHandle {
+    const h = this.newHandle(dtype, size);
+    if (!h.fresh) {
+      // A reused buffer holds old data; alloc promises zeros.
+      this.endPass();
+      this.enc().clearBuffer(h.handle.buffer!, 0, h.handle.bytes);
+      this.usedInBatch.add(h.handle.buffer!);
+    }
+    return h.handle;
+  }
+
+  /** Storage for a kernel output: not cleared (the kernel writes every element). */
+  output(shape: readonly number[], dtype: DType): TensorInfo {
+    const { handle } = this.newHandle(dtype, sizeOf(shape));
+    return { handle, shape: [...shape], dtype };
+  }
+
+  /** Zeroed storage for a kernel output that is accumulated into or only partly written. */
+  zeros(shape: readonly number[], dtype: DType): TensorInfo {
+    return { handle: this.alloc(dtype, sizeOf(shape)), shape: [...shape], dtype };
+  }
+
+  private newHandle(dtype: DType, size: number): { handle: WebGpuHandle; fresh: boolean } {
+    this.assertUsable();
+    const bytes = Math.max(4, storageWords(dtype, size) * 4);
+    if (bytes > this.limits.maxBuffer || bytes > this.limits.maxBinding)
+      throw new BackendError(
+        `webgpu: out of memory: a tensor of ${size} ${dtype} needs ${bytes} bytes, over this device's buffer limit of ${Math.min(this.limits.maxBuffer, this.limits.maxBinding)} bytes`,
+      );
+    this.openScopes();
+    const { buffer, size: bucket, fresh } = this.pool.acquire(bytes);
+    const h = new WebGpuHandle(buffer, bucket, size, dtype, this);
+    this.live.add(h);
+    this.liveBytes += bucket;
+    if (this.liveBytes > this.peak) this.peak = this.liveBytes;
+    return { handle: h, fresh };
+  }
+
+  write(handle: DataHandle, data: StorageArray): void {
+    const h = this.handle(handle, 'handle');
+    if (data.length !== h.size)
+      throw new ArgumentError('data', `expected ${h.size} elements, got ${data.length}`);
+    const expected = allocStorage(h.dtype, 0).constructor;
+    if (data.constructor !== expected)
+      throw new DTypeError('data', `${expected.name} storage for ${h.dtype}`, data.constructor.name);
+    // Commands already encoded may still read the old contents: they must run first.
+    if (this.usedInBatch.has(h.buffer!)) this.flush();
+    this.openScopes();
+    const bytes = data.byteLength;
+    if (bytes === 0) return;
+    if (bytes % 4 === 0) this.device.queue.writeBuffer(h.buffer!, 0, data.buffer, data.byteOffset, bytes);
+    else {
+      // An odd number of halves: pad to whole words (writeBuffer moves multiples of 4 bytes).
+      const padded = new Uint8Array(bytes + 2);
+      padded.set(new Uint8Array(data.buffer, data.byteOffset, bytes));
+      this.device.queue.writeBuffer(h.buffer!, 0, padded.buffer, 0, bytes + 2);
+    }
+  }
+
+  async read(handle: DataHandle): Promise<StorageArray> {
+    const h = this.handle(handle, 'handle');
+    const out = allocStorage(h.dtype, h.size);
+    if (h.size === 0) {
+      await this.sync();
+      return out;
+    }
+    const bytes = storageWords(h.dtype, h.size) * 4;
+    this.openScopes();
+    const staging = this.device.createBuffer({ size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    this.endPass();
+    this.enc().copyBufferToBuffer(h.buffer!, 0, staging, 0, bytes);
+    this.flush();
+    try {
+      await this.checkErrors();
+      await staging.mapAsync(1 /* GPUMapMode.READ */);
+      const src = new Uint8Array(staging.getMappedRange(0, bytes));
+      new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(src.subarray(0, out.byteLength));
+      staging.unmap();
+    } catch (err) {
+      throw this.lostReason ? this.lostError() : err;
+    } finally {
+      staging.destroy();
+    }
+    return out;
+  }
+
+  disposeData(handle: DataHandle): void {
+    const h = handle as WebGpuHandle;
+    if (!(h instanceof WebGpuHandle) || h.disposed || h.owner !== this) return;
+    h.disposed = true;
+    if (this.live.delete(h)) this.liveBytes -= h.bytes;
+    const buf = h.buffer!;
+    h.buffer = null;
+    if (!this.disposed) this.pool.release(buf, h.bytes);
+  }
+
+  memory(): MemoryInfo {
+    return {
+      liveBuffers: this.live.size,
+      liveBytes: this.liveBytes,
+      pooledBuffers: this.pool.pooledBuffers,
+      pooledBytes: this.pool.pooledBytes,
+      peakBytes: this.peak,
+    };
+  }
+
+  resetPeak(): void {
+    this.peak = this.liveBytes;
+  }
+
+  async sync(): Promise<void> {
+    this.assertUsable();
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+    if (this.lostReason) throw this.lostError();
+  }
+
+  /** Destroy pooled buffers (live tensors keep theirs). */
+  trimPool(): void {
+    this.pool.trim(0);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    try {
+      this.flush();
+    } catch {
+      // a lost device cannot submit; everything is released below anyway
+    }
+    this.pool.trim(0);
+    for (const h of this.live) {
+      h.buffer?.destroy();
+      h.buffer = null;
+      h.disposed = true;
+    }
+    this.live.clear();
+    this.liveBytes = 0;
+    for (const a of this.arenas) a.buffer.destroy();
+    this.arenas = [];
+    this.querySet?.destroy();
+    this.disposed = true;
+    if (this.ownsDevice) this.device.destroy();
+  }
+
+  // ---------------------------------------------------------------- kernels
+
+  /** The live GPU buffer of a kernel argument; throws before anything is encoded. */
+  buf(t: TensorInfo, argument: string): GPUBuffer {
+    return this.handle(t.handle, argument).buffer!;
+  }
+
+  /** Check every argument (live, this backend) before a kernel allocates or encodes anything. */
+  check(args: Record<string, TensorInfo | null | undefined>): void {
+    for (const [name, t] of Object.entries(args)) if (t) this.handle(t.handle, name);
+  }
+
+  /**
+   * Encode one dispatch. `groups` is a workgroup count (folded into a 2-D grid when over the
+   * per-dimension limit; kernels read `wid.x + wid.y * nwg.x`) or an explicit [x, y, z].
+   */
+  dispatch(
+    def: KernelDef,
+    tensors: readonly (TensorInfo | GPUBuffer)[],
+    params: (p: ParamWriter) => void,
+    groups: number | readonly [number, number, number],
+  ): void {
+    this.assertUsable();
+    const g: [number, number, number] =
+      typeof groups === 'number' ? this.fold(groups) : [groups[0], groups[1], groups[2]];
+    if (g[0] === 0 || g[1] === 0 || g[2] === 0) return;
+    const buffers = tensors.map((t, i) =>
+      'handle' in t ? this.buf(t, def.bufs[i]?.name ?? `arg${i}`) : (t as GPUBuffer),
+    );
+    const { pipeline, layout } = this.pipeline(def);
+    const { arena, offset, writer } = this.paramSlot();
+    params(writer);
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: arena.buffer, offset, size: SLOT_BYTES } },
+    ];
+    buffers.forEach((b, i) => {
+      entries.push({ binding: i + 1, resource: { buffer: b } });
+      this.usedInBatch.add(b);
+    });
+    const bindGroup = this.device.createBindGroup({ layout, entries });
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(g[0], g[1], g[2]);
+    if (++this.pending >= this.batchSize) this.flush();
+  }
+
+  /** Copy between buffers (outside compute passes). */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    if (bytes === 0) return;
+    this.endPass();
+    this.enc().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.usedInBatch.add(src).add(dst);
+  }
+
+  private fold(n: number): [number, number, number] {
+    const max = this.limits.maxGroups;
+    if (n <= max) return [n, 1, 1];
+    const y = Math.ceil(n / max);
+    return [Math.ceil(n / y), y, 1];
+  }
+
+  private pipeline(def: KernelDef): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    let p = this.pipelines.get(def.key);
+    if (p) return p;
+    const layout = this.device.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: 4 /* COMPUTE */, buffer: { type: 'uniform' } },
+        ...def.bufs.map((b, i) => ({
+          binding: i + 1,
+          visibility: 4,
+          buffer: { type: b.access === 'rw' ? ('storage' as const) : ('read-only-storage' as const) },
+        })),
+      ],
+    });
+    const code = header(def.bufs) + def.body;
+    const t0 = TRACE ? performance.now() : 0;
+    const module = this.device.createShaderModule({ code, label: def.key });
+    const pipeline = this.device.createComputePipeline({
+      label: def.key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: 'main' },
+    });
+    if (TRACE) console.log(`[webgpu] pipeline ${def.key}: ${(performance.now() - t0).toFixed(0)} ms`);
+    p = { pipeline, layout };
+    this.pipelines.set(def.key, p);
+    return p;
+  }
+
+  private paramSlot(): { arena: Arena; offset: number; writer: ParamWriter } {
+    const ai = Math.floor(this.slot / ARENA_SLOTS);
+    let arena = this.arenas[ai];
+    if (!arena) {
+      const data = new ArrayBuffer(SLOT_BYTES * ARENA_SLOTS);
+      arena = {
+        buffer: this.device.createBuffer({ size: data.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST }),
+        data,
+        u: new Uint32Array(data),
+        f: new Float32Array(data),
+        i: new Int32Array(data),
+      };
+      this.arenas.push(arena);
+    }
+    const s = this.slot % ARENA_SLOTS;
+    this.slot++;
+    const base = (s * SLOT_BYTES) / 4;
+    arena.u.fill(0, base, base + SLOT_BYTES / 4);
+    return { arena, offset: s * SLOT_BYTES, writer: new ParamWriter(arena.u, arena.f, arena.i, base) };
+  }
+
+  private enc(): GPUCommandEncoder {
+    this.openScopes();
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    if (this.pass) return this.pass;
+    const desc: GPUComputePassDescriptor = {};
+    if (this.timerFirst >= 0 && this.querySet) {
+      if (this.queryNext + 2 > this.querySet.count) throw new BackendError('webgpu: too many timed passes');
+      desc.timestampWrites = {
+        querySet: this.querySet,
+        beginningOfPassWriteIndex: this.queryNext,
+        endOfPassWriteIndex: this.queryNext + 1,
+      };
+      this.queryNext += 2;
+    }
+    this.pass = this.enc().beginComputePass(desc);
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  /** Submit everything encoded so far (with the parameter blocks it reads). */
+  flush(): void {
+    this.endPass();
+    if (this.encoder) {
+      const usedArenas = Math.ceil(this.slot / ARENA_SLOTS);
+      for (let a = 0; a < usedArenas; a++) {
+        const slots = a === usedArenas - 1 ? this.slot - a * ARENA_SLOTS : ARENA_SLOTS;
+        const arena = this.arenas[a]!;
+        this.device.queue.writeBuffer(arena.buffer, 0, arena.data, 0, slots * SLOT_BYTES);
+      }
+      this.device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+    }
+    this.slot = 0;
+    this.pending = 0;
+    this.usedInBatch.clear();
+    this.closeScopes();
+  }
+
+  // ---------------------------------------------------------------- errors
+
+  /**
+   * Errors of a batch are caught by error scopes opened with its first command and closed at its
+   * submit; `read` and `sync` wait for them, so an out-of-memory or a validation failure surfaces as
+   * a BackendError at the next synchronisation point instead of a console warning.
+   */
+  private openScopes(): void {
+    if (this.scopesOpen) return;
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    this.scopesOpen = true;
+  }
+
+  private closeScopes(): void {
+    if (!this.scopesOpen) return;
+    this.errorChecks.push(this.device.popErrorScope(), this.device.popErrorScope());
+    this.scopesOpen = false;
+  }
+
+  private async checkErrors(): Promise<void> {
+    const checks = this.errorChecks;
+    this.errorChecks = [];
+    const errors = await Promise.all(checks);
+    for (const e of errors) if (e) this.firstError ??= this.translate(e);
+    if (this.firstError) {
+      const err = this.firstError;
+      this.firstError = null;
+      throw err;
+    }
+  }
+
+  private translate(e: GPUError): Error {
+    const isOom = e.constructor?.name === 'GPUOutOfMemoryError' || /out of memory/i.test(e.message);
+    if (isOom)
+      return new BackendError(
+        `webgpu: out of memory (live ${this.live.size} buffers, ${this.liveBytes} bytes; pooled ${this.pool.pooledBytes} bytes): ${e.message}`,
+      );
+    return new BackendError(`webgpu: ${e.message}`);
+  }
+
+  private lostError(): Error {
+    return new BackendError(`webgpu: the GPU device was lost (${this.lostReason}); create a new backend`);
+  }
+
+  private assertUsable(): void {
+    if (this.disposed) throw new BackendError('webgpu: this backend has been disposed');
+    if (this.lostReason) throw this.lostError();
+  }
+
+  private handle(handle: DataHandle, argument: string): WebGpuHandle {
+    this.assertUsable();
+    if (!(handle instanceof WebGpuHandle))
+      throw new BackendError(
+        `${argument}: expected a tensor on backend 'webgpu', got storage of another backend; move it with await t.to('webgpu')`,
+      );
+    if (handle.owner !== this)
+      throw new BackendError(`${argument}: the tensor belongs to another webgpu backend instance`);
+    if (handle.disposed || !handle.buffer) throw new DisposedTensorError(argument);
+    return handle;
+  }
+
+  // ---------------------------------------------------------------- profiling
+
+  /** Whether GPU timestamps are available (the 'timestamp-query' feature). */
+  get canTime(): boolean {
+    return this.features.timestampQuery;
+  }
+
+  /** Start timing: every compute pass from here on is timestamped. */
+  beginTimer(): void {
+    if (!this.canTime) throw new BackendError('webgpu: timestamp-query is not available on this device');
+    this.querySet ??= this.device.createQuerySet({ type: 'timestamp', count: 4096 });
+    this.endPass();
+    this.queryNext = 0;
+    this.timerFirst = 0;
+  }
+
+  /** Stop timing; resolves to GPU milliseconds from the first timed pass's start to the last's end. */
+  async endTimer(): Promise<number> {
+    this.endPass();
+    const count = this.queryNext;
+    this.timerFirst = -1;
+    if (count === 0) return 0;
+    const bytes = count * 8;
+    const resolve = this.device.createBuffer({ size: bytes, usage: USAGE.QUERY_RESOLVE | USAGE.COPY_SRC });
+    const staging = this.device.createBuffer({ size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    const enc = this.enc();
+    enc.resolveQuerySet(this.querySet!, 0, count, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
+    this.flush();
+    await this.checkErrors();
+    await staging.mapAsync(1);
+    const t = new BigUint64Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    resolve.destroy();
+    return Number(t[count - 1]! - t[0]!) / 1e6;
+  }
+}
+
+/** Create a WebGPU backend (async: finds an adapter and a device). */
+export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
+  if (options.device) {
+    const device = options.device;
+    const f = device.features;
+    return new WebGpuBackend(
+      {
+        device,
+        adapter: null as unknown as GPUAdapter,
+        description: 'user-provided WebGPU device',
+        features: {
+          shaderF16: f.has('shader-f16'),
+          timestampQuery: f.has('timestamp-query'),
+          subgroups: f.has('subgroups' as GPUFeatureName),
+        },
+      },
+      options,
+    );
+  }
+  return new WebGpuBackend(await acquireDevice(options), options);
+}

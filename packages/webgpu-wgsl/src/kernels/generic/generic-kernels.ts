@@ -1,0 +1,717 @@
+import {
+  type AdamWParams,
+  ArgumentError,
+  type BinaryOp,
+  broadcastShapes,
+  type CrossEntropyResult,
+  type DType,
+  DTypeError,
+  f32ToBf16,
+  f32ToF16,
+  type GenericKernels,
+  type MatmulOptions,
+  type RmsNormResult,
+  type SgdParams,
+  ShapeError,
+  sizeOf,
+  type TensorInfo,
+  type UnaryOp,
+} from '@liger-mhc/core';
+import type { ParamWriter, WebGpuBackend } from '../../backend.js';
+import { isHalf } from '../wgsl-lib.js';
+import {
+  affineKernel,
+  binaryKernel,
+  castKernel,
+  elementwiseGroups,
+  fillKernel,
+  MAX_RANK,
+  unaryBackwardKernel,
+  unaryKernel,
+} from './elementwise.wgsl.js';
+import { embeddingBackwardKernel, embeddingKernel } from './embedding.wgsl.js';
+import { copy32Kernel, gather16Kernel } from './layout.wgsl.js';
+import { matmulKernel } from './matmul.wgsl.js';
+import { adamwKernel, sgdKernel } from './optim.wgsl.js';
+import { SUM_WG, sumKernel } from './reduce.wgsl.js';
+import {
+  crossEntropyBackwardKernel,
+  crossEntropyMeanKernel,
+  crossEntropyRowsKernel,
+  rmsNormBackwardKernel,
+  rmsNormKernel,
+  rmsNormWeightGradKernel,
+  softmaxBackwardKernel,
+  softmaxKernel,
+} from './rows.wgsl.js';
+
+function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
+  return s;
+}
+
+function normAxis(axis: number, rank: number, name: string): number {
+  if (!Number.isInteger(axis) || axis < -rank || axis >= rank)
+    throw new ArgumentError(name, `expected an axis in [${-rank}, ${rank}), got ${axis}`);
+  return axis < 0 ? axis + rank : axis;
+}
+
+/**
+ * Merge adjacent axes that are contiguous in every stride set, and drop size-1 axes: fewer axes
+ * make the index walk cheaper, and shapes of any rank fit the kernels' 8-axis parameter block.
+ */
+function collapse(shape: readonly number[], strides: number[][]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    const n = shape[d]!;
+    if (n === 1) continue;
+    const last = outShape.length - 1;
+    if (last >= 0 && strides.every((s, k) => outStrides[k]![last] === s[d]! * n)) {
+      outShape[last]! *= n;
+      strides.forEach((s, k) => {
+        outStrides[k]![last] = s[d]!;
+      });
+    } else {
+      outShape.push(n);
+      for (let k = 0; k < strides.length; k++) outStrides[k]!.push(strides[k]![d]!);
+    }
+  }
+  if (outShape.length === 0) {
+    outShape.push(1);
+    for (const s of outStrides) s.push(0);
+  }
+  if (outShape.length > MAX_RANK)
+    throw new ArgumentError(
+      'shape',
+      `at most ${MAX_RANK} non-mergeable axes are supported, got ${outShape.length}`,
+    );
+  return { shape: outShape, strides: outStrides };
+}
+
+/** Strides of x in the rank of `shape` (NumPy broadcasting: 0 on broadcast axes). */
+function broadcastStrides(xShape: readonly number[], shape: readonly number[]): number[] {
+  const rank = shape.length;
+  const xs = stridesOf(xShape);
+  const out = new Array<number>(rank).fill(0);
+  const off = rank - xShape.length;
+  for (let i = 0; i < xShape.length; i++) out[off + i] = xShape[i] === 1 ? 0 : xs[i]!;
+  return out;
+}
+
+/**
+ * The WebGPU backend's generic kernels (the ones the mini LM and the small GPT need). Layout ops move
+ * raw bits; math runs in f32; reductions have fixed orders. Like the CPU reference, arguments are
+ * checked before anything is allocated or encoded.
+ */
+export class WebGpuGenericKernels implements GenericKernels {
+  constructor(private readonly b: WebGpuBackend) {}
+
+  private float(t: TensorInfo, name: string): void {
+    if (t.dtype === 'i32') throw new DTypeError(name, 'a float dtype (f32, f16, bf16)', t.dtype);
+  }
+
+  fill(shape: readonly number[], dtype: DType, value: number): TensorInfo {
+    if (typeof value !== 'number') throw new ArgumentError('value', `expected a number, got ${typeof value}`);
+    const out = this.b.output(shape, dtype);
+    const n = sizeOf(shape);
+    const words = isHalf(dtype) ? Math.ceil(n / 2) : n;
+    let word: number;
+    if (dtype === 'i32') word = Math.trunc(value) | 0;
+    else if (dtype === 'f32') word = new Int32Array(new Float32Array([value]).buffer)[0]!;
+    else {
+      const h = dtype === 'bf16' ? f32ToBf16(value) : f32ToF16(value);
+      word = h | (h << 16) | 0;
+    }
+    this.b.dispatch(fillKernel(), [out], (p) => p.u32(0, words).i32(1, word), Math.ceil(words / 256));
+    return out;
+  }
+
+  cast(x: TensorInfo, dtype: DType): TensorInfo {
+    this.b.check({ x });
+    const n = sizeOf(x.shape);
+    if (dtype === x.dtype) {
+      const out = this.b.output(x.shape, dtype);
+      const bytes = (isHalf(dtype) ? Math.ceil(n / 2) : n) * 4;
+      this.b.copy(this.b.buf(x, 'x'), 0, this.b.buf(out, 'out'), 0, bytes);
+      return out;
+    }
+    const out = this.b.output(x.shape, dtype);
+    this.b.dispatch(castKernel(x.dtype, dtype), [x, out], (p) => p.u32(0, n), elementwiseGroups(n, dtype));
+    return out;
+  }
+
+  binary(op: BinaryOp, a: TensorInfo, bT: TensorInfo): TensorInfo {
+    this.b.check({ a, b: bT });
+    if (!['add', 'sub', 'mul', 'div'].includes(op))
+      throw new ArgumentError('op', `expected one of add, sub, mul, div, got ${op}`);
+    if (a.dtype !== bT.dtype) throw new DTypeError('b', `${a.dtype} (the dtype of a)`, bT.dtype);
+    const shape = broadcastShapes(a.shape, bT.shape, ['a', 'b']);
+    const n = sizeOf(shape);
+    const same = a.shape.length === bT.shape.length && a.shape.every((d, i) => d === bT.shape[i]);
+    const out = this.b.output(shape, a.dtype);
+    const c = same
+      ? null
+      : collapse(shape, [broadcastStrides(a.shape, shape), broadcastStrides(bT.shape, shape)]);
+    this.b.dispatch(
+      binaryKernel(op, a.dtype, bT.dtype, a.dtype, same),
+      [a, bT, out],
+      (p) => {
+        p.u32(0, n);
+        if (c) {
+          p.u32(1, c.shape.length);
+          c.shape.forEach((d, i) => {
+            p.u32(2 + i, d);
+            p.u32(10 + i, c.strides[0]![i]!);
+            p.u32(18 + i, c.strides[1]![i]!);
+          });
+        }
+      },
+      elementwiseGroups(n, a.dtype),
+    );
+    return out;
+  }
+
+  unary(op: UnaryOp, x: TensorInfo): TensorInfo {
+    this.b.check({ x });
+    this.float(x, 'x');
+    const n = sizeOf(x.shape);
+    const out = this.b.output(x.shape, x.dtype);
+    this.b.dispatch(unaryKernel(op, x.dtype), [x, out], (p) => p.u32(0, n), elementwiseGroups(n, x.dtype));
+    return out;
+  }
+
+  unaryBackward(op: UnaryOp, x: TensorInfo, grad: TensorInfo): TensorInfo {
+    this.b.check({ x, grad });
+    this.float(x, 'x');
+    if (sizeOf(grad.shape) !== sizeOf(x.shape))
+      throw new ShapeError('grad', `[${x.shape.join(', ')}]`, grad.shape);
+    const n = sizeOf(x.shape);
+    const out = this.b.output(x.shape, x.dtype);
+    this.b.dispatch(
+      unaryBackwardKernel(op, x.dtype, grad.dtype),
+      [x, grad, out],
+      (p) => p.u32(0, n),
+      elementwiseGroups(n, x.dtype),
+    );
+    return out;
+  }
+
+  affine(x: TensorInfo, a: number, bb: number): TensorInfo {
+    this.b.check({ x });
+    const n = sizeOf(x.shape);
+    const out = this.b.output(x.shape, x.dtype);
+    this.b.dispatch(
+      affineKernel(x.dtype),
+      [x, out],
+      (p) => p.u32(0, n).f32(1, a).f32(2, bb),
+      elementwiseGroups(n, x.dtype),
+    );
+    return out;
+  }
+
+  /** f32 result of a kernel cast to `dtype` (the f32 scratch is freed). */
+  private castFrom(t: TensorInfo, dtype: DType): TensorInfo {
+    if (t.dtype === dtype) return t;
+    const r = this.cast(t, dtype);
+    this.b.disposeData(t.handle);
+    return r;
+  }
+
+  sum(x: TensorInfo, axes: readonly number[], keepDims: boolean): TensorInfo {
+    this.b.check({ x });
+    const rank = x.shape.length;
+    const reduced = new Array<boolean>(rank).fill(false);
+    for (const a of axes) {
+      const d = normAxis(a, rank, 'axes');
+      if (reduced[d]) throw new ArgumentError('axes', `axis ${a} appears twice in [${axes.join(', ')}]`);
+      reduced[d] = true;
+    }
+    const xs = stridesOf(x.shape);
+    const keptShape = x.shape.filter((_, i) => !reduced[i]);
+    const redShape = x.shape.filter((_, i) => reduced[i]);
+    const k = collapse(keptShape, [xs.filter((_, i) => !reduced[i])]);
+    const r = collapse(redShape, [xs.filter((_, i) => reduced[i])]);
+    const nOut = sizeOf(keptShape);
+    const R = sizeOf(redShape);
+    const outShape = keepDims ? x.shape.map((d, i) => (reduced[i] ? 1 : d)) : keptShape;
+    const out = this.b.output(outShape, 'f32');
+    const perWg = R >= 64;
+    this.b.dispatch(
+      sumKernel(x.dtype, perWg),
+      [x, out],
+      (p) => {
+        p.u32(0, nOut).u32(1, R).u32(2, k.shape.length).u32(19, r.shape.length);
+        k.shape.forEach((d, i) => {
+          p.u32(3 + i, d).u32(11 + i, k.strides[0]![i]!);
+        });
+        r.shape.forEach((d, i) => {
+          p.u32(20 + i, d).u32(28 + i, r.strides[0]![i]!);
+        });
+      },
+      perWg ? nOut : Math.ceil(nOut / 256),
+    );
+    void SUM_WG;
+    return this.castFrom(out, x.dtype);
+  }
+
+  /** Strided copy of x (iteration `shape`, source strides/offset) into a new contiguous tensor. */
+  private gather(
+    x: TensorInfo,
+    shape: readonly number[],
+    srcStrides: number[],
+    srcOffset: number,
+  ): TensorInfo {
+    const out = this.b.output(shape, x.dtype);
+    const n = sizeOf(shape);
+    if (n === 0) return out;
+    const c = collapse(shape, [srcStrides, stridesOf(shape)]);
+    const params = (p: ParamWriter) => {
+      p.u32(0, n).u32(1, c.shape.length).u32(18, srcOffset).u32(27, 0);
+      c.shape.forEach((d, i) => {
+        p.u32(2 + i, d)
+          .u32(10 + i, c.strides[0]![i]!)
+          .u32(19 + i, c.strides[1]![i]!);
+      });
+    };
+    if (isHalf(x.dtype))
+      this.b.dispatch(gather16Kernel(), [x, out], params, Math.ceil(Math.ceil(n / 2) / 256));
+    else this.b.dispatch(copy32Kernel(), [x, out], params, Math.ceil(n / 256));
+    return out;
+  }
+
+  broadcastTo(x: TensorInfo, shape: readonly number[]): TensorInfo {
+    this.b.check({ x });
+    let ok = shape.length >= x.shape.length;
+    const off = shape.length - x.shape.length;
+    for (let i = 0; ok && i < x.shape.length; i++) {
+      const d = x.shape[i]!;
+      if (d !== 1 && d !== shape[off + i]) ok = false;
+    }
+    if (!ok) throw new ShapeError('shape', `a shape that x [${x.shape.join(', ')}] broadcasts to`, shape);
+    return this.gather(x, shape, broadcastStrides(x.shape, shape), 0);
+  }
+
+  transpose(x: TensorInfo, perm: readonly number[]): TensorInfo {
+    this.b.check({ x });
+    const rank = x.shape.length;
+    const seen = new Set(perm);
+    if (
+      perm.length !== rank ||
+      seen.size !== rank ||
+      perm.some((p) => !Number.isInteger(p) || p < 0 || p >= rank)
+    )
+      throw new ArgumentError('perm', `expected a permutation of 0..${rank - 1}, got [${perm.join(', ')}]`);
+    const xs = stridesOf(x.shape);
+    return this.gather(
+      x,
+      perm.map((p) => x.shape[p]!),
+      perm.map((p) => xs[p]!),
+      0,
+    );
+  }
+
+  slice(x: TensorInfo, axis: number, start: number, end: number): TensorInfo {
+    this.b.check({ x });
+    const a = normAxis(axis, x.shape.length, 'axis');
+    const d = x.shape[a]!;
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > d)
+      throw new ArgumentError(
+        'start/end',
+        `expected integers 0 <= start <= end <= ${d}, got ${start}..${end}`,
+      );
+    const xs = stridesOf(x.shape);
+    const shape = x.shape.map((s, i) => (i === a ? end - start : s));
+    return this.gather(x, shape, xs, start * xs[a]!);
+  }
+
+  concat(xs: readonly TensorInfo[], axis: number): TensorInfo {
+    if (!xs || xs.length === 0) throw new ArgumentError('xs', 'expected at least one tensor');
+    xs.forEach((t, i) => {
+      this.b.check({ [`xs[${i}]`]: t });
+    });
+    const first = xs[0]!;
+    const rank = first.shape.length;
+    const a = normAxis(axis, rank, 'axis');
+    xs.forEach((t, k) => {
+      if (t.dtype !== first.dtype)
+        throw new DTypeError(`xs[${k}]`, `${first.dtype} (the dtype of xs[0])`, t.dtype);
+      if (t.shape.length !== rank || t.shape.some((d, i) => i !== a && d !== first.shape[i]))
+        throw new ShapeError(
+          `xs[${k}]`,
+          `[${first.shape.map((d, i) => (i === a ? '*' : d)).join(', ')}]`,
+          t.shape,
+        );
+    });
+    const total = xs.reduce((s, t) => s + t.shape[a]!, 0);
+    const shape = first.shape.map((d, i) => (i === a ? total : d));
+    // Halves cannot be scattered into a packed output (a word may straddle two inputs): they go
+    // through f32 (exact both ways).
+    const half = isHalf(first.dtype);
+    const wide = half ? 'f32' : first.dtype;
+    const out = this.b.output(shape, wide);
+    const os = stridesOf(shape);
+    let offset = 0;
+    for (const t0 of xs) {
+      const t = half ? this.cast(t0, 'f32') : t0;
+      const n = sizeOf(t.shape);
+      if (n > 0) {
+        const c = collapse(t.shape, [stridesOf(t.shape), os]);
+        const dstOff = offset * os[a]!;
+        this.b.dispatch(
+          copy32Kernel(),
+          [t, out],
+          (p) => {
+            p.u32(0, n).u32(1, c.shape.length).u32(18, 0).u32(27, dstOff);
+            c.shape.forEach((d, i) => {
+              p.u32(2 + i, d)
+                .u32(10 + i, c.strides[0]![i]!)
+                .u32(19 + i, c.strides[1]![i]!);
+            });
+          },
+          Math.ceil(n / 256),
+        );
+      }
+      offset += t0.shape[a]!;
+      if (half) this.b.disposeData(t.handle);
+    }
+    return this.castFrom(out, first.dtype);
+  }
+
+  matmul(a: TensorInfo, bm: TensorInfo, options: MatmulOptions = {}): TensorInfo {
+    this.b.check({ a, b: bm });
+    this.float(a, 'a');
+    this.float(bm, 'b');
+    const { transA = false, transB = false } = options;
+    const ra = a.shape.length;
+    const rb = bm.shape.length;
+    if (ra < 2) throw new ShapeError('a', transA ? '[..., K, M]' : '[..., M, K]', a.shape);
+    if (rb < 2)
+      throw new ShapeError('b', transB ? '[..., N, K] or [N, K]' : '[..., K, N] or [K, N]', bm.shape);
+    const [a0, a1] = [a.shape[ra - 2]!, a.shape[ra - 1]!];
+    const [b0, b1] = [bm.shape[rb - 2]!, bm.shape[rb - 1]!];
+    const M = transA ? a1 : a0;
+    const K = transA ? a0 : a1;
+    const Kb = transB ? b1 : b0;
+    const N = transB ? b0 : b1;
+    if (K !== Kb) throw new ShapeError('b', `inner dimension ${K} (matching a)`, bm.shape);
+    const batchShape = a.shape.slice(0, -2);
+    const shared = rb === 2;
+    if (!shared && (rb !== ra || bm.shape.slice(0, -2).some((d, i) => d !== batchShape[i])))
+      throw new ShapeError(
+        'b',
+        `batch dims [${batchShape.join(', ')}] (those of a) or a 2-D matrix`,
+        bm.shape,
+      );
+    const batch = sizeOf(batchShape);
+    const od = isHalf(a.dtype) && N % 2 !== 0 ? 'f32' : a.dtype;
+    const out = this.b.output([...batchShape, M, N], od);
+    // Element strides of A (m, k) and B (k, n) in their storage.
+    const [sam, sak] = transA ? [1, M] : [K, 1];
+    const [sbk, sbn] = transB ? [1, K] : [N, 1];
+    if (batch > 0 && M > 0 && N > 0) {
+      if (batch > this.b.limits.maxGroups)
+        throw new ArgumentError('a', `at most ${this.b.limits.maxGroups} batches`);
+      this.b.dispatch(
+        matmulKernel(a.dtype, bm.dtype, od),
+        [a, bm, out],
+        (p) =>
+          p
+            .u32(0, M)
+            .u32(1, N)
+            .u32(2, K)
+            .u32(3, sam)
+            .u32(4, sak)
+            .u32(5, sbk)
+            .u32(6, sbn)
+            .u32(7, M * K)
+            .u32(8, shared ? 0 : K * N),
+        [Math.ceil(N / 32), Math.ceil(M / 32), batch],
+      );
+    }
+    return this.castFrom(out, a.dtype);
+  }
+
+  embedding(weight: TensorInfo, ids: TensorInfo): TensorInfo {
+    this.b.check({ weight, ids });
+    if (ids.dtype !== 'i32') throw new DTypeError('ids', 'i32', ids.dtype);
+    if (weight.shape.length !== 2) throw new ShapeError('weight', '[vocab, dim]', weight.shape);
+    const [V, D] = weight.shape as [number, number];
+    const shape = [...ids.shape, D];
+    const n = sizeOf(shape);
+    const out = this.b.output(shape, weight.dtype);
+    this.b.dispatch(
+      embeddingKernel(weight.dtype),
+      [weight, ids, out],
+      (p) => p.u32(0, n).u32(1, D).u32(2, V),
+      Math.ceil((isHalf(weight.dtype) ? Math.ceil(n / 2) : n) / 256),
+    );
+    return out;
+  }
+
+  embeddingBackward(grad: TensorInfo, ids: TensorInfo, vocab: number): TensorInfo {
+    this.b.check({ grad, ids });
+    if (ids.dtype !== 'i32') throw new DTypeError('ids', 'i32', ids.dtype);
+    if (!Number.isInteger(vocab) || vocab < 0)
+      throw new ArgumentError('vocab', `expected a non-negative integer, got ${vocab}`);
+    const T = sizeOf(ids.shape);
+    const D = grad.shape[grad.shape.length - 1] ?? 1;
+    if (sizeOf(grad.shape) !== T * D)
+      throw new ShapeError('grad', `[${[...ids.shape, D].join(', ')}] (ids.shape + [dim])`, grad.shape);
+    const out = this.b.output([vocab, D], 'f32');
+    this.b.dispatch(
+      embeddingBackwardKernel(grad.dtype),
+      [grad, ids, out],
+      (p) =>
+        p
+          .u32(0, vocab * D)
+          .u32(1, D)
+          .u32(2, T),
+      Math.ceil((vocab * D) / 256),
+    );
+    return this.castFrom(out, grad.dtype);
+  }
+
+  private ceChecks(logits: TensorInfo, labels: TensorInfo, ignoreIndex: number): [number, number] {
+    if (logits.shape.length !== 2) throw new ShapeError('logits', '[N, V]', logits.shape);
+    this.float(logits, 'logits');
+    if (labels.dtype !== 'i32') throw new DTypeError('labels', 'i32', labels.dtype);
+    const [N, V] = logits.shape as [number, number];
+    if (labels.shape.length !== 1 || labels.shape[0] !== N)
+      throw new ShapeError('labels', `[${N}] (one label per row of logits)`, labels.shape);
+    if (!Number.isInteger(ignoreIndex))
+      throw new ArgumentError('ignoreIndex', `expected an integer, got ${ignoreIndex}`);
+    return [N, V];
+  }
+
+  /** [mean, count] of the kept rows' loss terms. */
+  private ceMean(term: TensorInfo, labels: TensorInfo, N: number, ignoreIndex: number): TensorInfo {
+    const st = this.b.output([2], 'f32');
+    this.b.dispatch(crossEntropyMeanKernel(), [term, labels, st], (p) => p.u32(0, N).i32(2, ignoreIndex), 1);
+    return st;
+  }
+
+  crossEntropy(logits: TensorInfo, labels: TensorInfo, ignoreIndex: number): CrossEntropyResult {
+    this.b.check({ logits, labels });
+    const [N, V] = this.ceChecks(logits, labels, ignoreIndex);
+    const lse = this.b.output([N], 'f32');
+    const term = this.b.output([N], 'f32');
+    this.b.dispatch(
+      crossEntropyRowsKernel(logits.dtype),
+      [logits, labels, lse, term],
+      (p) => p.u32(0, N).u32(1, V).i32(2, ignoreIndex),
+      N,
+    );
+    const st = this.ceMean(term, labels, N, ignoreIndex);
+    this.b.disposeData(term.handle);
+    const loss = this.b.output([], 'f32');
+    this.b.copy(this.b.buf(st, 'st'), 0, this.b.buf(loss, 'loss'), 0, 4);
+    this.b.disposeData(st.handle);
+    return { loss, lse };
+  }
+
+  crossEntropyBackward(
+    gradLoss: TensorInfo,
+    logits: TensorInfo,
+    labels: TensorInfo,
+    lse: TensorInfo,
+    ignoreIndex: number,
+  ): TensorInfo {
+    this.b.check({ gradLoss, logits, labels, lse });
+    const [N, V] = this.ceChecks(logits, labels, ignoreIndex);
+    if (gradLoss.dtype !== 'f32') throw new DTypeError('gradLoss', 'f32', gradLoss.dtype);
+    if (sizeOf(gradLoss.shape) !== 1) throw new ShapeError('gradLoss', '[] (a scalar)', gradLoss.shape);
+    if (lse.dtype !== 'f32') throw new DTypeError('lse', 'f32', lse.dtype);
+    if (lse.shape.length !== 1 || lse.shape[0] !== N)
+      throw new ShapeError('lse', `[${N}] (one per row of logits)`, lse.shape);
+    // The kept-row count comes from the labels on the GPU (the same stage-2 kernel as the forward,
+    // with zero terms).
+    const zeros = this.b.zeros([N], 'f32');
+    const st = this.ceMean(zeros, labels, N, ignoreIndex);
+    this.b.disposeData(zeros.handle);
+    const n = N * V;
+    const out = this.b.output([N, V], logits.dtype);
+    this.b.dispatch(
+      crossEntropyBackwardKernel(logits.dtype, logits.dtype),
+      [logits, labels, lse, st, gradLoss, out],
+      (p) => p.u32(0, n).u32(1, V).i32(2, ignoreIndex),
+      elementwiseGroups(n, logits.dtype),
+    );
+    this.b.disposeData(st.handle);
+    return out;
+  }
+
+  /** Output dtype of a row kernel: f32 scratch when a half row would not start on a word. */
+  private rowOut(dtype: DType, rowLen: number): DType {
+    return isHalf(dtype) && rowLen % 2 !== 0 ? 'f32' : dtype;
+  }
+
+  softmax(x: TensorInfo, causal: boolean): TensorInfo {
+    this.b.check({ x });
+    this.float(x, 'x');
+    const rank = x.shape.length;
+    if (rank < 1) throw new ShapeError('x', '[..., V] (rank >= 1)', x.shape);
+    if (causal && rank < 2) throw new ShapeError('x', '[..., Tq, Tk] for a causal softmax', x.shape);
+    const V = x.shape[rank - 1]!;
+    const rows = V === 0 ? 0 : sizeOf(x.shape) / V;
+    const od = this.rowOut(x.dtype, V);
+    const out = this.b.output(x.shape, od);
+    this.b.dispatch(
+      softmaxKernel(x.dtype, od),
+      [x, out],
+      (p) =>
+        p
+          .u32(0, rows)
+          .u32(1, V)
+          .u32(2, causal ? x.shape[rank - 2]! : 0),
+      rows,
+    );
+    return this.castFrom(out, x.dtype);
+  }
+
+  softmaxBackward(y: TensorInfo, grad: TensorInfo): TensorInfo {
+    this.b.check({ y, grad });
+    this.float(y, 'y');
+    const rank = y.shape.length;
+    if (rank < 1) throw new ShapeError('y', '[..., V] (rank >= 1)', y.shape);
+    if (sizeOf(grad.shape) !== sizeOf(y.shape))
+      throw new ShapeError('grad', `[${y.shape.join(', ')}]`, grad.shape);
+    const V = y.shape[rank - 1]!;
+    const rows = V === 0 ? 0 : sizeOf(y.shape) / V;
+    const od = this.rowOut(y.dtype, V);
+    const out = this.b.output(y.shape, od);
+    this.b.dispatch(
+      softmaxBackwardKernel(y.dtype, grad.dtype, od),
+      [y, grad, out],
+      (p) => p.u32(0, rows).u32(1, V),
+      rows,
+    );
+    return this.castFrom(out, y.dtype);
+  }
+
+  private rmsDims(x: TensorInfo, weight: TensorInfo): [number, number] {
+    const rank = x.shape.length;
+    if (rank < 1) throw new ShapeError('x', '[..., D] (rank >= 1)', x.shape);
+    const D = x.shape[rank - 1]!;
+    if (weight.shape.length !== 1 || weight.shape[0] !== D)
+      throw new ShapeError('weight', `[${D}] (the last dim of x)`, weight.shape);
+    return [D === 0 ? 0 : sizeOf(x.shape) / D, D];
+  }
+
+  rmsNorm(x: TensorInfo, weight: TensorInfo, eps: number): RmsNormResult {
+    this.b.check({ x, weight });
+    this.float(x, 'x');
+    const [rows, D] = this.rmsDims(x, weight);
+    const od = this.rowOut(x.dtype, D);
+    const y = this.b.output(x.shape, od);
+    const invr = this.b.output([rows], 'f32');
+    this.b.dispatch(
+      rmsNormKernel(x.dtype, weight.dtype, od),
+      [x, weight, y, invr],
+      (p) => p.u32(0, rows).u32(1, D).f32(2, eps),
+      rows,
+    );
+    return { y: this.castFrom(y, x.dtype), invr };
+  }
+
+  rmsNormBackward(
+    grad: TensorInfo,
+    x: TensorInfo,
+    weight: TensorInfo,
+    invr: TensorInfo,
+  ): { gradX: TensorInfo; gradWeight: TensorInfo } {
+    this.b.check({ grad, x, weight, invr });
+    const [rows, D] = this.rmsDims(x, weight);
+    if (invr.dtype !== 'f32') throw new DTypeError('invr', 'f32', invr.dtype);
+    if (invr.shape.length !== 1 || invr.shape[0] !== rows)
+      throw new ShapeError('invr', `[${rows}] (one per row of x)`, invr.shape);
+    const od = this.rowOut(x.dtype, D);
+    const gx = this.b.output(x.shape, od);
+    this.b.dispatch(
+      rmsNormBackwardKernel(grad.dtype, x.dtype, weight.dtype, od),
+      [grad, x, weight, invr, gx],
+      (p) => p.u32(0, rows).u32(1, D),
+      rows,
+    );
+    const gw = this.b.output([D], 'f32');
+    this.b.dispatch(
+      rmsNormWeightGradKernel(grad.dtype, x.dtype),
+      [grad, x, invr, gw],
+      (p) => p.u32(0, rows).u32(1, D),
+      Math.ceil(D / 256),
+    );
+    return { gradX: this.castFrom(gx, x.dtype), gradWeight: this.castFrom(gw, weight.dtype) };
+  }
+
+  private optimChecks(param: TensorInfo, grad: TensorInfo, state: Record<string, TensorInfo>): number {
+    this.float(param, 'param');
+    this.float(grad, 'grad');
+    const n = sizeOf(param.shape);
+    if (sizeOf(grad.shape) !== n)
+      throw new ShapeError(
+        'grad',
+        `${n} elements (the size of param [${param.shape.join(', ')}])`,
+        grad.shape,
+      );
+    for (const [name, t] of Object.entries(state)) {
+      if (t.dtype !== 'f32') throw new DTypeError(name, 'f32', t.dtype);
+      if (sizeOf(t.shape) !== n) throw new ShapeError(name, `${n} elements (the size of param)`, t.shape);
+      if (t.handle === param.handle) throw new ArgumentError(name, 'must not share storage with param');
+    }
+    return n;
+  }
+
+  adamwStep(param: TensorInfo, grad: TensorInfo, m: TensorInfo, v: TensorInfo, p: AdamWParams): void {
+    this.b.check({ param, grad, m, v });
+    const n = this.optimChecks(param, grad, { m, v });
+    if (m.handle === v.handle) throw new ArgumentError('v', 'must not share storage with m');
+    if (!Number.isInteger(p.step) || p.step < 1)
+      throw new ArgumentError('step', `expected a 1-based integer step, got ${p.step}`);
+    for (const [name, b] of [
+      ['beta1', p.beta1],
+      ['beta2', p.beta2],
+    ] as const)
+      if (!(b >= 0 && b < 1)) throw new ArgumentError(name, `expected a number in [0, 1), got ${b}`);
+    this.b.dispatch(
+      adamwKernel(param.dtype, grad.dtype),
+      [param, grad, m, v],
+      (w) =>
+        w
+          .u32(0, n)
+          .f32(1, p.lr)
+          .f32(2, p.beta1)
+          .f32(3, p.beta2)
+          .f32(4, p.eps)
+          .f32(5, 1 - p.lr * p.weightDecay)
+          .f32(6, 1 - p.beta1 ** p.step)
+          .f32(7, 1 - p.beta2 ** p.step),
+      elementwiseGroups(n, param.dtype),
+    );
+  }
+
+  sgdStep(param: TensorInfo, grad: TensorInfo, momentumBuf: TensorInfo | null, p: SgdParams): void {
+    this.b.check({ param, grad, momentumBuf });
+    if (p.nesterov && p.momentum === 0) throw new ArgumentError('nesterov', 'Nesterov needs momentum > 0');
+    if (p.momentum > 0 && momentumBuf === null)
+      throw new ArgumentError('momentumBuf', `expected an f32 buffer when momentum = ${p.momentum}`);
+    const withBuf = momentumBuf !== null && p.momentum !== 0;
+    const n = this.optimChecks(param, grad, withBuf ? { momentumBuf: momentumBuf! } : {});
+    this.b.dispatch(
+      sgdKernel(param.dtype, grad.dtype, withBuf),
+      withBuf ? [param, grad, momentumBuf!] : [param, grad],
+      (w) =>
+        w
+          .u32(0, n)
+          .f32(1, p.lr)
+          .f32(2, p.momentum)
+          .f32(3, p.weightDecay)
+          .u32(4, p.nesterov ? 1 : 0),
+      elementwiseGroups(n, param.dtype),
+    );
+  }
+}

@@ -1,0 +1,335 @@
+import type { DType } from '@liger-mhc/core';
+import type { KernelDef } from '../../backend.js';
+import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
+
+/**
+ * Row-wise kernels (softmax, cross-entropy, RMSNorm): one workgroup per row, partial results per
+ * thread combined by a fixed tree (deterministic). Rows are walked two elements at a time when a
+ * half-dtype output is written, so each thread owns whole words; `aligned` (even row length) is a
+ * precondition for half outputs (the host falls back to f32 + cast otherwise).
+ */
+export const ROW_WG = 64;
+
+// Every thread reads all WG partials and adds them in index order: one result, bit-identical in
+// every thread, and no barrier inside a loop (which Mesa's lavapipe compiles very slowly).
+const ROW_HELPERS = `
+var<workgroup> red: array<f32, ${ROW_WG}>;
+fn row_max(lid: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  var r = red[0];
+  for (var i = 1u; i < ${ROW_WG}u; i++) { r = max(r, red[i]); }
+  workgroupBarrier();
+  return r;
+}
+fn row_sum(lid: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  var r = 0.0;
+  for (var i = 0u; i < ${ROW_WG}u; i++) { r += red[i]; }
+  workgroupBarrier();
+  return r;
+}
+`;
+
+/**
+ * Softmax over the last axis, optionally causal (row r sees keys 0..(r mod Tq)).
+ * Params: 0 rows, 1 V, 2 Tq (0 = not causal).
+ */
+export function softmaxKernel(xd: DType, od: DType): KernelDef {
+  const half = isHalf(od);
+  return {
+    key: `softmax:${xd}:${od}`,
+    bufs: [
+      { name: 'a', dtype: xd, access: 'read' },
+      { name: 'o', dtype: od, access: 'rw' },
+    ],
+    body: `${ROW_HELPERS}
+@compute @workgroup_size(${ROW_WG})
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let r = wg_lin;
+  if (r >= pu(0u)) { return; }
+  let V = pu(1u);
+  let tq = pu(2u);
+  let len = select(V, min(V, r % max(tq, 1u) + 1u), tq > 0u);
+  let base = r * V;
+  var m = -3.4028234663852886e38;
+  for (var j = lid; j < len; j += ${ROW_WG}u) { m = max(m, ld_a(base + j)); }
+  m = row_max(lid, m);
+  var s = 0.0;
+  for (var j = lid; j < len; j += ${ROW_WG}u) { s += exp(ld_a(base + j) - m); }
+  s = row_sum(lid, s);
+  ${
+    half
+      ? `for (var j = 2u * lid; j < V; j += ${2 * ROW_WG}u) {
+    var v = vec2<f32>(0.0);
+    if (j < len) { v.x = exp(ld_a(base + j) - m) / s; }
+    if (j + 1u < len) { v.y = exp(ld_a(base + j + 1u) - m) / s; }
+    st2_o(base + j, v, true);
+  }`
+      : `for (var j = lid; j < V; j += ${ROW_WG}u) {
+    st_o(base + j, select(0.0, exp(ld_a(base + j) - m) / s, j < len));
+  }`
+  }
+}
+`,
+  };
+}
+
+/** dx = y ⊙ (g − Σ g·y) per row. Params: 0 rows, 1 V. */
+export function softmaxBackwardKernel(yd: DType, gd: DType, od: DType): KernelDef {
+  const half = isHalf(od);
+  return {
+    key: `softmax_bwd:${yd}:${gd}:${od}`,
+    bufs: [
+      { name: 'y', dtype: yd, access: 'read' },
+      { name: 'g', dtype: gd, access: 'read' },
+      { name: 'o', dtype: od, access: 'rw' },
+    ],
+    body: `${ROW_HELPERS}
+@compute @workgroup_size(${ROW_WG})
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let r = wg_lin;
+  if (r >= pu(0u)) { return; }
+  let V = pu(1u);
+  let base = r * V;
+  var d = 0.0;
+  for (var j = lid; j < V; j += ${ROW_WG}u) { d += ld_g(base + j) * ld_y(base + j); }
+  d = row_sum(lid, d);
+  ${
+    half
+      ? `for (var j = 2u * lid; j < V; j += ${2 * ROW_WG}u) {
+    let i = base + j;
+    st2_o(i, vec2<f32>(ld_y(i) * (ld_g(i) - d), select(0.0, ld_y(i + 1u) * (ld_g(i + 1u) - d), j + 1u < V)), true);
+  }`
+      : `for (var j = lid; j < V; j += ${ROW_WG}u) { st_o(base + j, ld_y(base + j) * (ld_g(base + j) - d)); }`
+  }
+}
+`,
+  };
+}
+
+/**
+ * Cross-entropy, stage 1: per row lse and the row's loss term (0 for ignored rows).
+ * Params: 0 rows, 1 V, 2 ignoreIndex (i32). Outputs lse [N], term [N] (both f32).
+ */
+export function crossEntropyRowsKernel(xd: DType): KernelDef {
+  return {
+    key: `ce_rows:${xd}`,
+    bufs: [
+      { name: 'a', dtype: xd, access: 'read' },
+      { name: 'lab', dtype: 'i32', access: 'read' },
+      { name: 'lse', dtype: 'f32', access: 'rw' },
+      { name: 'term', dtype: 'f32', access: 'rw' },
+    ],
+    body: `${ROW_HELPERS}
+@compute @workgroup_size(${ROW_WG})
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let r = wg_lin;
+  if (r >= pu(0u)) { return; }
+  let V = pu(1u);
+  let base = r * V;
+  var m = -3.4028234663852886e38;
+  for (var j = lid; j < V; j += ${ROW_WG}u) { m = max(m, ld_a(base + j)); }
+  m = row_max(lid, m);
+  var s = 0.0;
+  for (var j = lid; j < V; j += ${ROW_WG}u) { s += exp(ld_a(base + j) - m); }
+  s = row_sum(lid, s);
+  if (lid == 0u) {
+    let l = m + log(s);
+    lse[r] = l;
+    let y = lab[r];
+    var t = 0.0;
+    if (y != pi(2u) && y >= 0 && u32(y) < V) { t = l - ld_a(base + u32(y)); }
+    term[r] = t;
+  }
+}
+`,
+  };
+}
+
+/**
+ * Cross-entropy, stage 2 (one workgroup): out[0] = Σ term / count of kept rows (0 when none),
+ * out[1] = count. Params: 0 rows, 2 ignoreIndex.
+ */
+export function crossEntropyMeanKernel(): KernelDef {
+  return {
+    key: 'ce_mean',
+    bufs: [
+      { name: 'term', dtype: 'f32', access: 'read' },
+      { name: 'lab', dtype: 'i32', access: 'read' },
+      { name: 'o', dtype: 'f32', access: 'rw' },
+    ],
+    body: `${ROW_HELPERS}
+@compute @workgroup_size(${ROW_WG})
+fn main(${ENTRY_ARGS}) {
+  let N = pu(0u);
+  var s = 0.0;
+  var c = 0.0;
+  for (var r = lid; r < N; r += ${ROW_WG}u) {
+    s += term[r];
+    c += select(0.0, 1.0, lab[r] != pi(2u));
+  }
+  s = row_sum(lid, s);
+  c = row_sum(lid, c);
+  if (lid == 0u) {
+    o[0] = select(0.0, s / c, c > 0.0);
+    o[1] = c;
+  }
+}
+`,
+  };
+}
+
+/**
+ * Cross-entropy backward: d = gradLoss/count · (softmax − onehot), 0 for ignored rows.
+ * Params: 0 n (= N·V), 1 V, 2 ignoreIndex. `st` holds [mean, count] from stage 2.
+ */
+export function crossEntropyBackwardKernel(xd: DType, od: DType): KernelDef {
+  const half = isHalf(od);
+  const value = `fn val(i: u32) -> f32 {
+  let V = pu(1u);
+  let r = i / V;
+  let y = lab[r];
+  let c = st[1];
+  if (y == pi(2u) || c == 0.0) { return 0.0; }
+  let p = exp(ld_a(i) - lse[r]);
+  let scale = gl[0] / c;
+  return scale * (p - select(0.0, 1.0, i32(i - r * V) == y));
+}`;
+  return {
+    key: `ce_bwd:${xd}:${od}`,
+    bufs: [
+      { name: 'a', dtype: xd, access: 'read' },
+      { name: 'lab', dtype: 'i32', access: 'read' },
+      { name: 'lse', dtype: 'f32', access: 'read' },
+      { name: 'st', dtype: 'f32', access: 'read' },
+      { name: 'gl', dtype: 'f32', access: 'read' },
+      { name: 'o', dtype: od, access: 'rw' },
+    ],
+    body: `${value}
+@compute @workgroup_size(256)
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let t = wg_lin * 256u + lid;
+  let n = pu(0u);
+  ${
+    half
+      ? `let i0 = 2u * t;
+  if (i0 >= n) { return; }
+  var v = vec2<f32>(val(i0), 0.0);
+  if (i0 + 1u < n) { v.y = val(i0 + 1u); }
+  stw_o(t, v);`
+      : `if (t >= n) { return; }
+  st_o(t, val(t));`
+  }
+}
+`,
+  };
+}
+
+/** RMSNorm forward: y = x·invr·w per row, invr saved. Params: 0 rows, 1 D, 2 eps. */
+export function rmsNormKernel(xd: DType, wd: DType, od: DType): KernelDef {
+  const half = isHalf(od);
+  return {
+    key: `rms_norm:${xd}:${wd}:${od}`,
+    bufs: [
+      { name: 'a', dtype: xd, access: 'read' },
+      { name: 'w', dtype: wd, access: 'read' },
+      { name: 'o', dtype: od, access: 'rw' },
+      { name: 'inv', dtype: 'f32', access: 'rw' },
+    ],
+    body: `${ROW_HELPERS}
+@compute @workgroup_size(${ROW_WG})
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let r = wg_lin;
+  if (r >= pu(0u)) { return; }
+  let D = pu(1u);
+  let base = r * D;
+  var ss = 0.0;
+  for (var j = lid; j < D; j += ${ROW_WG}u) { let v = ld_a(base + j); ss += v * v; }
+  ss = row_sum(lid, ss);
+  let ir = 1.0 / sqrt(ss / f32(D) + pf(2u));
+  if (lid == 0u) { inv[r] = ir; }
+  ${
+    half
+      ? `for (var j = 2u * lid; j < D; j += ${2 * ROW_WG}u) {
+    let i = base + j;
+    st2_o(i, vec2<f32>(ld_a(i) * ir * ld_w(j), select(0.0, ld_a(i + 1u) * ir * ld_w(j + 1u), j + 1u < D)), true);
+  }`
+      : `for (var j = lid; j < D; j += ${ROW_WG}u) { st_o(base + j, ld_a(base + j) * ir * ld_w(j)); }`
+  }
+}
+`,
+  };
+}
+
+/** RMSNorm backward, gradX per row. Params: 0 rows, 1 D. */
+export function rmsNormBackwardKernel(gd: DType, xd: DType, wd: DType, od: DType): KernelDef {
+  const half = isHalf(od);
+  const gx = (i: string, j: string) => `(s * ld_g(${i}) * ld_w(${j}) - ld_a(${i}) * c)`;
+  return {
+    key: `rms_norm_bwd:${gd}:${xd}:${wd}:${od}`,
+    bufs: [
+      { name: 'g', dtype: gd, access: 'read' },
+      { name: 'a', dtype: xd, access: 'read' },
+      { name: 'w', dtype: wd, access: 'read' },
+      { name: 'inv', dtype: 'f32', access: 'read' },
+      { name: 'o', dtype: od, access: 'rw' },
+    ],
+    body: `${ROW_HELPERS}
+@compute @workgroup_size(${ROW_WG})
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let r = wg_lin;
+  if (r >= pu(0u)) { return; }
+  let D = pu(1u);
+  let base = r * D;
+  let s = inv[r];
+  var dot = 0.0;
+  for (var j = lid; j < D; j += ${ROW_WG}u) { dot += ld_g(base + j) * ld_w(j) * ld_a(base + j); }
+  dot = row_sum(lid, dot);
+  let c = s * s * s * dot / f32(D);
+  ${
+    half
+      ? `for (var j = 2u * lid; j < D; j += ${2 * ROW_WG}u) {
+    let i = base + j;
+    var v = vec2<f32>(${gx('i', 'j')}, 0.0);
+    if (j + 1u < D) { v.y = ${gx('i + 1u', 'j + 1u')}; }
+    st2_o(i, v, true);
+  }`
+      : `for (var j = lid; j < D; j += ${ROW_WG}u) { st_o(base + j, ${gx('base + j', 'j')}); }`
+  }
+}
+`,
+  };
+}
+
+/** RMSNorm gradWeight[d] = Σ_rows g·x·invr into f32, rows in order. Params: 0 rows, 1 D. */
+export function rmsNormWeightGradKernel(gd: DType, xd: DType): KernelDef {
+  return {
+    key: `rms_norm_gw:${gd}:${xd}`,
+    bufs: [
+      { name: 'g', dtype: gd, access: 'read' },
+      { name: 'a', dtype: xd, access: 'read' },
+      { name: 'inv', dtype: 'f32', access: 'read' },
+      { name: 'o', dtype: 'f32', access: 'rw' },
+    ],
+    body: `
+@compute @workgroup_size(256)
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let d = wg_lin * 256u + lid;
+  let D = pu(1u);
+  if (d >= D) { return; }
+  var acc = 0.0;
+  for (var r = 0u; r < pu(0u); r++) { acc += ld_g(r * D + d) * ld_a(r * D + d) * inv[r]; }
+  o[d] = acc;
+}
+`,
+  };
+}

@@ -1,0 +1,32 @@
+import type { DType } from '@liger-mhc/core';
+import { isHalf } from '../wgsl-lib.js';
+
+/**
+ * WGSL snippets shared by the mHC kernels.
+ *
+ * Every mHC kernel walks the channel axis two elements at a time ("pairs"): for bf16/f16 a pair is
+ * one u32 word, so a thread that computes a pair owns the word it writes. A pair starts on a word
+ * boundary only when the row length is even ("aligned"); otherwise the kernel loads element by
+ * element and writes f32 into a scratch tensor that a cast kernel packs afterwards.
+ */
+
+/** WGSL expression: elements idx and idx+1 of `name` as vec2<f32>; the second is 0 unless `second`. */
+export function pair(name: string, dtype: DType, idx: string, second: string, aligned: boolean): string {
+  if (aligned && isHalf(dtype)) return `ld2_${name}(${idx})`;
+  return `vec2<f32>(ld_${name}(${idx}), select(0.0, ld_${name}((${idx}) + 1u), ${second}))`;
+}
+
+/** Output dtype of a kernel that writes `dtype` rows of `rowLen` elements two at a time. */
+export function pairOutDtype(dtype: DType, rowLen: number): DType {
+  return isHalf(dtype) && rowLen % 2 !== 0 ? 'f32' : dtype;
+}
+
+/**
+ * Unrolled WGSL: `f(i)` for i in 0..n-1, one statement per line. Private arrays are only ever indexed
+ * by constants: Mesa (lavapipe) lowers a dynamically indexed local array to a ladder of branches per
+ * access, which made some kernels take tens of seconds to compile; constant indices keep them in
+ * registers on every driver.
+ */
+export function U(n: number, f: (i: number) => string, sep = '\n  '): string {
+  return Array.from({ length: n }, (_, i) => f(i)).join(sep);
+}

@@ -1,0 +1,133 @@
+import type { DType, Orientation } from '@liger-mhc/core';
+import type { KernelDef } from '../../backend.js';
+import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
+import { pair, U } from './common.js';
+
+/**
+ * post_res: xOut[n, o, :] = Σ_i R[o, i] · x[n, i, :] + hPost[n, o] · f[n, :], with R = hRes[n]
+ * ('liger', row-major (out, in)) or its transpose ('deepseek').
+ * Params: 0 N, 1 c, 2 pairs per row ceil(c/2), 3 N·pairs.
+ */
+/** Flat index of R[o, i] in hRes[n] (row-major (out, in); transposed for 'deepseek'). */
+function resIndex(orientation: Orientation, hc: number, o: number, i: number): number {
+  return orientation === 'liger' ? o * hc + i : i * hc + o;
+}
+
+/** One thread per (token, channel pair): reads every stream once, writes every output stream. */
+export function postResForwardKernel(
+  hc: number,
+  orientation: Orientation,
+  xd: DType,
+  fd: DType,
+  hd: DType,
+  od: DType,
+  c: number,
+): KernelDef {
+  const aligned = c % 2 === 0;
+  return {
+    key: `post_res_fwd:${hc}:${orientation}:${xd}:${fd}:${hd}:${od}:${aligned}`,
+    bufs: [
+      { name: 'x', dtype: xd, access: 'read' },
+      { name: 'f', dtype: fd, access: 'read' },
+      { name: 'hp', dtype: hd, access: 'read' },
+      { name: 'hr', dtype: hd, access: 'read' },
+      { name: 'o', dtype: od, access: 'rw' },
+    ],
+    body: `
+const HC = ${hc}u;
+@compute @workgroup_size(256)
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let t = wg_lin * 256u + lid;
+  let c = pu(1u);
+  let cp = pu(2u);
+  if (t >= pu(3u)) { return; }
+  let n = t / cp;
+  let ch = 2u * (t - n * cp);
+  let second = ch + 1u < c;
+  ${U(hc, (i) => `let x${i} = ${pair('x', xd, `(n * HC + ${i}u) * c + ch`, 'second', aligned)};`)}
+  let fv = ${pair('f', fd, 'n * c + ch', 'second', aligned)};
+  let hr = n * HC * HC;
+  ${U(hc, (o) => `st2_o((n * HC + ${o}u) * c + ch, ld_hp(n * HC + ${o}u) * fv${U(hc, (i) => ` + ld_hr(hr + ${resIndex(orientation, hc, o, i)}u) * x${i}`, '')}, second);`)}
+}
+`,
+  };
+}
+
+/**
+ * One workgroup per token. gradX[i] = Σ_o R[o, i] g[o], gradF = Σ_o hPost[o] g[o]; the per-token
+ * reductions over channels (gradHPost[o] = g[o]·f, gradHRes = g[o]·x[i]) use a fixed tree order.
+ * The coefficient gradients go to one f32 buffer [N·hc | N·hc·hc] (the host copies them apart), so
+ * the kernel needs 8 storage bindings at most, the WebGPU default limit.
+ */
+export function postResBackwardKernel(
+  hc: number,
+  orientation: Orientation,
+  gd: DType,
+  xd: DType,
+  fd: DType,
+  hd: DType,
+  gxd: DType,
+  gfd: DType,
+  c: number,
+): KernelDef {
+  const aligned = c % 2 === 0;
+  const q = hc + hc * hc;
+  const WG = q <= 32 ? 64 : 32;
+  return {
+    key: `post_res_bwd:${hc}:${orientation}:${gd}:${xd}:${fd}:${hd}:${gxd}:${gfd}:${aligned}`,
+    bufs: [
+      { name: 'g', dtype: gd, access: 'read' },
+      { name: 'x', dtype: xd, access: 'read' },
+      { name: 'f', dtype: fd, access: 'read' },
+      { name: 'hp', dtype: hd, access: 'read' },
+      { name: 'hr', dtype: hd, access: 'read' },
+      { name: 'gx', dtype: gxd, access: 'rw' },
+      { name: 'gf', dtype: gfd, access: 'rw' },
+      { name: 'gh', dtype: 'f32', access: 'rw' },
+    ],
+    body: `
+const HC = ${hc}u;
+const Q = ${q}u;
+var<workgroup> red: array<f32, ${WG * q}>;
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let n = wg_lin;
+  let N = pu(0u);
+  if (n >= N) { return; }
+  let c = pu(1u);
+  let cp = pu(2u);
+  ${U(hc, (o) => `let hp${o} = ld_hp(n * HC + ${o}u);`)}
+  ${U(hc * hc, (k) => `let r${k} = ld_hr(n * HC * HC + ${k}u);`)}
+  ${U(q, (k) => `var a${k} = 0.0;`)}
+  for (var j = lid; j < cp; j += ${WG}u) {
+    let ch = 2u * j;
+    let second = ch + 1u < c;
+    ${U(hc, (o) => `let g${o} = ${pair('g', gd, `(n * HC + ${o}u) * c + ch`, 'second', aligned)};`, '\n    ')}
+    ${U(hc, (i) => `let x${i} = ${pair('x', xd, `(n * HC + ${i}u) * c + ch`, 'second', aligned)};`, '\n    ')}
+    let fv = ${pair('f', fd, 'n * c + ch', 'second', aligned)};
+    st2_gf(n * c + ch, ${U(hc, (o) => `hp${o} * g${o}`, ' + ')}, second);
+    ${U(hc, (o) => `a${o} += dot(g${o}, fv);`, '\n    ')}
+    ${U(
+      hc * hc,
+      (k) => {
+        const [o, i] = [Math.floor(k / hc), k % hc];
+        return `a${hc + resIndex(orientation, hc, o, i)} += dot(g${o}, x${i});`;
+      },
+      '\n    ',
+    )}
+    ${U(hc, (i) => `st2_gx((n * HC + ${i}u) * c + ch, ${U(hc, (o) => `r${resIndex(orientation, hc, o, i)} * g${o}`, ' + ')}, second);`, '\n    ')}
+  }
+  ${U(q, (k) => `red[${k * WG}u + lid] = a${k};`)}
+  workgroupBarrier();
+  // Row k of red is summed by thread k alone, in index order: one barrier, fixed order.
+  for (var k = lid; k < Q; k += ${WG}u) {
+    var s = 0.0;
+    for (var t = 0u; t < ${WG}u; t++) { s += red[k * ${WG}u + t]; }
+    if (k < HC) { gh[n * HC + k] = s; } else { gh[N * HC + n * HC * HC + k - HC] = s; }
+  }
+}
+`,
+  };
+}

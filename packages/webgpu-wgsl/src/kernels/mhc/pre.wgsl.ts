@@ -1,0 +1,102 @@
+import type { DType } from '@liger-mhc/core';
+import type { KernelDef } from '../../backend.js';
+import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
+import { pair, U } from './common.js';
+
+/**
+ * pre: xIn[n, :] = Σ_s hPre[n, s] · x[n, s, :]  (forward), and its backward
+ *   gradX[n, s, :] = hPre[n, s] · g[n, :],   gradHPre[n, s] = Σ_ch g[n, ch] · x[n, s, ch].
+ * Params: 0 N, 1 c, 2 pairs per row ceil(c/2), 3 N·pairs.
+ */
+
+/** One thread per output pair; streams summed in index order. */
+export function preForwardKernel(hc: number, xd: DType, hd: DType, od: DType, c: number): KernelDef {
+  const aligned = c % 2 === 0;
+  return {
+    key: `pre_fwd:${hc}:${xd}:${hd}:${od}:${aligned}`,
+    bufs: [
+      { name: 'x', dtype: xd, access: 'read' },
+      { name: 'h', dtype: hd, access: 'read' },
+      { name: 'o', dtype: od, access: 'rw' },
+    ],
+    body: `
+const HC = ${hc}u;
+@compute @workgroup_size(256)
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let t = wg_lin * 256u + lid;
+  let c = pu(1u);
+  let cp = pu(2u);
+  if (t >= pu(3u)) { return; }
+  let n = t / cp;
+  let ch = 2u * (t - n * cp);
+  let second = ch + 1u < c;
+  var acc = vec2<f32>(0.0);
+  for (var s = 0u; s < HC; s++) {
+    acc += ld_h(n * HC + s) * ${pair('x', xd, '(n * HC + s) * c + ch', 'second', aligned)};
+  }
+  st2_o(n * c + ch, acc, second);
+}
+`,
+  };
+}
+
+const PRE_BWD_WG = 128;
+
+/** One workgroup per token: writes gradX while it accumulates the hc dot products for gradHPre. */
+export function preBackwardKernel(
+  hc: number,
+  gd: DType,
+  xd: DType,
+  hd: DType,
+  od: DType,
+  c: number,
+): KernelDef {
+  const aligned = c % 2 === 0;
+  const WG = PRE_BWD_WG;
+  return {
+    key: `pre_bwd:${hc}:${gd}:${xd}:${hd}:${od}:${aligned}`,
+    bufs: [
+      { name: 'g', dtype: gd, access: 'read' },
+      { name: 'x', dtype: xd, access: 'read' },
+      { name: 'h', dtype: hd, access: 'read' },
+      { name: 'gx', dtype: od, access: 'rw' },
+      { name: 'gh', dtype: 'f32', access: 'rw' },
+    ],
+    body: `
+const HC = ${hc}u;
+var<workgroup> red: array<f32, ${WG * hc}>;
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let n = wg_lin;
+  if (n >= pu(0u)) { return; }
+  let c = pu(1u);
+  let cp = pu(2u);
+  ${U(hc, (s) => `let h${s} = ld_h(n * HC + ${s}u);\n  var a${s} = 0.0;`)}
+  for (var j = lid; j < cp; j += ${WG}u) {
+    let ch = 2u * j;
+    let second = ch + 1u < c;
+    let gv = ${pair('g', gd, 'n * c + ch', 'second', aligned)};
+    ${U(
+      hc,
+      (s) => `{
+      let i = (n * HC + ${s}u) * c + ch;
+      st2_gx(i, h${s} * gv, second);
+      a${s} += dot(gv, ${pair('x', xd, 'i', 'second', aligned)});
+    }`,
+      '\n    ',
+    )}
+  }
+  ${U(hc, (s) => `red[${s * WG}u + lid] = a${s};`)}
+  workgroupBarrier();
+  // Row s of red is summed by thread s alone, in index order: one barrier, fixed order.
+  if (lid < HC) {
+    var t = 0.0;
+    for (var i = 0u; i < ${WG}u; i++) { t += red[lid * ${WG}u + i]; }
+    gh[n * HC + lid] = t;
+  }
+}
+`,
+  };
+}
