@@ -19,6 +19,9 @@ import { WebGpuMhcKernels } from './kernels/mhc/mhc-kernels.js';
 import { type Buf, header, storageWords } from './kernels/wgsl-lib.js';
 import { BufferPool, USAGE } from './pool.js';
 
+/** Adapter descriptions of software rasterisers. */
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
+
 export interface WebGpuBackendOptions extends DeviceOptions {
   /** Bring your own device (the backend does not destroy it on dispose). */
   device?: GPUDevice;
@@ -130,7 +133,13 @@ export class WebGpuBackend implements Backend {
       maxBinding: lim.maxStorageBufferBindingSize,
       maxBuffer: lim.maxBufferSize,
     };
-    this.capabilities = { dtypes: ['f32', 'f16', 'bf16', 'i32'], device: acquired.description };
+    this.capabilities = {
+      dtypes: ['f32', 'f16', 'bf16', 'i32'],
+      device: acquired.description,
+      // CPU emulations of a GPU (Mesa's lavapipe/llvmpipe, SwiftShader) are correct but slower than
+      // the CPU reference: automatic backend selection passes over them.
+      software: SOFTWARE_ADAPTER.test(acquired.description),
+    };
     this.batchSize = opts.batchSize ?? 256;
     this.pool = new BufferPool(this.device, opts.maxPooledBytes ?? 2 ** 31, () => this.flush());
     this.device.lost.then((info) => {
