@@ -123,6 +123,65 @@ __global__ void packPhi(const T* __restrict__ phi, T* __restrict__ out, int K, i
 }
 
 /**
+ * The first half of coeffsEpilogue for hc = 4: mix, hPre, hPost and invr of token n, and the Sinkhorn
+ * logits written over y[2 hc ..] for sinkhorn4Lanes.
+ */
+__device__ __forceinline__ void coeffsEpilogueHead4(const CoeffsFwdParams& p, int n, float* y, float ss) {
+  constexpr int HC = 4, M = HC * HC + 2 * HC;
+  const float invr = 1.0f / sqrtf(ss / static_cast<float>(p.K) + p.rmsEps);
+  const float ap = *p.aPre, aq = *p.aPost, ar = *p.aRes;
+#pragma unroll
+  for (int m = 0; m < M; m++) {
+    const float mix = y[m] * invr;
+    if (p.mix) p.mix[static_cast<size_t>(n) * M + m] = mix;
+    if (m < HC)
+      p.hPre[static_cast<size_t>(n) * HC + m] = sigmoidf(mix * ap + p.b[m]) + p.preEps;
+    else if (m < 2 * HC)
+      p.hPost[static_cast<size_t>(n) * HC + (m - HC)] = sigmoidf(mix * aq + p.b[m]) * p.postMult;
+    else
+      y[m] = mix * ar + p.b[m];
+  }
+  if (p.invr) p.invr[n] = invr;
+}
+
+/**
+ * sinkhornFwd for hc = 4 on 16 lanes (lane e = 4i + j owns entry (i, j)); every sum gathers its
+ * terms with shuffles and adds them in sinkhornFwd's order, so the results are the same. L: the
+ * token's 16 logits (shared memory). The 16 lanes must be an aligned half warp, all taking part.
+ */
+__device__ __forceinline__ void sinkhorn4Lanes(const CoeffsFwdParams& p, int n, const float* L) {
+  constexpr int HC = 4;
+  const int lane = threadIdx.x & 31, e = lane & 15, i = e >> 2, j = e & 3;
+  const unsigned mask = 0xffffu << (lane & 16);
+  float lr[HC];
+#pragma unroll
+  for (int k = 0; k < HC; k++) lr[k] = L[i * HC + k];
+  float mx = lr[0];
+#pragma unroll
+  for (int k = 1; k < HC; k++) mx = fmaxf(mx, lr[k]);
+  float ex[HC], sum = 0.f;
+#pragma unroll
+  for (int k = 0; k < HC; k++) {
+    ex[k] = expf(lr[k] - mx);
+    sum += ex[k];
+  }
+  float P = ex[j] / sum;
+  P = P + p.skEps;
+  const int steps = 2 * p.tmax - 1;
+  float* hist = p.hist ? p.hist + static_cast<size_t>(n) * steps * HC : nullptr;
+  for (int step = 0; step < steps; step++) {
+    const bool col = (step & 1) == 0;
+    float sm = 0.f;
+#pragma unroll
+    for (int k = 0; k < HC; k++) sm += __shfl_sync(mask, P, col ? k * HC + j : i * HC + k, 16);
+    const float d = sm + p.skEps;
+    if (hist && (col ? i == 0 : j == 0)) hist[step * HC + (col ? j : i)] = d;
+    P = P / d;
+  }
+  p.hRes[static_cast<size_t>(n) * HC * HC + e] = P;
+}
+
+/**
  * MT = 2 (32 tokens a block, the default) or 4 (64): every block reads all of the packed phi from L2,
  * as many bytes as 32 tokens of x; a 64-token tile halves that traffic but fits one block an SM.
  */
@@ -229,7 +288,18 @@ __global__ __launch_bounds__(256) void coeffsFwdMma(const T* __restrict__ x, con
     }
     float sst = y[NT * 8];
     for (int w = 1; w < WARPS; w++) sst += sm[(w * TOK + t) * LD + NT * 8];
-    coeffsEpilogue<HC>(p, n0 + t, y, sst);
+    if constexpr (HC == 4) coeffsEpilogueHead4(p, n0 + t, y, sst);
+    else coeffsEpilogue<HC>(p, n0 + t, y, sst);
+  }
+  if constexpr (HC == 4) {
+    // The Sinkhorn steps on all 256 threads, 16 lanes a token, 16 tokens at a time (one thread a
+    // token left the block's other warps idle through the serial steps).
+    __syncthreads();
+#pragma unroll 1
+    for (int r = 0; r < TOK / 16; r++) {
+      const int tt = r * 16 + (t >> 4);
+      if (n0 + tt < N) sinkhorn4Lanes(p, n0 + tt, sm + tt * LD + 2 * HC);
+    }
   }
 }
 
@@ -365,6 +435,128 @@ __global__ __launch_bounds__(64) void coeffsBwdToken(CoeffsBwdParams p) {
   p.dalpha[static_cast<size_t>(n) * 3 + 0] = da0;
   p.dalpha[static_cast<size_t>(n) * 3 + 1] = da1;
   p.dalpha[static_cast<size_t>(n) * 3 + 2] = da2;
+}
+
+
+/**
+ * coeffsBwdToken for hc = 4 with the divisors from the forward's history: 16 lanes per token, lane
+ * e = 4i + j owns entry (i, j) of the hc x hc matrices, so 16x as many threads walk the Sinkhorn
+ * steps as in coeffsBwdToken (one thread per token leaves most of the GPU idle). A block's tokens
+ * are contiguous, so their divisors are one contiguous range, staged in shared memory with
+ * coalesced loads before the walk. Every sum gathers its terms with shuffles and adds them in the
+ * same order as coeffsBwdToken, so both kernels give the same results (deterministic either way).
+ */
+constexpr int kTok4PerBlock = 8;  // 128 threads
+__global__ __launch_bounds__(128) void coeffsBwdToken4(CoeffsBwdParams p) {
+  constexpr int HC = 4, M = HC * HC + 2 * HC, kDyLd = dyLd(M);
+  extern __shared__ float smNorms[];
+  const int steps = 2 * p.tmax - 1;
+  const int e = threadIdx.x & 15, i = e >> 2, j = e & 3, t = threadIdx.x >> 4;
+  const int n0 = blockIdx.x * kTok4PerBlock;
+  const int nRaw = n0 + t;
+  const bool valid = nRaw < p.N;
+  const int n = valid ? nRaw : p.N - 1;  // every lane takes part in the shuffles
+  const unsigned full = 0xffffffffu;
+  const float* mix = p.mix + static_cast<size_t>(n) * M;
+  const float ap = *p.aPre, aq = *p.aPost, ar = *p.aRes;
+  const float Lv = mix[2 * HC + e] * ar + p.b[2 * HC + e];
+  float Gv = 0.f;
+  if (p.gRes) {
+    // Stage this block's divisors: tokens n0 .. n0 + count - 1, steps * HC floats each.
+    const int count = min(kTok4PerBlock, p.N - n0);
+    const int total = count * steps * HC;
+    const float* src = p.norms + static_cast<size_t>(n0) * steps * HC;
+    for (int k = threadIdx.x; k < total; k += blockDim.x) smNorms[k] = src[k];
+    float Pv = p.hRes[static_cast<size_t>(n) * HC * HC + e];
+    Gv = p.gRes[static_cast<size_t>(n) * HC * HC + e];
+    __syncthreads();
+    const float* nm = smNorms + (valid ? t : 0) * steps * HC;
+    // Step s: even = column step (divisor j), odd = row step (divisor i).
+    for (int s = steps - 1; s >= 0; s--) {
+      const bool col = (s & 1) == 0;
+      const float d = nm[s * HC + (col ? j : i)];
+      float dot = 0.f;
+#pragma unroll
+      for (int k = 0; k < HC; k++) {
+        const int srcLane = col ? k * HC + j : i * HC + k;
+        const float g = __shfl_sync(full, Gv, srcLane, 16);
+        const float pp = __shfl_sync(full, Pv, srcLane, 16);
+        dot += g * pp;
+      }
+      Gv = (Gv - dot) / d;
+      Pv = Pv * d;
+    }
+    // Row softmax of L, then dL = S * (G - sum_j G S) row by row (as coeffsBwdToken).
+    float lr[HC];
+#pragma unroll
+    for (int k = 0; k < HC; k++) lr[k] = __shfl_sync(full, Lv, i * HC + k, 16);
+    float mx = lr[0];
+#pragma unroll
+    for (int k = 1; k < HC; k++) mx = fmaxf(mx, lr[k]);
+    float ex[HC], sum = 0.f;
+#pragma unroll
+    for (int k = 0; k < HC; k++) {
+      ex[k] = expf(lr[k] - mx);
+      sum += ex[k];
+    }
+    float dot = 0.f;
+#pragma unroll
+    for (int k = 0; k < HC; k++) {
+      const float g = __shfl_sync(full, Gv, i * HC + k, 16);
+      dot += g * (ex[k] / sum);
+    }
+    Gv = (ex[j] / sum) * (Gv - dot);
+  }
+
+  // Lane e: item A = m = e (pre for e < HC, post for e < 2 HC, none above), item B = m = 2 HC + e.
+  const float invr = p.invr[n];
+  float zA = 0.f, dA = 0.f, mA = 0.f;
+  if (e < 2 * HC) {
+    mA = mix[e];
+    if (e < HC) {
+      const float sg = sigmoidf(mA * ap + p.b[e]);
+      zA = p.gPre ? p.gPre[static_cast<size_t>(n) * HC + e] * (sg * (1.f - sg)) : 0.f;
+      dA = zA * ap;
+    } else {
+      const float sg = sigmoidf(mA * aq + p.b[e]);
+      zA = p.gPost ? p.gPost[static_cast<size_t>(n) * HC + (e - HC)] * p.postMult * (sg * (1.f - sg)) : 0.f;
+      dA = zA * aq;
+    }
+  }
+  const float zB = Gv, mB = mix[2 * HC + e], dB = zB * ar;
+  float* dy = p.dy + static_cast<size_t>(n) * kDyLd;
+  float* dz = p.dz + static_cast<size_t>(n) * M;
+  if (valid) {
+    if (e < 2 * HC) {
+      dz[e] = zA;
+      dy[e] = dA * invr;
+    }
+    dz[2 * HC + e] = zB;
+    dy[2 * HC + e] = dB * invr;
+  }
+  // The sums over m, in order m = 0 .. M - 1, gathered into lane 0 of the token.
+  float da0 = 0.f, da1 = 0.f, da2 = 0.f, dot = 0.f;
+#pragma unroll
+  for (int k = 0; k < 2 * HC; k++) {
+    const float z = __shfl_sync(full, zA, k, 16), dm = __shfl_sync(full, dA, k, 16), mx = __shfl_sync(full, mA, k, 16);
+    if (k < HC) da0 += z * mx;
+    else da1 += z * mx;
+    dot += dm * mx;
+  }
+#pragma unroll
+  for (int k = 0; k < HC * HC; k++) {
+    const float z = __shfl_sync(full, zB, k, 16), dm = __shfl_sync(full, dB, k, 16), mx = __shfl_sync(full, mB, k, 16);
+    da2 += z * mx;
+    dot += dm * mx;
+  }
+  if (valid && e == 0) {
+    dy[M] = -dot * invr * invr / static_cast<float>(p.K);
+#pragma unroll
+    for (int m = M + 1; m < kDyLd; m++) dy[m] = 0.f;
+    p.dalpha[static_cast<size_t>(n) * 3 + 0] = da0;
+    p.dalpha[static_cast<size_t>(n) * 3 + 1] = da1;
+    p.dalpha[static_cast<size_t>(n) * 3 + 2] = da2;
+  }
 }
 
 /**
@@ -814,20 +1006,24 @@ __global__ void sumPartials(const float* __restrict__ part, float* __restrict__ 
   }
 }
 
-/**
- * outs[w][0] = sum_n in[n, w] over rows, one block per column, fixed tree: deterministic. Column w
- * goes to outs.p[w] (null: skipped), or to out + w where outs is not used (out non-null).
- */
 struct ColumnOuts {
   float* p[3];
 };
-__global__ void columnSums(const float* __restrict__ in, float* __restrict__ out, ColumnOuts outs, int N, int W) {
+/**
+ * Column sums over rows, one block per column, fixed tree: deterministic. Blocks 0 .. W-1: column w
+ * of in [N, W] into out + w (out null: skipped); blocks W .. W+2: column w of in3 [N, 3] into
+ * outs.p[w] (null: skipped).
+ */
+__global__ void columnSums2(const float* __restrict__ in, float* __restrict__ out, int W,
+                            const float* __restrict__ in3, ColumnOuts outs, int N) {
   __shared__ float red[32];
-  const int w = blockIdx.x;
-  float* dst = out ? out + w : outs.p[w];
+  const int b = blockIdx.x;
+  const float* src = b < W ? in : in3;
+  const int w = b < W ? b : b - W, ld = b < W ? W : 3;
+  float* dst = b < W ? (out ? out + w : nullptr) : outs.p[w];
   if (!dst) return;
   float v[1] = {0.f};
-  for (int n = threadIdx.x; n < N; n += blockDim.x) v[0] += in[static_cast<size_t>(n) * W + w];
+  for (int n = threadIdx.x; n < N; n += blockDim.x) v[0] += src[static_cast<size_t>(n) * ld + w];
   blockSum<1>(v, red);
   if (threadIdx.x == 0) *dst = v[0];
 }
@@ -980,20 +1176,23 @@ LMHC_OP(coeffs_bwd) {
   p.dz = dz.as<float>();
   p.dalpha = dalpha.as<float>();
   OpTimer timer(a.dev, "coeffs_bwd");
-  withHc(hc, [&](auto hcTag) {
-    constexpr int HC = decltype(hcTag)::value;
-    coeffsBwdToken<HC><<<(N + 63) / 64, 64, 0, s>>>(p);
-  });
+  // hc = 4 with the history: 16 lanes a token (LIGER_MHC_CUDA_SAFE=1 keeps one thread a token).
+  const size_t tok4Smem = static_cast<size_t>(kTok4PerBlock) * steps * hc * 4;
+  if (hc == 4 && !recompute && !a.dev.safe && tok4Smem <= 48 * 1024) {
+    coeffsBwdToken4<<<(N + kTok4PerBlock - 1) / kTok4PerBlock, kTok4PerBlock * 16, p.gRes ? tok4Smem : 0, s>>>(p);
+  } else {
+    withHc(hc, [&](auto hcTag) {
+      constexpr int HC = decltype(hcTag)::value;
+      coeffsBwdToken<HC><<<(N + 63) / 64, 64, 0, s>>>(p);
+    });
+  }
   CK_LAUNCH("coeffsBwdToken");
   timer.mark("token");
 
-  if (gradB) {
-    columnSums<<<M, 1024, 0, s>>>(p.dz, gradB, ColumnOuts{}, N, M);
-    CK_LAUNCH("columnSums");
-  }
-  if (gA[0] || gA[1] || gA[2]) {
-    // Straight into the three scalars: no copies.
-    columnSums<<<3, 1024, 0, s>>>(p.dalpha, nullptr, ColumnOuts{{gA[0], gA[1], gA[2]}}, N, 3);
+  if (gradB || gA[0] || gA[1] || gA[2]) {
+    // One launch: blocks 0 .. M-1 sum the columns of dz into gradB (when wanted), blocks M .. M+2
+    // the columns of dalpha straight into the three scalars (no copies).
+    columnSums2<<<M + 3, 1024, 0, s>>>(p.dz, gradB, M, p.dalpha, ColumnOuts{{gA[0], gA[1], gA[2]}}, N);
     CK_LAUNCH("columnSums");
   }
   timer.mark("gradB+alphas");
