@@ -16,7 +16,9 @@ for (const group of ['packages', 'apps']) {
     passed += r.numPassedTests;
     failed += r.numFailedTests;
     skipped += r.numPendingTests + (r.numTodoTests ?? 0);
-    rows.push(`${`${group}/${name}`.padEnd(24)} ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+    rows.push(
+      `${`${group}/${name}`.padEnd(24)} ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`,
+    );
   }
 }
 console.log(rows.join('\n'));
