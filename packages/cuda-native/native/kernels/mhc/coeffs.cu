@@ -4,12 +4,14 @@
 // Forward, two paths (both one pass over x, matrix product and sum of squares together):
 //  - tensor cores (x and phi both bf16 or both f16, K % 32 == 0): mma.sync m16n8k16 with f32
 //    accumulation. A block owns 32 tokens; its 8 warps split K and meet in shared memory, where 32
-//    threads finish the tokens (sigmoid, Sinkhorn). Products of 16-bit inputs are exact in f32, so
-//    this matches the CUDA-core path up to summation order.
+//    threads finish the tokens (sigmoid; for hc = 4 the Sinkhorn steps then run on all 256 threads,
+//    16 lanes a token). Products of 16-bit inputs are exact in f32, so this matches the CUDA-core
+//    path up to summation order.
 //  - CUDA cores otherwise (f32 storage, mixed dtypes, odd K).
 // Backward: a per-token kernel (Sinkhorn backward from the saved divisors or recomputed, sigmoid
-// backward) produces g = d mix * invr and the rms factor; one pass over x then writes grad_x and
-// per-range partials of grad_phi, which a second kernel sums in a fixed order (no atomics).
+// backward; 16 lanes a token for hc = 4 with the saved divisors) produces g = d mix * invr and the
+// rms factor; one pass over x then writes grad_x and per-range partials of grad_phi, which a second
+// kernel sums in a fixed order (no atomics).
 #include <algorithm>
 #include <memory>
 
