@@ -146,7 +146,7 @@ async function main(): Promise<void> {
     `- machine: ${p.cpu}, ${p.cores} cores (both sides single-threaded), Node ${p.node}`,
     `- f32, identity inner layer, median of ${reps} runs after 3 warm-up runs`,
     '',
-    '| impl | mode | N×hc×C | median ms | ratio vs torch eager |',
+    '| impl | mode | N×hc×C | median ms | torch eager ms ÷ this (>1: faster than torch) |',
     '|---|---|---|---|---|',
   ];
   for (const r of rows) {
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
       (q) => q.impl.startsWith('torch-eager') && q.mode === r.mode && q.shape === r.shape,
     );
     lines.push(
-      `| ${r.impl} | ${r.mode} | ${r.shape} | ${r.ms.toFixed(2)} | ${t ? `${(t.ms / r.ms).toFixed(2)}× faster` : '-'} |`,
+      `| ${r.impl} | ${r.mode} | ${r.shape} | ${r.ms.toFixed(2)} | ${t ? `${(t.ms / r.ms).toFixed(2)}×` : '-'} |`,
     );
   }
   const stamp = p.date.slice(0, 10);
