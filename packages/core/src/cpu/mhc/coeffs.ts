@@ -8,7 +8,7 @@ import type {
 } from '../../backend/mhc-kernels.js';
 import { ArgumentError, ShapeError } from '../../errors.js';
 import type { CpuBackend } from '../cpu-backend.js';
-import { readFloats } from '../cpu-handle.js';
+import { type FloatArray, readFloats } from '../cpu-handle.js';
 import {
   historyLength,
   SinkhornScratch,
@@ -17,6 +17,7 @@ import {
   sinkhornReplay,
 } from './sinkhorn.js';
 import { expectSize, f32Output, readCoeff, readF32, readSavedF64, readScalar, savedF64 } from './storage.js';
+import { type GemmKernels, gemmKernels, reserve } from './wasm/gemm.js';
 
 /**
  * coeffs: mix = (x·φ)·invr with invr = 1/sqrt(mean(x²) + rmsEps), then per token
@@ -66,6 +67,10 @@ function sigmoid(z: number): number {
  * outputs at a time keep 8 accumulators in registers: each loaded x and φᵀ value feeds several
  * multiply-adds, which is what bounds speed in JS (no SIMD). φᵀ is f64 [mp, K] so the inner loop
  * runs over contiguous memory; an odd last token is computed twice and written once.
+ *
+ * This and `gradXRows` / `gradPhiTiles` are the portable path: where WebAssembly SIMD is available
+ * the same sums run in wasm/gemm.wat (`projectWasm`, `backwardWasm`), bit-identical to these loops
+ * (every output keeps one f64 accumulator, summed in the same order, without FMA).
  */
 function project(
   x: Float32Array,
@@ -149,6 +154,42 @@ function project(
   }
 }
 
+/**
+ * `project` on the wasm kernels: x and φ (as f64 [K, mp], zero-padded) are copied into the wasm
+ * memory, which returns the unnormalised sums and the sums of squares; the normalisation is the
+ * same JS as in `project`, so the results are bit-identical. False when the operands do not fit.
+ */
+function projectWasm(
+  w: GemmKernels,
+  x: Float32Array,
+  phi: FloatArray,
+  d: Dims,
+  rmsEps: number,
+  mix: Float64Array,
+  invr: Float64Array,
+): boolean {
+  const { n: N, k: K, m: M, mp: MP } = d;
+  const ptrs = reserve(w, [N * K * 4, K * MP * 8, N * MP * 8, N * 8]);
+  if (!ptrs) return false;
+  const [px, pphi, pacc, pss] = ptrs;
+  const buf = w.memory.buffer;
+  new Float32Array(buf, px, N * K).set(x);
+  const ph = new Float64Array(buf, pphi, K * MP);
+  for (let k = 0; k < K; k++) {
+    for (let m = 0; m < M; m++) ph[k * MP + m] = phi[k * M + m];
+    for (let m = M; m < MP; m++) ph[k * MP + m] = 0;
+  }
+  w.project(px, pphi, pacc, pss, N, K, MP);
+  const acc = new Float64Array(buf, pacc, N * MP);
+  const ss = new Float64Array(buf, pss, N);
+  for (let n = 0; n < N; n++) {
+    const r = 1 / Math.sqrt(ss[n] / K + rmsEps);
+    invr[n] = r;
+    for (let m = 0; m < M; m++) mix[n * M + m] = acc[n * MP + m] * r;
+  }
+  return true;
+}
+
 export function coeffsForward(cpu: CpuBackend, args: CoeffsForwardArgs): CoeffsForwardResult {
   const { config, save } = args;
   const d = dims(args.x, args.phi, args.b, config);
@@ -161,16 +202,18 @@ export function coeffsForward(cpu: CpuBackend, args: CoeffsForwardArgs): CoeffsF
   const aRes = readScalar(args.alphaRes, 'alphaRes');
   const { tmax, preEps, postMult, sinkhornEps: eps } = config;
 
-  const phiT = new Float64Array(MP * K);
-  for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) phiT[m * K + k] = phi[k * M + m];
-
   const mixOut = save === 'none' ? null : savedF64(cpu, N * M);
   const invrOut = save === 'none' ? null : savedF64(cpu, N);
   const histLen = historyLength(hc, tmax);
   const histOut = save === 'history' ? savedF64(cpu, N * histLen) : null;
   const mix = mixOut ? mixOut.values : new Float64Array(N * M);
   const invr = invrOut ? invrOut.values : new Float64Array(N);
-  project(x, phiT, d, config.rmsEps, mix, invr);
+  const wasm = gemmKernels();
+  if (!(wasm && projectWasm(wasm, x, phi, d, config.rmsEps, mix, invr))) {
+    const phiT = new Float64Array(MP * K);
+    for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) phiT[m * K + k] = phi[k * M + m];
+    project(x, phiT, d, config.rmsEps, mix, invr);
+  }
 
   const hPre = cpu.output([N, hc], 'f32');
   const hPost = cpu.output([N, hc], 'f32');
@@ -311,6 +354,55 @@ function gradPhiTiles(g: Float64Array, x: Float32Array, d: Dims, out: Float32Arr
   }
 }
 
+/** Tokens per gradPhi call: the rows of x being read (64 · K f32) stay in cache across the tiles. */
+const GRAD_PHI_BLOCK = 64;
+
+/**
+ * `gradXRows` and `gradPhiTiles` on the wasm kernels, sharing one copy of x and g in the wasm
+ * memory. Bit-identical to the JS loops (same per-output summation order, no FMA). False when the
+ * operands do not fit, before anything is written.
+ */
+function backwardWasm(
+  w: GemmKernels,
+  g: Float64Array,
+  x: Float32Array,
+  d: Dims,
+  gX: { factor: Float64Array; phi: FloatArray; out: Float32Array } | null,
+  gPhi: Float32Array | null,
+): boolean {
+  const { n: N, k: K, m: M, mp: MP } = d;
+  const nx = gX ? 1 : 0;
+  const ptrs = reserve(w, [
+    N * K * 4,
+    N * MP * 8,
+    nx * N * 8,
+    nx * M * K * 8,
+    nx * N * K * 4,
+    gPhi ? K * MP * 8 : 0,
+  ]);
+  if (!ptrs) return false;
+  const [px, pg, pf, pphi, pout, pacc] = ptrs;
+  const buf = w.memory.buffer;
+  new Float32Array(buf, px, N * K).set(x);
+  new Float64Array(buf, pg, N * MP).set(g);
+  if (gX) {
+    new Float64Array(buf, pf, N).set(gX.factor);
+    const phiT = new Float64Array(buf, pphi, M * K);
+    const phi = gX.phi;
+    for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) phiT[m * K + k] = phi[k * M + m];
+    w.gradX(pg, pphi, px, pf, pout, N, K, M, MP);
+    gX.out.set(new Float32Array(buf, pout, N * K));
+  }
+  if (gPhi) {
+    const acc = new Float64Array(buf, pacc, K * MP);
+    acc.fill(0);
+    for (let n = 0; n < N; n += GRAD_PHI_BLOCK)
+      w.gradPhi(px, pg, pacc, n, Math.min(n + GRAD_PHI_BLOCK, N), K, MP);
+    for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) gPhi[k * M + m] = acc[k * MP + m];
+  }
+  return true;
+}
+
 function scalarOut(cpu: CpuBackend, v: number): TensorInfo {
   const o = cpu.output([], 'f32');
   o.values[0] = v;
@@ -437,20 +529,23 @@ export function coeffsBackward(cpu: CpuBackend, args: CoeffsBackwardArgs): Coeff
 
   // Half-stored x is widened once for both products.
   const x = needMatmul ? readF32(args.x, 'x') : null;
-  let gradX: TensorInfo | null = null;
-  if (needs.x && g && factor && x) {
-    const phiRaw = readFloats(args.phi);
-    const phi = phiRaw instanceof Float64Array ? phiRaw : Float64Array.from(phiRaw);
-    const out = f32Output(cpu, [N, K], args.x.dtype);
-    gradXRows(g, factor, x, phi, d, out.values);
-    gradX = out.finish();
+  const outX = needs.x && g && factor && x ? f32Output(cpu, [N, K], args.x.dtype) : null;
+  const outPhi = needs.phi && g && x ? cpu.output([K, M], 'f32') : null;
+  if (g && x && (outX || outPhi)) {
+    const phiX = outX ? readFloats(args.phi) : null;
+    const gX = outX && factor && phiX ? { factor, phi: phiX, out: outX.values } : null;
+    const gPhi = outPhi ? (outPhi.values as Float32Array) : null;
+    const wasm = gemmKernels();
+    if (!(wasm && backwardWasm(wasm, g, x, d, gX, gPhi))) {
+      if (gX) {
+        const phi = gX.phi instanceof Float64Array ? gX.phi : Float64Array.from(gX.phi);
+        gradXRows(g, gX.factor, x, phi, d, gX.out);
+      }
+      if (gPhi) gradPhiTiles(g, x, d, gPhi);
+    }
   }
-  let gradPhi: TensorInfo | null = null;
-  if (needs.phi && g && x) {
-    const out = cpu.output([K, M], 'f32');
-    gradPhiTiles(g, x, d, out.values as Float32Array);
-    gradPhi = out.finish();
-  }
+  const gradX = outX ? outX.finish() : null;
+  const gradPhi = outPhi ? outPhi.finish() : null;
   let gradB: TensorInfo | null = null;
   if (needs.b) {
     const out = cpu.output([M], 'f32');
