@@ -187,6 +187,8 @@ Device::Device(int id_) : id(id_) {
   safe = sf && sf[0] == '1';
   const char* ft = std::getenv("LIGER_MHC_CUDA_FWD_TOK");
   fwdTok = ft ? std::atoi(ft) : 0;
+  const char* pi = std::getenv("LIGER_MHC_CUDA_PHI_IN_PLACE");
+  phiInPlace = pi && pi[0] == '1';
   loadBlas();
 }
 

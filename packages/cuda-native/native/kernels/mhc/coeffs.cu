@@ -184,17 +184,49 @@ __device__ __forceinline__ void sinkhorn4Lanes(const CoeffsFwdParams& p, int n, 
 }
 
 /**
- * MT = 2 (32 tokens a block, the default) or 4 (64): every block reads all of the packed phi from L2,
- * as many bytes as 32 tokens of x; a 64-token tile halves that traffic but fits one block an SM.
+ * MT = 2 (32 tokens a block, the default) or 4 (64): every block reads all of phi from L2, as many
+ * bytes as 32 tokens of x; a 64-token tile halves that traffic but fits one block an SM.
+ * RAW = true (M % 8 == 0, phi 16-byte aligned): phiP is phi itself, [K, M] row-major. A 32-wide k
+ * block of it is 32 * M contiguous values, NT 16-byte loads a lane (coalesced, the same count as the
+ * packed layout); the warp stages them in its own slice of the shared buffer (the slice its partial
+ * sums use after the loop) and ldmatrix.trans hands each lane the same B fragments that packPhi
+ * would have written, so the results are bit-identical and no separate pack launch is needed.
+ * RAW = false: phiP is packPhi's output.
  */
-template <typename T, int HC, int MT>
+__device__ __forceinline__ uint4 ldsm4t(uint32_t addr) {
+  uint4 r;
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "r"(addr)
+               : "memory");
+  return r;
+}
+
+/** 16-byte unit of row r (0..31), unit u (0..NT-1) of a staged phi block: 2 spare units every 8 rows,
+ * so ldmatrix's 8 rows (r = 8q + 2p + h) hit 8 distinct bank groups for NT = 3. */
+template <int NT>
+__device__ __forceinline__ int phiStageUnit(int r, int u) {
+  return r * NT + (r >> 3) * 2 + u;
+}
+
+template <typename T, int HC, int MT, bool RAW>
 __global__ __launch_bounds__(256) void coeffsFwdMma(const T* __restrict__ x, const uint4* __restrict__ phiP,
                                                     CoeffsFwdParams p) {
   constexpr int NT = (HC * HC + 2 * HC + 7) / 8;
   constexpr int WARPS = 8, TOK = MT * 16, LD = NT * 8 + 1;
-  extern __shared__ float sm[];  // [WARPS][TOK][LD]: per-warp partial dot products, sum of squares last
+  static_assert(!RAW || NT * 8 == HC * HC + 2 * HC, "RAW needs M % 8 == 0");
+  static_assert(!RAW || (32 * NT + 8) * 16 <= TOK * LD * 4, "staged phi block must fit a warp's slice");
+  extern __shared__ __align__(16) float sm[];  // [WARPS][TOK][LD]: per-warp partial dot products, sum of squares last
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * TOK, N = p.N, K = p.K, KC = K >> 5;
+  // RAW: this warp's staging area and the lane's ldmatrix row (matrix lane / 8 = register p of the
+  // fragment, row rho = lane % 8 = 2q' + h holds phi row 8q' + 2p + h of the k block).
+  uint4* stage = reinterpret_cast<uint4*>(sm + warp * TOK * LD);
+  uint32_t ldBase = 0;
+  if constexpr (RAW) {
+    const int pm = lane >> 3, rho = lane & 7, r = 8 * (rho >> 1) + 2 * pm + (rho & 1);
+    ldBase = static_cast<uint32_t>(__cvta_generic_to_shared(stage + phiStageUnit<NT>(r, 0)));
+  }
 
   float acc[MT][NT][4];
   float ss[MT][2];
@@ -231,6 +263,18 @@ __global__ __launch_bounds__(256) void coeffsFwdMma(const T* __restrict__ x, con
   for (int kc = warp; kc < KC; kc += WARPS) {
     uint4 an[MT][2], bn[NT];
     if (kc + WARPS < KC) load(kc + WARPS, an, bn);
+    if constexpr (RAW) {
+      // bq holds the k block's raw rows (16-byte unit j * 32 + lane): stage, then ldmatrix.trans.
+      __syncwarp();
+#pragma unroll
+      for (int j = 0; j < NT; j++) {
+        const int idx = j * 32 + lane, r = idx / NT;
+        stage[phiStageUnit<NT>(r, idx - r * NT)] = bq[j];
+      }
+      __syncwarp();
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++) bq[nt] = ldsm4t(ldBase + nt * 16);
+    }
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
 #pragma unroll
@@ -258,6 +302,7 @@ __global__ __launch_bounds__(256) void coeffsFwdMma(const T* __restrict__ x, con
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) bq[nt] = bn[nt];
   }
+  if constexpr (RAW) __syncwarp();  // every lane's ldmatrix is done before the slice takes partials
   // C fragment: c0,c1 at (row g, cols 2q, 2q+1), c2,c3 at (row g+8, same cols).
 #pragma unroll
   for (int mt = 0; mt < MT; mt++) {
@@ -318,6 +363,7 @@ struct CoeffsBwdParams {
   const float *gPre, *gPost, *gRes;  // null: that output does not feed the loss
   float* norms;                      // history [N, 2tmax-1, hc] (read) or recompute scratch (written)
   float *dy, *dz, *dalpha;  // [N, kDyLd] (g, then the rms factor, zero padded), [N, M], [N, 3]
+  uint4* frag;              // coeffsBwdToken4 only, when set: packDy's output, written in place of the launch
 };
 
 /** Per token: Sinkhorn backward, sigmoid backward, and what the pass over x needs. */
@@ -440,6 +486,63 @@ __global__ __launch_bounds__(64) void coeffsBwdToken(CoeffsBwdParams p) {
 }
 
 
+template <int HC>
+struct XMma {
+  static constexpr int M = HC * HC + 2 * HC;
+  static constexpr int MC = (M + 15) / 16;  // k16 steps over m for grad_x
+  static constexpr int NTM = (M + 7) / 8;   // n8 tiles over m for grad_phi
+  static constexpr int GXA = MC * 8;        // A fragments of grad_x: MC x {hi, lo} x 4 registers
+  static constexpr int GPB = NTM * 4;       // B fragments of grad_phi: NTM x {hi, lo} x 2 registers
+  static constexpr int RV = (GXA + GPB + 2 + 3) / 4;  // uint4 per lane and 16 tokens (+ r of 2 tokens)
+};
+
+/** The two bf16 halves of v, bits: part 0 = bf16(v), part 1 = bf16(v - part 0). */
+__device__ __forceinline__ uint32_t bfPart(float v, int part) {
+  const bf16 h = __float2bfloat16_rn(v);
+  if (part == 0) return __bfloat16_as_ushort(h);
+  return __bfloat16_as_ushort(__float2bfloat16_rn(v - __bfloat162float(h)));
+}
+__device__ __forceinline__ uint32_t bfPair(float e0, float e1, int part) {
+  return bfPart(e0, part) | (bfPart(e1, part) << 16);
+}
+
+/**
+ * One group of 16 tokens of packDy, for lane `lane`: at(t, m) = g of the group's token t (0 past N
+ * or for m >= M), rAt(t) = its rms factor (0 past N).
+ */
+template <int HC, typename At, typename RAt>
+__device__ __forceinline__ void packDyGroup(const At& at, const RAt& rAt, uint4* __restrict__ out, int grp, int lane) {
+  using D = XMma<HC>;
+  const int g = lane >> 2, q = lane & 3;
+  uint32_t r[D::RV * 4];
+#pragma unroll
+  for (int j = 0; j < D::RV * 4; j++) r[j] = 0u;
+#pragma unroll
+  for (int mc = 0; mc < D::MC; mc++)
+#pragma unroll
+    for (int part = 0; part < 2; part++) {
+      const int m = mc * 16 + 2 * q, b = (mc * 2 + part) * 4;
+      r[b + 0] = bfPair(at(g, m), at(g, m + 1), part);
+      r[b + 1] = bfPair(at(g + 8, m), at(g + 8, m + 1), part);
+      r[b + 2] = bfPair(at(g, m + 8), at(g, m + 9), part);
+      r[b + 3] = bfPair(at(g + 8, m + 8), at(g + 8, m + 9), part);
+    }
+#pragma unroll
+  for (int mt = 0; mt < D::NTM; mt++)
+#pragma unroll
+    for (int part = 0; part < 2; part++) {
+      const int m = mt * 8 + g, b = D::GXA + (mt * 2 + part) * 2;
+      r[b + 0] = bfPair(at(2 * q, m), at(2 * q + 1, m), part);
+      r[b + 1] = bfPair(at(2 * q + 8, m), at(2 * q + 9, m), part);
+    }
+  r[D::GXA + D::GPB] = __float_as_uint(rAt(g));
+  r[D::GXA + D::GPB + 1] = __float_as_uint(rAt(g + 8));
+#pragma unroll
+  for (int v = 0; v < D::RV; v++)
+    out[(static_cast<size_t>(grp) * D::RV + v) * 32 + lane] = make_uint4(r[4 * v], r[4 * v + 1], r[4 * v + 2], r[4 * v + 3]);
+}
+
+
 /**
  * coeffsBwdToken for hc = 4 with the divisors from the forward's history: 16 lanes per token, lane
  * e = 4i + j owns entry (i, j) of the hc x hc matrices, so 16x as many threads walk the Sinkhorn
@@ -448,8 +551,8 @@ __global__ __launch_bounds__(64) void coeffsBwdToken(CoeffsBwdParams p) {
  * coalesced loads before the walk. Every sum gathers its terms with shuffles and adds them in the
  * same order as coeffsBwdToken, so both kernels give the same results (deterministic either way).
  */
-constexpr int kTok4PerBlock = 8;  // 128 threads
-__global__ __launch_bounds__(128) void coeffsBwdToken4(CoeffsBwdParams p) {
+constexpr int kTok4PerBlock = 16;  // 256 threads; one packDy group of 16 tokens a block
+__global__ __launch_bounds__(256) void coeffsBwdToken4(CoeffsBwdParams p) {
   constexpr int HC = 4, M = HC * HC + 2 * HC, kDyLd = dyLd(M);
   extern __shared__ float smNorms[];
   const int steps = 2 * p.tmax - 1;
@@ -551,13 +654,26 @@ __global__ __launch_bounds__(128) void coeffsBwdToken4(CoeffsBwdParams p) {
     da2 += z * mx;
     dot += dm * mx;
   }
+  const float rf = -dot * invr * invr / static_cast<float>(p.K);
   if (valid && e == 0) {
-    dy[M] = -dot * invr * invr / static_cast<float>(p.K);
+    dy[M] = rf;
 #pragma unroll
     for (int m = M + 1; m < kDyLd; m++) dy[m] = 0.f;
     p.dalpha[static_cast<size_t>(n) * 3 + 0] = da0;
     p.dalpha[static_cast<size_t>(n) * 3 + 1] = da1;
     p.dalpha[static_cast<size_t>(n) * 3 + 2] = da2;
+  }
+  if (p.frag) {
+    // packDy folded in: the block's 16 tokens are group blockIdx.x; their rows of g (the values
+    // written to dy above, zeros past N) go through shared memory to warp 0, which packs them.
+    __shared__ float dys[kTok4PerBlock][kDyLd];
+    if (e < 2 * HC) dys[t][e] = valid ? dA * invr : 0.f;
+    dys[t][2 * HC + e] = valid ? dB * invr : 0.f;
+    if (e == 0) dys[t][M] = valid ? rf : 0.f;
+    __syncthreads();
+    if (threadIdx.x < 32)
+      packDyGroup<HC>([&](int tt, int m) -> float { return m < M ? dys[tt][m] : 0.f; },
+                      [&](int tt) -> float { return dys[tt][M]; }, p.frag, blockIdx.x, threadIdx.x);
   }
 }
 
@@ -753,26 +869,6 @@ __global__ __launch_bounds__(256) void coeffsBwdX(const TX* __restrict__ x, cons
 // plus r of the lane's two tokens. A warp owns 32 columns k and walks 16 tokens at a time; its x tile
 // goes through shared memory once so that ldmatrix.trans hands out x^T as the A operand of grad_phi.
 
-template <int HC>
-struct XMma {
-  static constexpr int M = HC * HC + 2 * HC;
-  static constexpr int MC = (M + 15) / 16;  // k16 steps over m for grad_x
-  static constexpr int NTM = (M + 7) / 8;   // n8 tiles over m for grad_phi
-  static constexpr int GXA = MC * 8;        // A fragments of grad_x: MC x {hi, lo} x 4 registers
-  static constexpr int GPB = NTM * 4;       // B fragments of grad_phi: NTM x {hi, lo} x 2 registers
-  static constexpr int RV = (GXA + GPB + 2 + 3) / 4;  // uint4 per lane and 16 tokens (+ r of 2 tokens)
-};
-
-/** The two bf16 halves of v, bits: part 0 = bf16(v), part 1 = bf16(v - part 0). */
-__device__ __forceinline__ uint32_t bfPart(float v, int part) {
-  const bf16 h = __float2bfloat16_rn(v);
-  if (part == 0) return __bfloat16_as_ushort(h);
-  return __bfloat16_as_ushort(__float2bfloat16_rn(v - __bfloat162float(h)));
-}
-__device__ __forceinline__ uint32_t bfPair(float e0, float e1, int part) {
-  return bfPart(e0, part) | (bfPart(e1, part) << 16);
-}
-
 /** dy [N, LDY] f32 -> per 16 tokens, RV uint4 per lane laid out [group][RV][32 lanes]. */
 template <int HC>
 __global__ void packDy(const float* __restrict__ dy, uint4* __restrict__ out, int N, int G) {
@@ -780,41 +876,16 @@ __global__ void packDy(const float* __restrict__ dy, uint4* __restrict__ out, in
   constexpr int M = D::M, LDY = dyLd(M);
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= G * 32) return;
-  const int grp = i >> 5, lane = i & 31, g = lane >> 2, q = lane & 3, n0 = grp * 16;
+  const int grp = i >> 5, lane = i & 31, n0 = grp * 16;
   auto at = [&](int t, int m) -> float {
     const int n = n0 + t;
     return n < N && m < M ? dy[static_cast<size_t>(n) * LDY + m] : 0.f;
   };
-  uint32_t r[D::RV * 4];
-#pragma unroll
-  for (int j = 0; j < D::RV * 4; j++) r[j] = 0u;
-#pragma unroll
-  for (int mc = 0; mc < D::MC; mc++)
-#pragma unroll
-    for (int part = 0; part < 2; part++) {
-      const int m = mc * 16 + 2 * q, b = (mc * 2 + part) * 4;
-      r[b + 0] = bfPair(at(g, m), at(g, m + 1), part);
-      r[b + 1] = bfPair(at(g + 8, m), at(g + 8, m + 1), part);
-      r[b + 2] = bfPair(at(g, m + 8), at(g, m + 9), part);
-      r[b + 3] = bfPair(at(g + 8, m + 8), at(g + 8, m + 9), part);
-    }
-#pragma unroll
-  for (int mt = 0; mt < D::NTM; mt++)
-#pragma unroll
-    for (int part = 0; part < 2; part++) {
-      const int m = mt * 8 + g, b = D::GXA + (mt * 2 + part) * 2;
-      r[b + 0] = bfPair(at(2 * q, m), at(2 * q + 1, m), part);
-      r[b + 1] = bfPair(at(2 * q + 8, m), at(2 * q + 9, m), part);
-    }
   auto rAt = [&](int t) -> float {
     const int n = n0 + t;
     return n < N ? dy[static_cast<size_t>(n) * LDY + M] : 0.f;
   };
-  r[D::GXA + D::GPB] = __float_as_uint(rAt(g));
-  r[D::GXA + D::GPB + 1] = __float_as_uint(rAt(g + 8));
-#pragma unroll
-  for (int v = 0; v < D::RV; v++)
-    out[(static_cast<size_t>(grp) * D::RV + v) * 32 + lane] = make_uint4(r[4 * v], r[4 * v + 1], r[4 * v + 2], r[4 * v + 3]);
+  packDyGroup<HC>(at, rAt, out, grp, lane);
 }
 
 __device__ __forceinline__ void unpackBf8(const uint4& w, float (&o)[8]) {
@@ -1090,26 +1161,46 @@ LMHC_OP(coeffs_fwd) {
     if (mma) {
       constexpr int NT = (MM + 7) / 8;
       const int64_t packed = static_cast<int64_t>(K) * NT * 8;
-      Temp phiP(a.dev, packed * 2);
+      // phi read in place (no pack launch) only with LIGER_MHC_CUDA_PHI_IN_PLACE=1, M % 8 == 0 and phi
+      // 16-byte aligned. Off by default: on an H200 at 8192x4x4096 the x pass took ~18 us longer
+      // (the per-k-block shared-memory staging sits in its dependency chain), more than the pack
+      // launch it saves; the coeffs forward went from 0.095 to 0.101 ms (cuda-h200-2026-11-26-r3.md).
+      constexpr bool rawOk = NT * 8 == MM;
+      const bool raw = rawOk && a.dev.phiInPlace && !a.dev.safe && reinterpret_cast<uintptr_t>(phi) % 16 == 0;
+      std::unique_ptr<Temp> phiP;
+      if (!raw) phiP = std::make_unique<Temp>(a.dev, packed * 2);
       auto run = [&](auto tag) {
         using T = decltype(tag);
-        packPhi<T, NT><<<gridFor(a.dev, packed / 8, 256), 256, 0, s>>>(static_cast<const T*>(phi), phiP.as<T>(), K, M);
-        CK_LAUNCH("packPhi");
-        timer.mark("pack phi");
+        if (!raw) {
+          packPhi<T, NT><<<gridFor(a.dev, packed / 8, 256), 256, 0, s>>>(static_cast<const T*>(phi), phiP->as<T>(),
+                                                                        K, M);
+          CK_LAUNCH("packPhi");
+          timer.mark("pack phi");
+        }
+        const uint4* phiArg = raw ? static_cast<const uint4*>(phi) : phiP->as<uint4>();
         // 32-token tiles (2 blocks an SM). 64 (LIGER_MHC_CUDA_FWD_TOK=64, one block an SM, half the
         // phi traffic) measured slower on an H200 at 8192x4x4096: 0.114 against 0.108 ms.
         const int tok = a.dev.fwdTok == 64 ? 64 : 32;
-        auto go = [&](auto mtTag) {
+        auto go = [&](auto mtTag, auto rawTag) {
           constexpr int MTT = decltype(mtTag)::value;
+          constexpr bool RAW = decltype(rawTag)::value;
           const size_t smem = static_cast<size_t>(8) * MTT * 16 * (NT * 8 + 1) * sizeof(float);
           if (smem > 48 * 1024)
-            CK(cudaFuncSetAttribute(coeffsFwdMma<T, HC, MTT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+            CK(cudaFuncSetAttribute(coeffsFwdMma<T, HC, MTT, RAW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     static_cast<int>(smem)));
-          coeffsFwdMma<T, HC, MTT><<<(N + MTT * 16 - 1) / (MTT * 16), 256, smem, s>>>(static_cast<const T*>(x),
-                                                                                     phiP.as<uint4>(), p);
+          coeffsFwdMma<T, HC, MTT, RAW><<<(N + MTT * 16 - 1) / (MTT * 16), 256, smem, s>>>(
+              static_cast<const T*>(x), phiArg, p);
         };
-        if (tok == 64) go(std::integral_constant<int, 4>{});
-        else go(std::integral_constant<int, 2>{});
+        auto goTok = [&](auto rawTag) {
+          if (tok == 64) go(std::integral_constant<int, 4>{}, rawTag);
+          else go(std::integral_constant<int, 2>{}, rawTag);
+        };
+        if constexpr (rawOk) {
+          if (raw) goTok(std::true_type{});
+          else goTok(std::false_type{});
+        } else {
+          goTok(std::false_type{});
+        }
         CK_LAUNCH("coeffsFwdMma");
         timer.mark("mma pass");
       };
@@ -1178,9 +1269,19 @@ LMHC_OP(coeffs_bwd) {
   p.dz = dz.as<float>();
   p.dalpha = dalpha.as<float>();
   OpTimer timer(a.dev, "coeffs_bwd");
+  // Tensor cores for the x pass: bf16 x and phi, K % 32 == 0, hc <= 4 (fragments live in registers).
+  const bool xmma = !a.dev.noMma && !a.dev.safe && xdt == kBF16 && phidt == kBF16 && K % 32 == 0 && hc <= 4;
   // hc = 4 with the history: 16 lanes a token (LIGER_MHC_CUDA_SAFE=1 keeps one thread a token).
   const size_t tok4Smem = static_cast<size_t>(kTok4PerBlock) * steps * hc * 4;
-  if (hc == 4 && !recompute && !a.dev.safe && tok4Smem <= 48 * 1024) {
+  const bool tok4 = hc == 4 && !recompute && !a.dev.safe && tok4Smem <= 48 * 1024;
+  // With both, the per-token kernel also writes the x pass's g fragments (no packDy launch).
+  std::unique_ptr<Temp> fragHold;
+  if (tok4 && xmma && (gradX || gradPhi)) {
+    const int G = (N + 15) / 16;
+    fragHold = std::make_unique<Temp>(a.dev, static_cast<size_t>(G) * XMma<4>::RV * 32 * sizeof(uint4));
+    p.frag = fragHold->as<uint4>();
+  }
+  if (tok4) {
     coeffsBwdToken4<<<(N + kTok4PerBlock - 1) / kTok4PerBlock, kTok4PerBlock * 16, p.gRes ? tok4Smem : 0, s>>>(p);
   } else {
     withHc(hc, [&](auto hcTag) {
@@ -1200,18 +1301,21 @@ LMHC_OP(coeffs_bwd) {
   timer.mark("gradB+alphas");
   if (!gradX && !gradPhi) return;
 
-  // Tensor cores for the x pass: bf16 x and phi, K % 32 == 0, hc <= 4 (fragments live in registers).
-  const bool xmma = !a.dev.noMma && !a.dev.safe && xdt == kBF16 && phidt == kBF16 && K % 32 == 0 && hc <= 4;
   if (xmma) {
     withHc(hc, [&](auto hcTag) {
       constexpr int HC = decltype(hcTag)::value;
       if constexpr (HC <= 4) {
         using D = XMma<HC>;
         const int G = (N + 15) / 16;
-        Temp frag(a.dev, static_cast<size_t>(G) * D::RV * 32 * sizeof(uint4));
-        packDy<HC><<<(G * 32 + 255) / 256, 256, 0, s>>>(p.dy, frag.as<uint4>(), N, G);
-        CK_LAUNCH("packDy");
-        timer.mark("pack dy");
+        std::unique_ptr<Temp> fragOwn;
+        const uint4* fragP = p.frag;
+        if (!fragP) {
+          fragOwn = std::make_unique<Temp>(a.dev, static_cast<size_t>(G) * D::RV * 32 * sizeof(uint4));
+          packDy<HC><<<(G * 32 + 255) / 256, 256, 0, s>>>(p.dy, fragOwn->as<uint4>(), N, G);
+          CK_LAUNCH("packDy");
+          timer.mark("pack dy");
+          fragP = fragOwn->as<uint4>();
+        }
         const int threads = kXMmaWarps * 32;
         const int chunks = (K / 32 + kXMmaWarps - 1) / kXMmaWarps;
         int perSm = 0;
@@ -1228,7 +1332,7 @@ LMHC_OP(coeffs_bwd) {
           gp = part->as<float>();
         }
         coeffsBwdXMma<HC><<<dim3(chunks, R), threads, 0, s>>>(
-            static_cast<const bf16*>(x), static_cast<const bf16*>(phi), frag.as<uint4>(),
+            static_cast<const bf16*>(x), static_cast<const bf16*>(phi), fragP,
             gradX ? static_cast<const bf16*>(gacc) : nullptr, static_cast<bf16*>(gradX), gp, N, K, tokPer);
         CK_LAUNCH("coeffsBwdXMma");
         timer.mark("x pass (mma)");
