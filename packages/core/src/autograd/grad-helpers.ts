@@ -1,13 +1,10 @@
+import { castTo } from '../ops/cast.js';
 import { Tensor } from '../tensor/tensor.js';
 
 /** a + b as a new tensor, consuming (disposing) both. Casts b to a's dtype if they differ. */
 export function accumulateGrad(a: Tensor, b: Tensor): Tensor {
   const be = a.backend;
-  let bb = b;
-  if (b.dtype !== a.dtype) {
-    bb = Tensor.fromInfo(be, be.ops.cast(b, a.dtype));
-    b.dispose();
-  }
+  const bb = castTo(b, a.dtype);
   const sum = Tensor.fromInfo(be, be.ops.binary('add', a, bb));
   a.dispose();
   bb.dispose();

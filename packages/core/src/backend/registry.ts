@@ -110,10 +110,16 @@ export async function setBackend(name: string): Promise<Backend> {
   return b;
 }
 
+/** LIGER_MHC_BACKEND, trimmed; null where unset, empty, or there is no process (browsers). */
+function envBackend(): string | null {
+  const v = typeof process !== 'undefined' ? process.env?.[BACKEND_ENV]?.trim() : undefined;
+  return v ? v : null;
+}
+
 /** Which name the environment or configuration asks for, if any. */
 export function requestedBackend(): string | null {
-  const env = typeof process !== 'undefined' ? process.env?.[BACKEND_ENV] : undefined;
-  if (env && env.trim() !== '') return env.trim();
+  const env = envBackend();
+  if (env) return env;
   return configured ?? fromFile?.backend ?? null;
 }
 
@@ -132,7 +138,7 @@ async function readConfigFile(): Promise<void> {
  */
 export async function ready(): Promise<Backend> {
   if (current) return current;
-  const env = typeof process !== 'undefined' ? process.env?.[BACKEND_ENV]?.trim() : undefined;
+  const env = envBackend();
   if (!env && configured === null) await readConfigFile();
   const asked = requestedBackend();
   if (asked) {

@@ -24,6 +24,7 @@ export interface Check {
   error?: string;
 }
 
+/** actual: an output kept past the tidy scope (disposed after comparing), or a leaf's .grad. */
 type Pending = { tensor: string; actual: Tensor | null; expected: FixtureTensor | number; dtype: DType };
 
 function dt(name: string | undefined, fallback: DType = 'f32'): DType {
@@ -133,7 +134,7 @@ async function runCoeffs(
     ]);
     loss?.backward();
     for (const k of ['hPre', 'hPost', 'hRes'] as const)
-      pending.push({ tensor: k, actual: keepOut(h[k]), expected: c.outputs[k], dtype: 'f32' });
+      pending.push({ tensor: k, actual: keep(h[k]), expected: c.outputs[k], dtype: 'f32' });
   });
   for (const [k, t] of Object.entries(inputs) as [keyof typeof inputs, Tensor][])
     pending.push({ tensor: `grad.${k}`, actual: t.grad, expected: c.grads[k], dtype: t.dtype });
@@ -158,10 +159,10 @@ async function runApply(be: Backend, c: ApplyCase): Promise<Check[]> {
   tidy(() => {
     const xIn = mhcPre(pre.x, pre.hPre, opts);
     backwardExact(be, xIn, c.cotangents.xIn, xd);
-    pending.push({ tensor: 'xIn', actual: keepOut(xIn), expected: c.outputs.xIn, dtype: xd });
+    pending.push({ tensor: 'xIn', actual: keep(xIn), expected: c.outputs.xIn, dtype: xd });
     const xOut = mhcPostRes(post.x, post.f, post.hPost, post.hRes, opts);
     backwardExact(be, xOut, c.cotangents.xOut, xd);
-    pending.push({ tensor: 'xOut', actual: keepOut(xOut), expected: c.outputs.xOut, dtype: xd });
+    pending.push({ tensor: 'xOut', actual: keep(xOut), expected: c.outputs.xOut, dtype: xd });
   });
   for (const [k, t] of Object.entries(pre))
     pending.push({
@@ -203,9 +204,9 @@ async function runLayer(be: Backend, c: LayerCase, save: SinkhornSaveMode, label
     const f = matmul(xIn, weight, { transB: true });
     const out = mhcPostRes(x, f, h.hPost, h.hRes, opts);
     backwardExact(be, out, c.cotangents.out, xd);
-    pending.push({ tensor: 'out', actual: keepOut(out), expected: c.outputs.out, dtype: xd });
+    pending.push({ tensor: 'out', actual: keep(out), expected: c.outputs.out, dtype: xd });
     for (const k of ['hPre', 'hPost', 'hRes'] as const)
-      pending.push({ tensor: k, actual: keepOut(h[k]), expected: c.outputs[k], dtype: 'f32' });
+      pending.push({ tensor: k, actual: keep(h[k]), expected: c.outputs[k], dtype: 'f32' });
   });
   for (const [k, t] of Object.entries(inputs) as [keyof typeof inputs, Tensor][])
     pending.push({ tensor: `grad.${k}`, actual: t.grad, expected: c.grads[k], dtype: t.dtype });
@@ -252,8 +253,8 @@ async function runMiniLm(be: Backend, c: MiniLmCase): Promise<Check[]> {
   tidy(() => {
     const { loss, logits } = model.loss(ids, labels);
     loss.backward();
-    pending.push({ tensor: 'loss', actual: keepOut(loss), expected: c.outputs.loss, dtype: 'f32' });
-    pending.push({ tensor: 'logits', actual: keepOut(logits), expected: c.outputs.logits, dtype: 'f32' });
+    pending.push({ tensor: 'loss', actual: keep(loss), expected: c.outputs.loss, dtype: 'f32' });
+    pending.push({ tensor: 'logits', actual: keep(logits), expected: c.outputs.logits, dtype: 'f32' });
   });
   const grad = (name: string, expected: FixtureTensor) =>
     pending.push({
@@ -271,9 +272,7 @@ async function runMiniLm(be: Backend, c: MiniLmCase): Promise<Check[]> {
     grad(`layers.${i}.layer.weight`, g.weight);
   }
   const checks = await finish(c.name, pending);
-  for (const p of pending) if (!p.tensor.startsWith('grad.')) p.actual?.dispose();
-  ids.dispose();
-  labels.dispose();
+  disposeAll(pending, [ids, labels]);
   model.dispose();
   return checks;
 }
@@ -313,11 +312,6 @@ export async function runGoldenCase(be: Backend, c: GoldenCase): Promise<Check[]
       ],
     ];
   }
-}
-
-/** Outputs compared after the tidy scope: keep them past it (they are disposed by the caller). */
-function keepOut(t: Tensor): Tensor {
-  return keep(t);
 }
 
 function disposeAll(pending: Pending[], leaves: Tensor[]): void {

@@ -1,6 +1,6 @@
 import type { BinaryOp, UnaryOp } from '../backend/generic-kernels.js';
 import { DTypeError } from '../errors.js';
-import { broadcastShapes, sameShape } from '../tensor/shape.js';
+import { broadcastShapes } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { backendOf, needsGrad, record, wrap } from './dispatch.js';
 import { sumToShape } from './reduce.js';
@@ -94,8 +94,3 @@ export function affine(x: Tensor, a: number, b = 0): Tensor {
 }
 
 export const scale = (x: Tensor, s: number) => affine(x, s, 0);
-
-/** True if the shapes are equal (no broadcasting needed). */
-export function sameShapes(a: Tensor, b: Tensor): boolean {
-  return sameShape(a.shape, b.shape);
-}

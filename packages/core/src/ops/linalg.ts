@@ -3,7 +3,7 @@ import { DTypeError, ShapeError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { backendOf, needsGrad, record, wrap } from './dispatch.js';
 import { sumToShape } from './reduce.js';
-import { saveForBackward } from './save.js';
+import { saveForBackward, viewInfo } from './save.js';
 
 /**
  * a [..., M, K] · b [..., K, N], or b [K, N] shared across a's batch. Options transpose the last two
@@ -50,8 +50,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
         if (b.rank === 2 && a.rank > 2) {
           // Shared weight: fold the batch into rows so the reduction over the batch happens in the matmul.
           const rows = a.size / a.shape[a.rank - 1]!;
-          const a2 = { handle: sa.handle, shape: [rows, a.shape[a.rank - 1]!], dtype: sa.dtype };
-          const g2 = { handle: g!.handle, shape: [rows, g!.shape[g!.rank - 1]!], dtype: g!.dtype };
+          const a2 = viewInfo(sa, [rows, a.shape[a.rank - 1]!]);
+          const g2 = viewInfo(g!, [rows, g!.shape[g!.rank - 1]!]);
           if (ta) {
             // op(A) is per-batch transposed; fall back to per-batch products summed.
             const full = wrap(be, k.matmul(sa, g!, { transA: !ta }));

@@ -73,9 +73,9 @@ export function mhcCoeffs(
     config,
     save: grad ? o.sinkhornSave : 'none',
   });
-  const hPre = wrap(be, reshaped(res.hPre, [...outer, hc]));
-  const hPost = wrap(be, reshaped(res.hPost, [...outer, hc]));
-  const hRes = wrap(be, reshaped(res.hRes, [...outer, hc, hc]));
+  const hPre = wrap(be, viewInfo(res.hPre, [...outer, hc]));
+  const hPost = wrap(be, viewInfo(res.hPost, [...outer, hc]));
+  const hRes = wrap(be, viewInfo(res.hRes, [...outer, hc, hc]));
   const saved = res.saved.map((s) => wrap(be, s));
   if (!grad) {
     for (const s of saved) s.dispose();
@@ -126,7 +126,7 @@ export function mhcCoeffs(
       });
       acc?.dispose();
       const out = (info: TensorInfo | null, like: Tensor) =>
-        info === null ? null : castTo(wrap(be, reshaped(info, like.shape)), like.dtype);
+        info === null ? null : castTo(wrap(be, viewInfo(info, like.shape)), like.dtype);
       return [
         out(r.gradX, x),
         out(r.gradPhi, phi),
@@ -149,7 +149,7 @@ export function mhcPre(x: Tensor, hPre: Tensor, options: Pick<MhcOptions, 'allow
   expectShape(hPre, 'hPre', [...outer, hc]);
   const xIn = wrap(
     be,
-    reshaped(be.mhc.preForward(viewInfo(x, [n, hc, c]), viewInfo(hPre, [n, hc])), [...outer, c]),
+    viewInfo(be.mhc.preForward(viewInfo(x, [n, hc, c]), viewInfo(hPre, [n, hc])), [...outer, c]),
   );
   if (!needsGrad(x, hPre)) return xIn;
   const sx = saveForBackward(x);
@@ -167,7 +167,7 @@ export function mhcPre(x: Tensor, hPre: Tensor, options: Pick<MhcOptions, 'allow
         acc ? viewInfo(acc, [n, hc, c]) : null,
       );
       acc?.dispose();
-      return [wrap(be, reshaped(r.gradX, x.shape)), wrap(be, reshaped(r.gradHPre, hPre.shape))];
+      return [wrap(be, viewInfo(r.gradX, x.shape)), wrap(be, viewInfo(r.gradHPre, hPre.shape))];
     },
   });
   return xIn;
@@ -202,7 +202,7 @@ export function mhcPostRes(
   };
   const xOut = wrap(
     be,
-    reshaped(be.mhc.postResForward(info.x, info.f, info.hPost, info.hRes, o.orientation), x.shape),
+    viewInfo(be.mhc.postResForward(info.x, info.f, info.hPost, info.hRes, o.orientation), x.shape),
   );
   if (!needsGrad(x, f, hPost, hRes)) return xOut;
   const saved = [x, f, hPost, hRes].map(saveForBackward) as [Tensor, Tensor, Tensor, Tensor];
@@ -224,10 +224,10 @@ export function mhcPostRes(
       );
       acc?.dispose();
       return [
-        wrap(be, reshaped(r.gradX, x.shape)),
-        wrap(be, reshaped(r.gradF, f.shape)),
-        wrap(be, reshaped(r.gradHPost, hPost.shape)),
-        wrap(be, reshaped(r.gradHRes, hRes.shape)),
+        wrap(be, viewInfo(r.gradX, x.shape)),
+        wrap(be, viewInfo(r.gradF, f.shape)),
+        wrap(be, viewInfo(r.gradHPost, hPost.shape)),
+        wrap(be, viewInfo(r.gradHRes, hRes.shape)),
       ];
     },
   });
@@ -280,8 +280,4 @@ function takeAccumulated(be: Backend, take: TakeGrad, x: Tensor): Tensor | null 
   if (!be.mhc.accumulatesGradX) return null;
   const g = take(0);
   return g === null ? null : castTo(g, x.dtype);
-}
-
-function reshaped(info: TensorInfo, shape: readonly number[]): TensorInfo {
-  return { handle: info.handle, shape, dtype: info.dtype };
 }

@@ -1,6 +1,7 @@
 import { normAxis, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { backendOf, needsGrad, record, wrap } from './dispatch.js';
+import { viewInfo } from './save.js';
 
 /** Sum over axes (all when omitted). */
 export function sum(x: Tensor, axes?: readonly number[], keepDims = false): Tensor {
@@ -13,7 +14,7 @@ export function sum(x: Tensor, axes?: readonly number[], keepDims = false): Tens
     inputs: [x],
     backward: ([g]) => {
       const kept = x.shape.map((d, i) => (ax.includes(i) ? 1 : d));
-      return [wrap(be, be.ops.broadcastTo({ handle: g!.handle, shape: kept, dtype: g!.dtype }, x.shape))];
+      return [wrap(be, be.ops.broadcastTo(viewInfo(g!, kept), x.shape))];
     },
   });
   return out;

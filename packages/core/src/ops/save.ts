@@ -1,3 +1,4 @@
+import type { TensorInfo } from '../backend/contract.js';
 import { noGrad } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -10,7 +11,10 @@ export function saveForBackward(t: Tensor): Tensor {
   return noGrad(() => t.reshape(t.shape));
 }
 
-/** A TensorInfo-shaped view of t with another shape (no new Tensor, for kernel arguments). */
-export function viewInfo(t: Tensor, shape: readonly number[]) {
+/**
+ * The same storage seen with another shape, as a TensorInfo (no new Tensor): for kernel arguments,
+ * and for kernel results before they are wrapped.
+ */
+export function viewInfo(t: TensorInfo, shape: readonly number[]): TensorInfo {
   return { handle: t.handle, shape, dtype: t.dtype };
 }
