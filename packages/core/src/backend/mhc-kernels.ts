@@ -33,6 +33,12 @@ export interface CoeffsForwardArgs {
   config: CoeffsConfig;
   /** What to keep for the backward; 'none' when no gradient is needed (saves nothing). */
   save: SinkhornSaveMode | 'none';
+  /**
+   * Optional fusion: core is about to run `preForward` on the same x with this call's hPre (the
+   * layer forward does), and a backend may compute that in this pass over x and return it as
+   * `CoeffsForwardResult.xIn`. See MhcKernels.coeffsForward.
+   */
+  withPre?: boolean;
 }
 
 export interface CoeffsForwardResult {
@@ -42,6 +48,12 @@ export interface CoeffsForwardResult {
   hPost: TensorInfo;
   /** [N, hc, hc] f32, row-major (out, in) */
   hRes: TensorInfo;
+  /**
+   * Only when asked (`withPre`) and the backend fused it: [N, c] in x's dtype, equal to what
+   * `preForward(x viewed [N, hc, c], hPre)` of this call's hPre gives (up to the backend's rounding).
+   * Core owns it from here.
+   */
+  xIn?: TensorInfo;
   /**
    * Backend-private tensors the backward needs (layout is the backend's own business). Core owns
    * them from here: it passes them back to `coeffsBackward` and disposes them afterwards.
@@ -118,6 +130,14 @@ export interface MhcKernels {
    * with `ops.binary('add', ...)`.
    */
   readonly accumulatesGradX?: boolean;
+  /**
+   * The coefficients of x. With `args.withPre` the backend may also return `xIn`, the pre step
+   * xIn[n, :] = Σ_s hPre[n, s] · x[n, s, :] computed in the same pass over x (one full read of x
+   * less per layer forward). This is optional: a backend that ignores the flag returns no xIn and
+   * core then calls `preForward` itself; a backend may return xIn only for some shapes or dtypes.
+   * Gradients are unaffected: core records the same pre node either way (its backward is
+   * `preBackward`). Without the flag a backend returns no xIn (core would dispose it unused).
+   */
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult;
   coeffsBackward(args: CoeffsBackwardArgs): CoeffsBackwardResult;
   /** xIn[n, :] = Σ_s hPre[n, s] · x[n, s, :]. x [N, hc, c], hPre [N, hc] -> [N, c] */

@@ -44,8 +44,8 @@ export interface ConformanceReport {
 
 /**
  * The conformance kit every backend runs against itself: every golden case forward and backward
- * (coeffs and layer cases in both Sinkhorn save modes), plus property tests. A backend is done when
- * this passes, not when its own tests do.
+ * (coeffs and layer cases in both Sinkhorn save modes, layer cases also with the separate ops), plus
+ * property tests. A backend is done when this passes, not when its own tests do.
  */
 export async function runConformance(options: ConformanceOptions): Promise<ConformanceReport> {
   const be = typeof options.backend === 'string' ? await initBackend(options.backend) : options.backend;

@@ -6,7 +6,7 @@ import { writeInto } from '../nn/param-io.js';
 import { fromStorage } from '../ops/creation.js';
 import { add, mul } from '../ops/elementwise.js';
 import { matmul } from '../ops/linalg.js';
-import { mhcCoeffs, mhcPostRes, mhcPre } from '../ops/mhc.js';
+import { mhcCoeffs, mhcCoeffsAndPre, mhcPostRes, mhcPre } from '../ops/mhc.js';
 import { sum } from '../ops/reduce.js';
 import { keep, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -183,7 +183,20 @@ async function runApply(be: Backend, c: ApplyCase): Promise<Check[]> {
   return checks;
 }
 
-async function runLayer(be: Backend, c: LayerCase, save: SinkhornSaveMode, label: string): Promise<Check[]> {
+/**
+ * How a layer case computes coefficients and pre: 'layer' as LigerMHC and mhcForward do
+ * (mhcCoeffsAndPre: pre fused into the coefficient pass where the backend offers it), 'separate'
+ * as mhcCoeffs then mhcPre.
+ */
+type LayerPath = 'layer' | 'separate';
+
+async function runLayer(
+  be: Backend,
+  c: LayerCase,
+  save: SinkhornSaveMode,
+  path: LayerPath,
+  label: string,
+): Promise<Check[]> {
   const xd = dt(c.dtypes.x);
   const pd = dt(c.dtypes.phi);
   const pending: Pending[] = [];
@@ -199,8 +212,12 @@ async function runLayer(be: Backend, c: LayerCase, save: SinkhornSaveMode, label
   const { x, phi, b, alphaPre, alphaPost, alphaRes, weight } = inputs;
   const opts = { ...c.config, allowFp32: true, sinkhornSave: save };
   tidy(() => {
-    const h = mhcCoeffs(x, phi, b, alphaPre, alphaPost, alphaRes, opts);
-    const xIn = mhcPre(x, h.hPre, opts);
+    const separate = () => {
+      const coeffs = mhcCoeffs(x, phi, b, alphaPre, alphaPost, alphaRes, opts);
+      return { coeffs, xIn: mhcPre(x, coeffs.hPre, opts) };
+    };
+    const { coeffs: h, xIn } =
+      path === 'layer' ? mhcCoeffsAndPre(x, phi, b, alphaPre, alphaPost, alphaRes, opts) : separate();
     const f = matmul(xIn, weight, { transB: true });
     const out = mhcPostRes(x, f, h.hPost, h.hRes, opts);
     backwardExact(be, out, c.cotangents.out, xd);
@@ -277,7 +294,11 @@ async function runMiniLm(be: Backend, c: MiniLmCase): Promise<Check[]> {
   return checks;
 }
 
-/** Every check of one golden case (coeffs and layer cases run in both Sinkhorn save modes). */
+/**
+ * Every check of one golden case. Coeffs cases run in both Sinkhorn save modes; layer cases run the
+ * way the layer does (coefficients + pre in one call, fused where the backend offers it) in both
+ * save modes, and once more with the separate mhcCoeffs and mhcPre.
+ */
 export async function runGoldenCase(be: Backend, c: GoldenCase): Promise<Check[][]> {
   try {
     switch (c.op) {
@@ -290,8 +311,9 @@ export async function runGoldenCase(be: Backend, c: GoldenCase): Promise<Check[]
         return [await runApply(be, c)];
       case 'layer':
         return [
-          await runLayer(be, c, 'history', c.name),
-          await runLayer(be, c, 'recompute', `${c.name} (recompute)`),
+          await runLayer(be, c, 'history', 'layer', c.name),
+          await runLayer(be, c, 'recompute', 'layer', `${c.name} (recompute)`),
+          await runLayer(be, c, 'history', 'separate', `${c.name} (separate ops)`),
         ];
       case 'miniLm':
         return [await runMiniLm(be, c)];

@@ -1,16 +1,16 @@
 import type { Backend } from '../backend/contract.js';
 import type { FloatDType } from '../dtype.js';
 import { ArgumentError, ShapeError } from '../errors.js';
+import { needsGrad } from '../ops/dispatch.js';
 import {
   full,
   type MhcCoefficients,
   type MhcOptions,
-  mhcApply,
-  mhcCoeffs,
   randn,
   resolveMhcOptions,
   zeros,
 } from '../ops/index.js';
+import { mhcApplyAfterPre, mhcCoeffs, mhcCoeffsAndPre, mhcPre } from '../ops/mhc.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Random } from '../util/random.js';
 import { callLayer, type LayerLike, type TensorLayer } from './layers.js';
@@ -27,6 +27,13 @@ export interface LigerMHCOptions extends MhcOptions {
   alphaInit?: number;
   backend?: string | Backend;
   rng?: Random;
+}
+
+/** forward()'s request to the base coefficients(): pre of x, and the hPre it was computed with. */
+interface PreRequest {
+  x: Tensor;
+  hPre?: Tensor;
+  xIn?: Tensor;
 }
 
 /**
@@ -47,6 +54,13 @@ export class LigerMHC extends Module implements TensorLayer {
   layer: LayerLike;
   /** The last forward's coefficients are not kept; this hook lets tools observe them. */
   onCoefficients: ((c: MhcCoefficients) => void) | null = null;
+  /**
+   * Set by forward() around its coefficients(x) call: the base coefficients() then also computes
+   * xIn = pre(x, hPre) (in the coefficient pass where the backend offers it, see mhcCoeffsAndPre)
+   * and leaves it here. A subclass's coefficients() that calls super.coefficients(x) keeps this;
+   * one that does not, or returns another hPre, gets the separate mhcPre (forward checks both).
+   */
+  private preRequest: PreRequest | null = null;
 
   constructor(layer: LayerLike, options: LigerMHCOptions) {
     super();
@@ -78,13 +92,36 @@ export class LigerMHC extends Module implements TensorLayer {
 
   coefficients(x: Tensor): MhcCoefficients {
     this.checkInput(x);
-    return mhcCoeffs(x, this.phi, this.b, this.alphaPre, this.alphaPost, this.alphaRes, this.options);
+    const params = [this.phi, this.b, this.alphaPre, this.alphaPost, this.alphaRes] as const;
+    const req = this.preRequest;
+    if (req?.x !== x || req.xIn) return mhcCoeffs(x, ...params, this.options);
+    const { coeffs, xIn } = mhcCoeffsAndPre(x, ...params, this.options);
+    req.hPre = coeffs.hPre;
+    req.xIn = xIn;
+    return coeffs;
   }
 
   forward(x: Tensor): Tensor {
-    const coeffs = this.coefficients(x);
+    const req: PreRequest = { x };
+    this.preRequest = req;
+    let coeffs: MhcCoefficients;
+    try {
+      coeffs = this.coefficients(x);
+    } finally {
+      this.preRequest = null;
+    }
     this.onCoefficients?.(coeffs);
-    return mhcApply(x, (xIn) => callLayer(this.layer, xIn), coeffs, this.options);
+    let xIn = req.xIn ?? null;
+    // Keep the early xIn only if it is what mhcPre would give here: same hPre (an overridden
+    // coefficients() or the hook may substitute one) and the same node or none (the hook may change
+    // requiresGrad).
+    if (xIn && (req.hPre !== coeffs.hPre || (xIn.gradFn !== null) !== needsGrad(x, coeffs.hPre))) {
+      xIn.gradFn?.release();
+      xIn.dispose();
+      xIn = null;
+    }
+    xIn ??= mhcPre(x, coeffs.hPre, this.options);
+    return mhcApplyAfterPre(x, xIn, (t) => callLayer(this.layer, t), coeffs, this.options);
   }
 
   private checkInput(x: Tensor): void {

@@ -5,7 +5,16 @@ export * from './creation.js';
 export * from './elementwise.js';
 export * from './layout.js';
 export * from './linalg.js';
-export * from './mhc.js';
+// Explicit: mhc.js also holds core-internal helpers (mhcCoeffsAndPre, mhcApplyAfterPre).
+export {
+  type MhcCoefficients,
+  type MhcLayerFn,
+  mhcApply,
+  mhcCoeffs,
+  mhcForward,
+  mhcPostRes,
+  mhcPre,
+} from './mhc.js';
 export * from './mhc-options.js';
 export * from './nn-ops.js';
 export * from './reduce.js';

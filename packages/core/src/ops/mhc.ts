@@ -1,6 +1,7 @@
 import type { TakeGrad } from '../autograd/node.js';
 import type { Backend, TensorInfo } from '../backend/contract.js';
-import { ShapeError } from '../errors.js';
+import { BackendError, ShapeError } from '../errors.js';
+import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { castTo } from './cast.js';
 import { backendOf, needsGrad, record, wrap } from './dispatch.js';
@@ -38,6 +39,52 @@ export function mhcCoeffs(
   alphaRes: Tensor,
   options: MhcOptions = {},
 ): MhcCoefficients {
+  return coeffsImpl(x, phi, b, alphaPre, alphaPost, alphaRes, options, false).coeffs;
+}
+
+/** The coefficients and the pre step of one layer forward: what mhcCoeffs then mhcPre give. */
+export interface MhcCoefficientsAndPre {
+  coeffs: MhcCoefficients;
+  /** [..., c] in x's dtype: mhcPre(x, coeffs.hPre), with the same autograd node. */
+  xIn: Tensor;
+}
+
+/**
+ * Internal (not exported from the package): mhcCoeffs followed by mhcPre(x, hPre) on the same x,
+ * as the layer forward does. Asks the backend for pre in the coefficient pass (CoeffsForwardArgs
+ * withPre, one read of x less); when it returns xIn, xIn gets exactly the node mhcPre would record
+ * (recordPre, under the same needsGrad(x, hPre) condition), otherwise mhcPre runs as usual. Values,
+ * graph and gradients are those of the two separate calls (up to the backend's rounding of xIn).
+ */
+export function mhcCoeffsAndPre(
+  x: Tensor,
+  phi: Tensor,
+  b: Tensor,
+  alphaPre: Tensor,
+  alphaPost: Tensor,
+  alphaRes: Tensor,
+  options: MhcOptions = {},
+): MhcCoefficientsAndPre {
+  const { coeffs, xIn } = coeffsImpl(x, phi, b, alphaPre, alphaPost, alphaRes, options, true);
+  if (xIn === null) return { coeffs, xIn: mhcPre(x, coeffs.hPre, options) };
+  recordPre(backendOf({ x }), x, coeffs.hPre, xIn);
+  return { coeffs, xIn };
+}
+
+/**
+ * mhcCoeffs; with `withPre`, also the backend's fused pre output wrapped as [..., c] (null when the
+ * backend did not return one). An xIn the caller did not ask for is disposed.
+ */
+function coeffsImpl(
+  x: Tensor,
+  phi: Tensor,
+  b: Tensor,
+  alphaPre: Tensor,
+  alphaPost: Tensor,
+  alphaRes: Tensor,
+  options: MhcOptions,
+  withPre: boolean,
+): { coeffs: MhcCoefficients; xIn: Tensor | null } {
   const be = backendOf({ x, phi, b, alphaPre, alphaPost, alphaRes });
   const o = resolveMhcOptions(options);
   const { hc, c, outer, n } = streamDims(x);
@@ -72,14 +119,22 @@ export function mhcCoeffs(
     alphaRes: scalar(alphaRes),
     config,
     save: grad ? o.sinkhornSave : 'none',
+    withPre,
   });
+  if (res.xIn && (res.xIn.dtype !== x.dtype || sizeOf(res.xIn.shape) !== n * c))
+    throw new BackendError(
+      `${be.name}: coeffsForward returned xIn ${res.xIn.dtype} [${res.xIn.shape.join(', ')}], expected ${x.dtype} [${n}, ${c}]`,
+    );
   const hPre = wrap(be, viewInfo(res.hPre, [...outer, hc]));
   const hPost = wrap(be, viewInfo(res.hPost, [...outer, hc]));
   const hRes = wrap(be, viewInfo(res.hRes, [...outer, hc, hc]));
   const saved = res.saved.map((s) => wrap(be, s));
+  // coeffs sees x as [N, K]; the fused pre output comes back as [N, c] and is shaped [..., c].
+  const xIn = res.xIn ? wrap(be, viewInfo(res.xIn, [...outer, c])) : null;
+  if (xIn && !withPre) xIn.dispose();
   if (!grad) {
     for (const s of saved) s.dispose();
-    return { hPre, hPost, hRes };
+    return { coeffs: { hPre, hPost, hRes }, xIn: withPre ? xIn : null };
   }
 
   const keep = [x, phi, b, alphaPre, alphaPost, alphaRes, hPre, hPost, hRes].map(saveForBackward);
@@ -137,7 +192,7 @@ export function mhcCoeffs(
       ];
     },
   });
-  return { hPre, hPost, hRes };
+  return { coeffs: { hPre, hPost, hRes }, xIn: withPre ? xIn : null };
 }
 
 /** xIn = Σ_s hPre[s] · x[s]: x [..., hc, c], hPre [..., hc] f32 -> [..., c] (Liger's liger_mhc_pre). */
@@ -151,7 +206,18 @@ export function mhcPre(x: Tensor, hPre: Tensor, options: Pick<MhcOptions, 'allow
     be,
     viewInfo(be.mhc.preForward(viewInfo(x, [n, hc, c]), viewInfo(hPre, [n, hc])), [...outer, c]),
   );
-  if (!needsGrad(x, hPre)) return xIn;
+  recordPre(be, x, hPre, xIn);
+  return xIn;
+}
+
+/**
+ * The autograd node of xIn = pre(x, hPre), x [..., hc, c], hPre [..., hc], xIn [..., c]: the one
+ * implementation for mhcPre and the fused coefficients + pre path. Records nothing unless
+ * needsGrad(x, hPre).
+ */
+function recordPre(be: Backend, x: Tensor, hPre: Tensor, xIn: Tensor): void {
+  if (!needsGrad(x, hPre)) return;
+  const { hc, c, n } = streamDims(x);
   const sx = saveForBackward(x);
   const sh = saveForBackward(hPre);
   record([xIn], {
@@ -170,7 +236,6 @@ export function mhcPre(x: Tensor, hPre: Tensor, options: Pick<MhcOptions, 'allow
       return [wrap(be, viewInfo(r.gradX, x.shape)), wrap(be, viewInfo(r.gradHPre, hPre.shape))];
     },
   });
-  return xIn;
 }
 
 /**
@@ -246,7 +311,20 @@ export function mhcApply(
   coeffs: MhcCoefficients,
   options: Pick<MhcOptions, 'allowFp32' | 'orientation'> = {},
 ): Tensor {
-  const xIn = mhcPre(x, coeffs.hPre, options);
+  return mhcApplyAfterPre(x, mhcPre(x, coeffs.hPre, options), layer, coeffs, options);
+}
+
+/**
+ * Internal (not exported from the package): the rest of mhcApply once xIn = pre(x, coeffs.hPre) is
+ * known (e.g. from mhcCoeffsAndPre): f = layer(xIn), xOut = post_res(x, f).
+ */
+export function mhcApplyAfterPre(
+  x: Tensor,
+  xIn: Tensor,
+  layer: MhcLayerFn,
+  coeffs: MhcCoefficients,
+  options: Pick<MhcOptions, 'allowFp32' | 'orientation'> = {},
+): Tensor {
   const f = layer(xIn);
   if (f.rank !== xIn.rank || f.shape.some((d, i) => d !== xIn.shape[i]))
     throw new ShapeError(
@@ -257,7 +335,10 @@ export function mhcApply(
   return mhcPostRes(x, f, coeffs.hPost, coeffs.hRes, options);
 }
 
-/** The whole mHC layer: coefficients from x, then pre -> layer -> post_res. */
+/**
+ * The whole mHC layer: coefficients from x, then pre -> layer -> post_res. Pre runs in the
+ * coefficient pass where the backend offers it (see mhcCoeffsAndPre).
+ */
 export function mhcForward(
   x: Tensor,
   layer: MhcLayerFn,
@@ -268,8 +349,8 @@ export function mhcForward(
   alphaRes: Tensor,
   options: MhcOptions = {},
 ): Tensor {
-  const coeffs = mhcCoeffs(x, phi, b, alphaPre, alphaPost, alphaRes, options);
-  return mhcApply(x, layer, coeffs, options);
+  const { coeffs, xIn } = mhcCoeffsAndPre(x, phi, b, alphaPre, alphaPost, alphaRes, options);
+  return mhcApplyAfterPre(x, xIn, layer, coeffs, options);
 }
 
 /**
