@@ -189,6 +189,26 @@ for (const [n, hc, c] of shapes) {
     3 * xb,
   );
   emit('pre', 'fwd', await time(be, () => dispose(be, be.mhc.preForward(L.x3, cf.hPre))), xb + fb);
+  // coeffs and pre in one pass over x (the layer forward's first step; coeffs_pre.cu).
+  emit(
+    'coeffs+pre',
+    'fwd',
+    await time(be, () => {
+      const r = be.mhc.coeffsForward({
+        x: L.x,
+        phi: L.phi,
+        b: L.b,
+        alphaPre: L.aPre,
+        alphaPost: L.aPost,
+        alphaRes: L.aRes,
+        config: L.config,
+        save: 'none',
+        withPre: true,
+      });
+      dispose(be, r.hPre, r.hPost, r.hRes, ...(r.xIn ? [r.xIn] : []));
+    }),
+    xb + fb,
+  );
   emit(
     'pre',
     'fwd+bwd',
@@ -219,6 +239,7 @@ for (const [n, hc, c] of shapes) {
   const fwdBytes = 3 * xb + 2 * fb;
   const bwdBytes = 4 * xb + 3 * fb;
   emit('layer', 'fwd', await time(be, () => dispose(be, layerForward(be, L))), fwdBytes);
+  emit('layer', 'fwd separate', await time(be, () => dispose(be, layerForward(be, L, false))), fwdBytes);
   const step = () => {
     const r = layerForwardBackward(be, L, 'history');
     dispose(be, r.gradX, r.gradPhi, r.gradB, ...r.gradAlphas);
@@ -241,6 +262,15 @@ for (const [n, hc, c] of shapes) {
     'fwd+bwd recompute',
     await time(be, () => {
       const r = layerForwardBackward(be, L, 'recompute');
+      dispose(be, r.gradX, r.gradPhi, r.gradB, ...r.gradAlphas);
+    }),
+    fwdBytes + bwdBytes,
+  );
+  emit(
+    'layer',
+    'fwd+bwd separate',
+    await time(be, () => {
+      const r = layerForwardBackward(be, L, 'history', be.mhc.accumulatesGradX === true, false);
       dispose(be, r.gradX, r.gradPhi, r.gradB, ...r.gradAlphas);
     }),
     fwdBytes + bwdBytes,

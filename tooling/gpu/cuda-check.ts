@@ -6,7 +6,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runConformance } from '@liger-mhc/core/conformance';
 import { createCudaBackend } from '../../packages/cuda-native/src/index.js';
-import { compareBackends, runDeviceChecks } from '../../packages/cuda-native/test/cases/device-checks.js';
+import {
+  compareBackends,
+  fusedPreChecks,
+  runDeviceChecks,
+} from '../../packages/cuda-native/test/cases/device-checks.js';
 import { runGeneric, runGenericVsCpu } from '../../packages/cuda-native/test/cases/generic.js';
 import { runGolden } from '../../packages/cuda-native/test/cases/golden.js';
 import type { Check } from '../../packages/cuda-native/test/cases/util.js';
@@ -64,6 +68,7 @@ await step('golden (reference x pass)', async () => {
 for (const [title, env] of [
   ['tensor-core vs CUDA-core coeffs (NO_MMA)', 'LIGER_MHC_CUDA_NO_MMA'],
   ['tensor-core vs reference x pass (SAFE)', 'LIGER_MHC_CUDA_SAFE'],
+  ['fused coeffs+pre vs separate kernels (NO_FUSED_PRE)', 'LIGER_MHC_CUDA_NO_FUSED_PRE'],
 ] as const)
   await step(title, async () => {
     process.env[env] = '1';
@@ -74,6 +79,7 @@ for (const [title, env] of [
   });
 await step('generic', async () => report('generic', await runGeneric(be)));
 await step('generic vs cpu', async () => report('generic vs cpu', await runGenericVsCpu(be)));
+await step('fused coeffs+pre', async () => report('fused coeffs+pre', await fusedPreChecks(be)));
 await step('device checks', async () => report('device checks', await runDeviceChecks(be)));
 await step('conformance', async () => {
   const r = await runConformance({ backend: be, fixturesDir });

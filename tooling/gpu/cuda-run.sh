@@ -22,7 +22,7 @@ grep 'FAIL' "$OUT/check.log" | head -20
 echo "== per-kernel profile (8192x4x4096)"
 LIGER_MHC_CUDA_PROFILE=1 timeout 60 node $B/bench.mjs /tmp 8192x4x4096 profile 2>&1 | grep '^\[profile\]' | tail -6
 if command -v cuobjdump >/dev/null; then
-  cuobjdump -res-usage $B/liger_mhc_cuda.node 2>/dev/null | grep -A1 -E 'coeffsBwdXMmaILi4E|coeffsBwdXI13__nv_bfloat16Li24ELi2|coeffsFwdMmaI13__nv_bfloat16Li4E|coeffsBwdTokenILi4E' | grep -o 'Function [^:]*\|REG:[0-9]*.*' | head -8
+  cuobjdump -res-usage $B/liger_mhc_cuda.node 2>/dev/null | grep -A1 -E 'coeffsBwdXMmaILi4E|coeffsBwdXI13__nv_bfloat16Li24ELi2|coeffsFwdMmaI13__nv_bfloat16Li4E|coeffsBwdTokenILi4E|coeffsPreFwd' | grep -o 'Function [^:]*\|REG:[0-9]*.*' | head -16
 fi
 
 if [ "${SKIP_TRAIN:-0}" != 1 ]; then
@@ -36,7 +36,7 @@ fi
 echo "== benchmark"
 timeout 150 node $B/bench.mjs "$OUT" >"$OUT/bench.log" 2>&1
 echo "bench rc=$?"
-tail -36 "$OUT/bench.log"
+tail -48 "$OUT/bench.log"
 
 echo "== PyTorch anchor"
 (cd $B && PYTHONUNBUFFERED=1 timeout 170 python3 torch_mhc_bench.py --device cuda --dtype bf16 >"$OUT/torch.log" 2>&1; echo "torch rc=$?")

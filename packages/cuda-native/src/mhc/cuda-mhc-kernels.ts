@@ -4,6 +4,7 @@ import {
   type CoeffsBackwardResult,
   type CoeffsForwardArgs,
   type CoeffsForwardResult,
+  type DType,
   type MhcKernels,
   type Orientation,
   type PostResBackwardResult,
@@ -20,15 +21,34 @@ import { expectDType, expectFloat, expectSameDType, expectScalar, expectShape } 
 export const MAX_HC = 8;
 
 /**
- * The fused mHC kernels (native/kernels/mhc/*.cu). Saved tensors of coeffs: [mix [N, M] f32,
- * invr [N] f32] and, in 'history' mode, the Sinkhorn divisors [N, 2*tmax-1, hc] f32.
+ * Sizes the fused coeffs + pre forward takes (coeffsPreSupported in native/kernels/mhc/coeffs_pre.cu):
+ * hc = 4, x and phi both bf16 or both f16 (tensor cores), c in {256, 512, 1024, 2048, 4096} (a
+ * cluster of up to 8 blocks owns a token tile, each block 256 or 512 channels).
  */
+export function fusedPreSupported(hc: number, c: number, xDtype: DType, phiDtype: DType): boolean {
+  return (
+    hc === 4 &&
+    (xDtype === 'bf16' || xDtype === 'f16') &&
+    phiDtype === xDtype &&
+    [256, 512, 1024, 2048, 4096].includes(c)
+  );
+}
+
 export class CudaMhcKernels implements MhcKernels {
   /**
    * The backward kernels add the running x gradient (`accumulate`) into the gradX they write, in f32,
    * rounded once; `accumulate` is only read.
    */
   readonly accumulatesGradX = true;
+
+  /**
+   * Whether coeffsForward may honour `withPre` with the fused kernel; LIGER_MHC_CUDA_NO_FUSED_PRE=1
+   * turns it off (the benchmark and tests compare both paths), and so do NO_MMA and SAFE (it is a
+   * tensor-core kernel, and SAFE means the first, plain versions).
+   */
+  private fusedPre = !['LIGER_MHC_CUDA_NO_FUSED_PRE', 'LIGER_MHC_CUDA_NO_MMA', 'LIGER_MHC_CUDA_SAFE'].some(
+    (v) => process.env[v] === '1',
+  );
 
   constructor(private readonly be: CudaBackend) {}
 
@@ -58,22 +78,38 @@ export class CudaMhcKernels implements MhcKernels {
       if (save === 'history') saved.push(be.output([n, 2 * tmax - 1, hc], 'f32'));
     }
     const opt = (i: number) => (saved[i] ? be.buf(saved[i]!, 'saved') : null);
-    be.launch(
-      'coeffs_fwd',
-      [...bufs, be.buf(hPre, 'hPre'), be.buf(hPost, 'hPost'), be.buf(hRes, 'hRes'), opt(0), opt(1), opt(2)],
-      [
-        n,
-        k,
-        hc,
-        tmax,
-        config.rmsEps,
-        config.preEps,
-        config.sinkhornEps,
-        config.postMult,
-        DTYPE_CODE[x.dtype],
-        DTYPE_CODE[phi.dtype],
-      ],
-    );
+    const outs = [be.buf(hPre, 'hPre'), be.buf(hPost, 'hPost'), be.buf(hRes, 'hRes'), opt(0), opt(1), opt(2)];
+    const params = [
+      n,
+      k,
+      hc,
+      tmax,
+      config.rmsEps,
+      config.preEps,
+      config.sinkhornEps,
+      config.postMult,
+      DTYPE_CODE[x.dtype],
+      DTYPE_CODE[phi.dtype],
+    ];
+    const c = k / hc;
+    if (args.withPre === true && this.fusedPre && fusedPreSupported(hc, c, x.dtype, phi.dtype)) {
+      // coeffs and pre in one pass over x (native/kernels/mhc/coeffs_pre.cu).
+      const xIn = be.output([n, c], x.dtype);
+      try {
+        be.launch('coeffs_pre_fwd', [...bufs, ...outs, be.buf(xIn, 'xIn')], params);
+        return { hPre, hPost, hRes, saved, xIn };
+      } catch (e) {
+        be.disposeData(xIn.handle);
+        // A device where no thread-block cluster of the needed size fits (e.g. a small MIG slice):
+        // use the separate kernels from now on. Anything else is a real error.
+        if (!(e instanceof Error) || !/no thread-block cluster/.test(e.message)) {
+          for (const t of [hPre, hPost, hRes, ...saved]) be.disposeData(t.handle);
+          throw e;
+        }
+        this.fusedPre = false;
+      }
+    }
+    be.launch('coeffs_fwd', [...bufs, ...outs], params);
     return { hPre, hPost, hRes, saved };
   }
 

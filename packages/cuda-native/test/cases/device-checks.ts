@@ -66,8 +66,11 @@ export function disposeLayerInputs(be: CudaBackend, L: LayerInputs): void {
   dispose(be, L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut);
 }
 
-/** One mHC layer with identity inner layer (f = xIn), forward only; returns out. */
-export function layerForward(be: CudaBackend, L: LayerInputs): TensorInfo {
+/**
+ * One mHC layer with identity inner layer (f = xIn), forward only; returns out. withPre = false:
+ * coeffs and pre as separate kernels (what the layer did before the fused kernel).
+ */
+export function layerForward(be: CudaBackend, L: LayerInputs, withPre = true): TensorInfo {
   const fw = be.mhc.coeffsForward({
     x: L.x,
     phi: L.phi,
@@ -77,8 +80,10 @@ export function layerForward(be: CudaBackend, L: LayerInputs): TensorInfo {
     alphaRes: L.aRes,
     config: L.config,
     save: 'none',
+    withPre,
   });
-  const xIn = be.mhc.preForward(L.x3, fw.hPre);
+  // As core's layer forward: the pre step fused into coeffs where the backend offers it.
+  const xIn = fw.xIn ?? be.mhc.preForward(L.x3, fw.hPre);
   const out = be.mhc.postResForward(L.x3, xIn, fw.hPost, fw.hRes, 'liger');
   dispose(be, fw.hPre, fw.hPost, fw.hRes, xIn);
   return out;
@@ -96,6 +101,7 @@ export function layerForwardBackward(
   L: LayerInputs,
   save: SinkhornSaveMode = 'history',
   accumulate = be.mhc.accumulatesGradX === true,
+  withPre = true,
 ) {
   const fw = be.mhc.coeffsForward({
     x: L.x,
@@ -106,8 +112,9 @@ export function layerForwardBackward(
     alphaRes: L.aRes,
     config: L.config,
     save,
+    withPre,
   });
-  const xIn = be.mhc.preForward(L.x3, fw.hPre);
+  const xIn = fw.xIn ?? be.mhc.preForward(L.x3, fw.hPre);
   const out = be.mhc.postResForward(L.x3, xIn, fw.hPost, fw.hRes, 'liger');
   dispose(be, out);
   const pr = be.mhc.postResBackward(L.gOut, L.x3, xIn, fw.hPost, fw.hRes, 'liger');
@@ -193,6 +200,70 @@ export async function compareBackends(a: CudaBackend, b: CudaBackend, label: str
     dispose(b, rb.gradX, rb.gradPhi, rb.gradB, ...rb.gradAlphas);
     disposeLayerInputs(a, La);
     disposeLayerInputs(b, Lb);
+  }
+  return out;
+}
+
+/**
+ * The fused coeffs + pre forward (coeffs_pre.cu) against the separate kernels on the same inputs:
+ * coefficients and saved tensors within f32 summation-order differences (the fused kernel adds the
+ * x·phi partials in another order), xIn bit-identical to preForward applied to the fused call's own
+ * hPre (same formula, same rounding). Shapes cover every cluster size (c = 256 .. 4096), tails of a
+ * 16-token tile and both 16-bit dtypes; plus bit-identical repeats.
+ */
+export async function fusedPreChecks(be: CudaBackend): Promise<Check[]> {
+  const out: Check[] = [];
+  const ok = (tensor: string, pass: boolean) =>
+    out.push({ case: 'fused coeffs+pre', tensor, pass, ratio: pass ? 0 : Infinity, maxAbs: 0 });
+  for (const [n, c, dtype, save] of [
+    [333, 256, 'bf16', 'history'],
+    [4096, 512, 'bf16', 'history'],
+    [50, 1024, 'f16', 'recompute'],
+    [77, 2048, 'bf16', 'history'],
+    [1000, 4096, 'bf16', 'history'],
+    [129, 4096, 'f16', 'history'],
+  ] as const) {
+    const L = makeLayerInputs(be, n, 4, c, dtype, 11);
+    const args = {
+      x: L.x,
+      phi: L.phi,
+      b: L.b,
+      alphaPre: L.aPre,
+      alphaPost: L.aPost,
+      alphaRes: L.aRes,
+      config: L.config,
+      save,
+    };
+    const f = be.mhc.coeffsForward({ ...args, withPre: true });
+    const nm = `${n}x4x${c} ${dtype} ${save}`;
+    if (!f.xIn) {
+      ok(`${nm}: fused path taken`, false);
+      dispose(be, f.hPre, f.hPost, f.hRes, ...f.saved);
+      disposeLayerInputs(be, L);
+      continue;
+    }
+    const u = be.mhc.coeffsForward(args);
+    const tol = { rtol: 1e-4, atol: 1e-5 };
+    const names = ['hPre', 'hPost', 'hRes', 'mix', 'invr', 'hist'];
+    const fs = [f.hPre, f.hPost, f.hRes, ...f.saved];
+    const us = [u.hPre, u.hPost, u.hRes, ...u.saved];
+    for (let i = 0; i < fs.length; i++)
+      out.push(
+        compare(`fused ${nm}`, names[i]!, await download(be, fs[i]!), await download(be, us[i]!), tol),
+      );
+    const sep = be.mhc.preForward(L.x3, f.hPre);
+    ok(
+      `${nm}: xIn = preForward(x, fused hPre) bit for bit`,
+      sameBits(await bits(be, f.xIn), await bits(be, sep)),
+    );
+    const f2 = be.mhc.coeffsForward({ ...args, withPre: true });
+    ok(
+      `${nm}: deterministic xIn, hRes`,
+      sameBits(await bits(be, f.xIn), await bits(be, f2.xIn!)) &&
+        sameBits(await bits(be, f.hRes), await bits(be, f2.hRes)),
+    );
+    dispose(be, ...fs, ...us, f.xIn, sep, f2.hPre, f2.hPost, f2.hRes, ...f2.saved, f2.xIn!);
+    disposeLayerInputs(be, L);
   }
   return out;
 }

@@ -134,4 +134,41 @@ void withHc(int hc, F&& f) {
   }
 }
 
+/**
+ * sinkhornFwd for hc = 4 on 16 lanes (lane e = 4i + j owns entry (i, j)); every sum gathers its
+ * terms with shuffles and adds them in sinkhornFwd's order, so the results are the same. L: the
+ * token's 16 logits (shared memory). The 16 lanes must be an aligned half warp, all taking part.
+ */
+__device__ __forceinline__ void sinkhorn4Lanes(const CoeffsFwdParams& p, int n, const float* L) {
+  constexpr int HC = 4;
+  const int lane = threadIdx.x & 31, e = lane & 15, i = e >> 2, j = e & 3;
+  const unsigned mask = 0xffffu << (lane & 16);
+  float lr[HC];
+#pragma unroll
+  for (int k = 0; k < HC; k++) lr[k] = L[i * HC + k];
+  float mx = lr[0];
+#pragma unroll
+  for (int k = 1; k < HC; k++) mx = fmaxf(mx, lr[k]);
+  float ex[HC], sum = 0.f;
+#pragma unroll
+  for (int k = 0; k < HC; k++) {
+    ex[k] = expf(lr[k] - mx);
+    sum += ex[k];
+  }
+  float P = ex[j] / sum;
+  P = P + p.skEps;
+  const int steps = 2 * p.tmax - 1;
+  float* hist = p.hist ? p.hist + static_cast<size_t>(n) * steps * HC : nullptr;
+  for (int step = 0; step < steps; step++) {
+    const bool col = (step & 1) == 0;
+    float sm = 0.f;
+#pragma unroll
+    for (int k = 0; k < HC; k++) sm += __shfl_sync(mask, P, col ? k * HC + j : i * HC + k, 16);
+    const float d = sm + p.skEps;
+    if (hist && (col ? i == 0 : j == 0)) hist[step * HC + (col ? j : i)] = d;
+    P = P / d;
+  }
+  p.hRes[static_cast<size_t>(n) * HC * HC + e] = P;
+}
+
 }  // namespace lmhc
