@@ -20,6 +20,9 @@ cp apps/cli/corpus/sotu-1790-1864.txt "$out/corpus/"
 cp bench/src/cuda-torch-peak.py "$out/"
 # The commit the results belong to (plus a mark when the tree has uncommitted changes).
 { git rev-parse --short HEAD 2>/dev/null || echo unknown; } | tr -d '\n' >"$out/commit.txt"
-if [ -n "$(git status --porcelain 2>/dev/null)" ]; then echo -n "+dirty" >>"$out/commit.txt"; fi
+# (only the sources that go into this bundle count)
+src=(packages/core packages/cuda-native packages/models packages/patch apps/cli bench/src/cuda-mhc-layer.ts
+  bench/src/cuda-torch-peak.py tooling/gpu/cuda-check.ts tooling/gpu/cuda-cli.ts tooling/gpu/cuda-run.sh)
+if [ -n "$(git status --porcelain -- "${src[@]}" 2>/dev/null)" ]; then echo -n "+dirty" >>"$out/commit.txt"; fi
 if [ -f ../shared/anchors/torch_mhc_bench.py ]; then cp ../shared/anchors/torch_mhc_bench.py "$out/"; fi
 du -sh "$out"
