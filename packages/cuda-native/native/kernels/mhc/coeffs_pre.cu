@@ -11,7 +11,7 @@
 // and issues the next tile's x loads before the current tile's reduction, so loads stay in flight
 // across the exchange of partial sums. The Sinkhorn steps, a serial chain per token that would stall
 // the tile loop, run afterwards in sinkhornFwd4 on the logits this kernel leaves in hRes.
-// Performance notes (H200, bench/results/cuda-h200-2026-11-27-fused.md): the layer forward is ~4%
+// Performance notes (H200, bench/results/cuda-h200-2026-11-27-fused.md): the layer forward is ~5%
 // faster than with separate coeffs and pre kernels at c = 4096 and ~12% at c = 1024. Nsight Compute
 // puts the limit in instruction issue (16 warps an SM, about a third of their stalls at the block
 // barriers of the per-tile reduction), not in memory: a 3-stage cp.async ring for x (more bytes in
