@@ -29,8 +29,9 @@ describe('liger-mhc conformance', () => {
     const r = cli('conformance', '--backend', 'cpu', '--fixtures', dir, '--no-properties');
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    // coeffs and layer cases run in both Sinkhorn save modes.
-    expect(r.out.trim().split('\n').at(-1)).toBe('5 passed, 0 failed');
+    // coeffs and layer cases run in both Sinkhorn save modes, the layer case once more through the
+    // separate coeffs and pre ops: 2 + 1 + 3.
+    expect(r.out.trim().split('\n').at(-1)).toBe('6 passed, 0 failed');
   });
 
   it('prints one line per failing tensor and exits non-zero', () => {

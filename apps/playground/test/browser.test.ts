@@ -53,7 +53,7 @@ describe.skipIf(!haveChromium)('playground in headless Chromium', () => {
       expect(data.error).toBeUndefined();
       expect(data.backend).toBe(backend);
       const report = (await page.textContent('#selfcheck')) ?? '';
-      expect(report.trim().split('\n').at(-1)).toBe(`8 passed, 0 failed on ${backend}`);
+      expect(report.trim().split('\n').at(-1)).toBe(`9 passed, 0 failed on ${backend}`);
       expect(data.selfcheck).toBe('pass');
       // The demo's own check: every hRes column sums to 1.
       const log = (await page.textContent('#log')) ?? '';
