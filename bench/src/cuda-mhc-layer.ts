@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { TensorInfo } from '@liger-mhc/core';
 import { type CudaBackend, createCudaBackend } from '../../packages/cuda-native/src/index.js';
 import {
+  coeffsArgs,
   type LayerInputs,
   layerForward,
   layerForwardBackward,
@@ -111,17 +112,7 @@ for (const [n, hc, c] of shapes) {
       `${op.padEnd(9)} ${mode.padEnd(8)} ${`${n}x${hc}x${c}`.padEnd(14)} ${ms.toFixed(3).padStart(8)} ms`,
     );
   };
-  const coeffs = (save: 'none' | 'history') =>
-    be.mhc.coeffsForward({
-      x: L.x,
-      phi: L.phi,
-      b: L.b,
-      alphaPre: L.aPre,
-      alphaPost: L.aPost,
-      alphaRes: L.aRes,
-      config: L.config,
-      save,
-    });
+  const coeffs = (save: 'none' | 'history') => be.mhc.coeffsForward(coeffsArgs(L, save));
   const cf = coeffs('history');
   const gPre = be.ops.fill([n, hc], 'f32', 0.01);
   const gPost = be.ops.fill([n, hc], 'f32', 0.02);
@@ -194,17 +185,7 @@ for (const [n, hc, c] of shapes) {
     'coeffs+pre',
     'fwd',
     await time(be, () => {
-      const r = be.mhc.coeffsForward({
-        x: L.x,
-        phi: L.phi,
-        b: L.b,
-        alphaPre: L.aPre,
-        alphaPost: L.aPost,
-        alphaRes: L.aRes,
-        config: L.config,
-        save: 'none',
-        withPre: true,
-      });
+      const r = be.mhc.coeffsForward(coeffsArgs(L, 'none', true));
       dispose(be, r.hPre, r.hPost, r.hRes, ...(r.xIn ? [r.xIn] : []));
     }),
     xb + fb,

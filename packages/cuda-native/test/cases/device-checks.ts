@@ -1,5 +1,6 @@
 import {
   type CoeffsConfig,
+  type CoeffsForwardArgs,
   CpuBackend,
   type DType,
   type SinkhornSaveMode,
@@ -66,12 +67,13 @@ export function disposeLayerInputs(be: CudaBackend, L: LayerInputs): void {
   dispose(be, L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut);
 }
 
-/**
- * One mHC layer with identity inner layer (f = xIn), forward only; returns out. withPre = false:
- * coeffs and pre as separate kernels (what the layer did before the fused kernel).
- */
-export function layerForward(be: CudaBackend, L: LayerInputs, withPre = true): TensorInfo {
-  const fw = be.mhc.coeffsForward({
+/** coeffsForward's arguments for the layer inputs L. */
+export function coeffsArgs(
+  L: LayerInputs,
+  save: SinkhornSaveMode | 'none',
+  withPre = false,
+): CoeffsForwardArgs {
+  return {
     x: L.x,
     phi: L.phi,
     b: L.b,
@@ -79,9 +81,17 @@ export function layerForward(be: CudaBackend, L: LayerInputs, withPre = true): T
     alphaPost: L.aPost,
     alphaRes: L.aRes,
     config: L.config,
-    save: 'none',
+    save,
     withPre,
-  });
+  };
+}
+
+/**
+ * One mHC layer with identity inner layer (f = xIn), forward only; returns out. withPre = false:
+ * coeffs and pre as separate kernels (what the layer did before the fused kernel).
+ */
+export function layerForward(be: CudaBackend, L: LayerInputs, withPre = true): TensorInfo {
+  const fw = be.mhc.coeffsForward(coeffsArgs(L, 'none', withPre));
   // As core's layer forward: the pre step fused into coeffs where the backend offers it.
   const xIn = fw.xIn ?? be.mhc.preForward(L.x3, fw.hPre);
   const out = be.mhc.postResForward(L.x3, xIn, fw.hPost, fw.hRes, 'liger');
@@ -103,17 +113,7 @@ export function layerForwardBackward(
   accumulate = be.mhc.accumulatesGradX === true,
   withPre = true,
 ) {
-  const fw = be.mhc.coeffsForward({
-    x: L.x,
-    phi: L.phi,
-    b: L.b,
-    alphaPre: L.aPre,
-    alphaPost: L.aPost,
-    alphaRes: L.aRes,
-    config: L.config,
-    save,
-    withPre,
-  });
+  const fw = be.mhc.coeffsForward(coeffsArgs(L, save, withPre));
   const xIn = fw.xIn ?? be.mhc.preForward(L.x3, fw.hPre);
   const out = be.mhc.postResForward(L.x3, xIn, fw.hPost, fw.hRes, 'liger');
   dispose(be, out);
@@ -224,16 +224,7 @@ export async function fusedPreChecks(be: CudaBackend): Promise<Check[]> {
     [129, 4096, 'f16', 'history'],
   ] as const) {
     const L = makeLayerInputs(be, n, 4, c, dtype, 11);
-    const args = {
-      x: L.x,
-      phi: L.phi,
-      b: L.b,
-      alphaPre: L.aPre,
-      alphaPost: L.aPost,
-      alphaRes: L.aRes,
-      config: L.config,
-      save,
-    };
+    const args = coeffsArgs(L, save);
     const f = be.mhc.coeffsForward({ ...args, withPre: true });
     const nm = `${n}x4x${c} ${dtype} ${save}`;
     if (!f.xIn) {

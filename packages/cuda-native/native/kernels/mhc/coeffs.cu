@@ -1032,31 +1032,11 @@ const float* phiF32(OpArgs& a, const void* phi, int phidt, int64_t n, std::uniqu
 // bufs: x, phi, b, aPre, aPost, aRes, hPre, hPost, hRes, mix?, invr?, hist?
 // params: N, K, hc, tmax, rmsEps, preEps, sinkhornEps, postMult, xDtype, phiDtype
 LMHC_OP(coeffs_fwd) {
-  const int N = a.i32(0), K = a.i32(1), hc = a.i32(2), tmax = a.i32(3);
-  const int M = hc * hc + 2 * hc, xdt = a.i32(8), phidt = a.i32(9);
-  if (N <= 0 || K <= 0 || tmax < 1) throw ArgError("coeffs_fwd: bad sizes");
-  CoeffsFwdParams p{};
-  p.N = N;
-  p.K = K;
-  p.hc = hc;
-  p.M = M;
-  p.tmax = tmax;
-  p.rmsEps = a.f32(4);
-  p.preEps = a.f32(5);
-  p.skEps = a.f32(6);
-  p.postMult = a.f32(7);
-  const void* x = a.buf(0, static_cast<size_t>(N) * K * dtypeBytes(xdt));
-  const void* phi = a.buf(1, static_cast<size_t>(K) * M * dtypeBytes(phidt));
-  p.b = a.buf<float>(2, M * 4);
-  p.aPre = a.buf<float>(3, 4);
-  p.aPost = a.buf<float>(4, 4);
-  p.aRes = a.buf<float>(5, 4);
-  p.hPre = a.buf<float>(6, static_cast<size_t>(N) * hc * 4);
-  p.hPost = a.buf<float>(7, static_cast<size_t>(N) * hc * 4);
-  p.hRes = a.buf<float>(8, static_cast<size_t>(N) * hc * hc * 4);
-  p.mix = a.opt<float>(9, static_cast<size_t>(N) * M * 4);
-  p.invr = a.opt<float>(10, static_cast<size_t>(N) * 4);
-  p.hist = a.opt<float>(11, static_cast<size_t>(N) * (2 * tmax - 1) * hc * 4);
+  const CoeffsFwdArgs args = readCoeffsFwdArgs(a, "coeffs_fwd");
+  CoeffsFwdParams p = args.p;
+  const int N = p.N, K = p.K, hc = p.hc, M = p.M, xdt = args.xdt, phidt = args.phidt;
+  const void* x = args.x;
+  const void* phi = args.phi;
   cudaStream_t s = a.dev.stream;
 
   OpTimer timer(a.dev, "coeffs_fwd");

@@ -430,37 +430,17 @@ bool coeffsPreSupported(int hc, int C) {
 // bufs: x, phi, b, aPre, aPost, aRes, hPre, hPost, hRes, mix?, invr?, hist?, xIn
 // params: N, K, hc, tmax, rmsEps, preEps, sinkhornEps, postMult, xDtype, phiDtype
 LMHC_OP(coeffs_pre_fwd) {
-  const int N = a.i32(0), K = a.i32(1), hc = a.i32(2), tmax = a.i32(3);
-  const int xdt = a.i32(8), phidt = a.i32(9);
-  const int C = hc > 0 ? K / hc : 0;
-  if (N <= 0 || K <= 0 || tmax < 1 || C * hc != K) throw ArgError("coeffs_pre_fwd: bad sizes");
-  if (!coeffsPreSupported(hc, C))
+  const CoeffsFwdArgs args = readCoeffsFwdArgs(a, "coeffs_pre_fwd");
+  const CoeffsFwdParams& p = args.p;
+  const int N = p.N, K = p.K, hc = p.hc, C = K / hc;
+  if (C * hc != K || !coeffsPreSupported(hc, C))
     throw ArgError("coeffs_pre_fwd: needs hc = 4 and c in {256, 512, 1024, 2048, 4096}, got hc = " +
-                   std::to_string(hc) + ", c = " + std::to_string(C));
-  if (xdt != phidt || (xdt != kBF16 && xdt != kF16))
+                   std::to_string(hc) + ", K = " + std::to_string(K));
+  if (args.xdt != args.phidt || (args.xdt != kBF16 && args.xdt != kF16))
     throw ArgError("coeffs_pre_fwd: x and phi must both be bf16 or both f16");
-  CoeffsFwdParams p{};
-  p.N = N;
-  p.K = K;
-  p.hc = hc;
-  p.M = kM;
-  p.tmax = tmax;
-  p.rmsEps = a.f32(4);
-  p.preEps = a.f32(5);
-  p.skEps = a.f32(6);
-  p.postMult = a.f32(7);
-  const void* x = a.buf(0, static_cast<size_t>(N) * K * 2);
-  const void* phi = a.buf(1, static_cast<size_t>(K) * kM * 2);
-  p.b = a.buf<float>(2, kM * 4);
-  p.aPre = a.buf<float>(3, 4);
-  p.aPost = a.buf<float>(4, 4);
-  p.aRes = a.buf<float>(5, 4);
-  p.hPre = a.buf<float>(6, static_cast<size_t>(N) * hc * 4);
-  p.hPost = a.buf<float>(7, static_cast<size_t>(N) * hc * 4);
-  p.hRes = a.buf<float>(8, static_cast<size_t>(N) * hc * hc * 4);
-  p.mix = a.opt<float>(9, static_cast<size_t>(N) * kM * 4);
-  p.invr = a.opt<float>(10, static_cast<size_t>(N) * 4);
-  p.hist = a.opt<float>(11, static_cast<size_t>(N) * (2 * tmax - 1) * hc * 4);
+  const int xdt = args.xdt;
+  const void* x = args.x;
+  const void* phi = args.phi;
   void* xIn = a.buf(12, static_cast<size_t>(N) * C * 2);
   cudaStream_t s = a.dev.stream;
 

@@ -18,6 +18,48 @@ struct CoeffsFwdParams {
 };
 
 /**
+ * The arguments the coeffs forward ops share (coeffs_fwd, coeffs_pre_fwd), checked against their
+ * sizes. bufs: x, phi, b, aPre, aPost, aRes, hPre, hPost, hRes, mix?, invr?, hist?; params: N, K, hc,
+ * tmax, rmsEps, preEps, sinkhornEps, postMult, xDtype, phiDtype. x and phi come back untyped.
+ */
+struct CoeffsFwdArgs {
+  CoeffsFwdParams p;
+  const void* x;
+  const void* phi;
+  int xdt, phidt;
+};
+inline CoeffsFwdArgs readCoeffsFwdArgs(const OpArgs& a, const char* op) {
+  CoeffsFwdArgs r{};
+  CoeffsFwdParams& p = r.p;
+  p.N = a.i32(0);
+  p.K = a.i32(1);
+  p.hc = a.i32(2);
+  p.tmax = a.i32(3);
+  p.M = p.hc * p.hc + 2 * p.hc;
+  if (p.N <= 0 || p.K <= 0 || p.tmax < 1 || p.hc < 1) throw ArgError(std::string(op) + ": bad sizes");
+  p.rmsEps = a.f32(4);
+  p.preEps = a.f32(5);
+  p.skEps = a.f32(6);
+  p.postMult = a.f32(7);
+  r.xdt = a.i32(8);
+  r.phidt = a.i32(9);
+  const size_t N = static_cast<size_t>(p.N), K = static_cast<size_t>(p.K), hc = static_cast<size_t>(p.hc);
+  r.x = a.buf(0, N * K * dtypeBytes(r.xdt));
+  r.phi = a.buf(1, K * p.M * dtypeBytes(r.phidt));
+  p.b = a.buf<float>(2, p.M * 4);
+  p.aPre = a.buf<float>(3, 4);
+  p.aPost = a.buf<float>(4, 4);
+  p.aRes = a.buf<float>(5, 4);
+  p.hPre = a.buf<float>(6, N * hc * 4);
+  p.hPost = a.buf<float>(7, N * hc * 4);
+  p.hRes = a.buf<float>(8, N * hc * hc * 4);
+  p.mix = a.opt<float>(9, N * p.M * 4);
+  p.invr = a.opt<float>(10, N * 4);
+  p.hist = a.opt<float>(11, N * (2 * p.tmax - 1) * hc * 4);
+  return r;
+}
+
+/**
  * The per-token matrices are hc x hc with hc a template parameter: every loop below unrolls and the
  * matrices stay in registers (a run-time hc would put them in local memory, which made the per-token
  * kernels latency-bound).
