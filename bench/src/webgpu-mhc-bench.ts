@@ -2,17 +2,30 @@
 //   1. the core conformance kit on this device (case count);
 //   2. determinism: an mHC layer forward+backward twice, bit-compared;
 //   3. a soak: many forward+backward steps, live buffers/bytes unchanged;
-//   4. bf16, hc=4, identity inner layer: coeffs, pre, post_res and the whole layer, forward and
+//   4. the coeffs forward's subgroup-matrix (tensor-core) path against its f32 path and a float64
+//      CPU reference, on bf16/f16 data with values below 2^-14 and above 65504 (where the device
+//      has the feature);
+//   5. bf16, hc=4, identity inner layer: coeffs, pre, post_res and the whole layer, forward and
 //      forward+backward, GPU time from timestamp queries (median of trials), GB/s over minimal bytes,
-//      and the fraction of a copy roofline measured in the same process.
+//      and the fraction of a copy roofline measured in the same process; the coeffs and layer rows
+//      again on the f32 coeffs path where the matrix path is active (path column).
 // Bundled by tooling/gpu/webgpu-bundle.sh; run: node .gpu-build/webgpu/bench.mjs <outDir> [shapes] [soakSteps]
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runConformance } from '../../packages/core/src/conformance/index.js';
 import type { TensorInfo } from '../../packages/core/src/index.js';
-import { f32ToBf16 } from '../../packages/core/src/index.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../packages/core/src/index.js';
 import type { KernelDef } from '../../packages/webgpu-wgsl/src/backend.js';
 import { createWebGpuBackend, type WebGpuBackend } from '../../packages/webgpu-wgsl/src/index.js';
+import {
+  type MatrixLayout,
+  type MmaOptions,
+  mmaAux,
+  mmaKP,
+  mmaPhiScaleKernel,
+  mmaPhiSplitKernel,
+  mmaShape,
+} from '../../packages/webgpu-wgsl/src/kernels/mhc/coeffs-mma.wgsl.js';
 import { freeStep, type LayerInputs, layerStep } from '../../packages/webgpu-wgsl/test/mhc-layer.js';
 
 const outDir = process.argv[2] ?? '.';
@@ -46,7 +59,7 @@ function put(
   be: WebGpuBackend,
   data: Uint16Array | Float32Array,
   shape: number[],
-  dtype: 'bf16' | 'f32',
+  dtype: 'bf16' | 'f16' | 'f32',
 ): TensorInfo {
   const h = be.alloc(dtype, data.length);
   be.write(h, data);
@@ -132,9 +145,290 @@ async function copyRoofline(be: WebGpuBackend): Promise<{ kernelGBs: number; buf
   return { kernelGBs, bufferCopyGBs };
 }
 
+const MMA_DIRECTIVES =
+  'enable f16;\nenable chromium_experimental_subgroup_matrix;\ndiagnostic(off, chromium.subgroup_matrix_uniformity);\n';
+
+/** One 16x16x16 product the way the coeffs kernel does it: A staged to workgroup memory (stride
+ * 264, offset 16), B from storage (stride 32, offset 16), C through workgroup memory. */
+function probeKernel(la: MatrixLayout, lb: MatrixLayout, lc: MatrixLayout, bFromWg = false): KernelDef {
+  return {
+    key: `probe_mma:${la}:${lb}:${lc}:${bFromWg}`,
+    directives: MMA_DIRECTIVES,
+    bufs: [
+      { name: 'A', dtype: 'f16', access: 'read', wgsl: 'f16' },
+      { name: 'B', dtype: 'f16', access: 'read', wgsl: 'f16' },
+      { name: 'C', dtype: 'f32', access: 'rw' },
+    ],
+    body: `
+var<workgroup> wa: array<f16, ${16 * 264 + 32}>;
+var<workgroup> wc: array<f32, 256>;
+var<workgroup> wb: array<f16, ${16 * 32 + 16}>;
+@compute @workgroup_size(32)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  for (var i = lid; i < 256u; i += 32u) { wa[(i / 16u) * 264u + 16u + (i % 16u)] = A[i]; }
+  for (var i = lid; i < ${16 * 32 + 16}u; i += 32u) { wb[i] = B[i]; }
+  workgroupBarrier();
+  let a = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, ${la}>(&wa, 16u, 264u);
+  let b = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, ${lb}>(&${bFromWg ? 'wb' : 'B'}, 16u, 32u);
+  var c = subgroup_matrix_result<f32, 16, 16>();
+  c = subgroupMatrixMultiplyAccumulate(a, b, c);
+  subgroupMatrixStore<${lc}>(&wc, 0u, c, 16u);
+  workgroupBarrier();
+  for (var i = lid; i < 256u; i += 32u) { C[i] = wc[i]; }
+}
+`,
+  };
+}
+
+/** Which layouts make the probe compute A·B; what each combination computes. */
+async function probeLayouts(be: WebGpuBackend) {
+  const Am = (i: number, k: number) => ((i * 3 + k * 5) % 7) - 3;
+  const Bm = (k: number, n: number) => ((k * 2 + n * 3 + ((k * n) % 3)) % 5) - 2;
+  const a = new Uint16Array(256);
+  const bb = new Uint16Array(16 * 32 + 16);
+  for (let i = 0; i < 16; i++) for (let k = 0; k < 16; k++) a[i * 16 + k] = f32ToF16(Am(i, k));
+  for (let k = 0; k < 16; k++) for (let n = 0; n < 16; n++) bb[k * 32 + 16 + n] = f32ToF16(Bm(k, n));
+  const A = put(be, a, [256], 'f16');
+  const B = put(be, bb, [bb.length], 'f16');
+  // Candidate meanings: C[i][n] = Σ_k A'(i,k)·B'(k,n), with A', B' optionally transposed, C optionally transposed.
+  const cand: Record<string, number[]> = {};
+  for (const ta of [false, true])
+    for (const tb of [false, true])
+      for (const tc of [false, true]) {
+        const m: number[] = [];
+        for (let i = 0; i < 16; i++)
+          for (let n = 0; n < 16; n++) {
+            const [ii, nn] = tc ? [n, i] : [i, n];
+            let sum = 0;
+            for (let k = 0; k < 16; k++) sum += (ta ? Am(k, ii) : Am(ii, k)) * (tb ? Bm(nn, k) : Bm(k, nn));
+            m.push(sum);
+          }
+        cand[`${ta ? 'At' : 'A'}${tb ? 'Bt' : 'B'}${tc ? 'T' : ''}`] = m;
+      }
+  const out: Record<string, string> = {};
+  let good: { a: MatrixLayout; b: MatrixLayout; c: MatrixLayout } | null = null;
+  const L: MatrixLayout[] = ['row_major', 'col_major'];
+  for (const la of L)
+    for (const lb of L)
+      for (const lc of L) {
+        const C = be.output([256], 'f32');
+        be.dispatch(probeKernel(la, lb, lc), [A, B, C], () => {}, 1);
+        let got: Float32Array;
+        try {
+          got = (await be.read(C.handle)) as Float32Array;
+        } catch (err) {
+          out[`${la}/${lb}/${lc}`] = `error: ${(err as Error).message.slice(0, 200)}`;
+          continue;
+        } finally {
+          be.disposeData(C.handle);
+        }
+        const match = Object.entries(cand).find(([, m]) => m.every((v, i) => v === got[i]));
+        out[`${la}/${lb}/${lc}`] = match ? match[0] : `other: ${Array.from(got.slice(0, 8)).join(',')}`;
+        if (match?.[0] === 'AB' && !good) good = { a: la, b: lb, c: lc };
+      }
+  {
+    const C = be.output([256], 'f32');
+    be.dispatch(probeKernel('row_major', 'row_major', 'row_major', true), [A, B, C], () => {}, 1);
+    const got = (await be.read(C.handle)) as Float32Array;
+    be.disposeData(C.handle);
+    const match = Object.entries(cand).find(([, m]) => m.every((v, i) => v === got[i]));
+    out['row/row/row, B from workgroup'] = match
+      ? match[0]
+      : `other: ${Array.from(got.slice(0, 8)).join(',')}`;
+  }
+  be.disposeData(A.handle);
+  be.disposeData(B.handle);
+  return { combos: out, good };
+}
+
+/** 32 tokens, hc = 1, K = 16, x[t][k] = t+1 at k = t%16 (0 elsewhere), φ[k][j] = (k+1)(j+1): mix_j/invr
+ * should be (t+1)(t%16+1)(j+1). Returns mix_0/invr per token on the current coeffs path. */
+async function probeTiny(be: WebGpuBackend): Promise<number[]> {
+  const N = 32;
+  const K = 16;
+  const M = 3;
+  const xb = new Uint16Array(N * K);
+  for (let t = 0; t < N; t++) xb[t * K + (t % 16)] = f32ToBf16(t + 1);
+  const pb = new Uint16Array(K * M);
+  for (let k = 0; k < K; k++) for (let j = 0; j < M; j++) pb[k * M + j] = f32ToBf16((k + 1) * (j + 1));
+  const x = put(be, xb, [N, K], 'bf16');
+  const phi = put(be, pb, [K, M], 'bf16');
+  const z = put(be, new Float32Array(M), [M], 'f32');
+  const one = () => put(be, new Float32Array([1]), [], 'f32');
+  const [a1, a2, a3] = [one(), one(), one()];
+  const config = { hc: 1, tmax: 2, rmsEps: 1e-6, preEps: 0, sinkhornEps: 1e-6, postMult: 2 };
+  const r = be.mhc.coeffsForward({
+    x,
+    phi,
+    b: z,
+    alphaPre: a1,
+    alphaPost: a2,
+    alphaRes: a3,
+    config,
+    save: 'history',
+  });
+  const s1 = (await be.read(r.saved[0]!.handle)) as Float32Array;
+  for (const t of [x, phi, z, a1, a2, a3, r.hPre, r.hPost, r.hRes, ...r.saved]) be.disposeData(t.handle);
+  return Array.from(
+    { length: N },
+    (_, t) => Math.round((s1[t * (M + 1)]! / s1[t * (M + 1) + M]!) * 100) / 100,
+  );
+}
+
+/**
+ * The coeffs forward on the matrix path vs the f32 path vs float64, on data built to reach every
+ * branch of the matrix kernel: per token a magnitude profile (uniform, f16-subnormal range 2^-24..
+ * 2^-14, tiny 2^-40..2^-17, mixed 2^-40..2^3, half zeros), one token holding 1e5 (its 32-token tile
+ * takes the f32 fallback; bf16 only), and φ columns of different scales, one spanning 2^-50..1 (its
+ * φ·lo products) and one all zero. Error of mix = (x·φ)·invr per (token, column), relative to
+ * Σ|x·φ|·invr: f32 summation gives ~1e-7..1e-6 there; pass below 1e-5.
+ */
+async function pathCheck(
+  be: WebGpuBackend,
+  N: number,
+  hc: number,
+  c: number,
+  dt: 'bf16' | 'f16',
+  variant: MmaOptions,
+) {
+  const keep = be.mhc.mma;
+  const K = hc * c;
+  const M = hc * hc + 2 * hc;
+  let s = 12345 + N + K;
+  const rnd = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+  const enc = dt === 'bf16' ? f32ToBf16 : f32ToF16;
+  const dec = dt === 'bf16' ? bf16ToF32 : f16ToF32;
+  const sgn = () => (rnd() < 0.5 ? -1 : 1);
+  const mag = (lo: number, hi: number) => sgn() * 2 ** (lo + Math.floor(rnd() * (hi - lo))) * (1 + rnd());
+  const xb = new Uint16Array(N * K);
+  for (let n = 0; n < N; n++) {
+    const prof = n % 5;
+    for (let k = 0; k < K; k++) {
+      let v: number;
+      if (prof === 0) v = rnd() * 2 - 1;
+      else if (prof === 1) v = mag(-24, -14);
+      else if (prof === 2) v = mag(dt === 'f16' ? -24 : -40, -17);
+      else if (prof === 3) v = mag(dt === 'f16' ? -24 : -40, 3);
+      else v = rnd() < 0.5 ? 0 : rnd() * 2 - 1;
+      xb[n * K + k] = enc(v);
+    }
+  }
+  if (dt === 'bf16' && N > 37) xb[37 * K + 5] = enc(1e5);
+  const pb = new Uint16Array(K * M);
+  for (let k = 0; k < K; k++)
+    for (let j = 0; j < M; j++) {
+      let v = (rnd() * 2 - 1) * 2 ** -(j % 7);
+      if (j === 3) v = mag(dt === 'f16' ? -14 : -50, 0);
+      if (j === 5) v = 0;
+      if (j === 9) v = (rnd() * 2 - 1) * 2 ** -12;
+      pb[k * M + j] = enc(v);
+    }
+  const x = put(be, xb, [N, K], dt);
+  const phi = put(be, pb, [K, M], dt);
+  const b = put(
+    be,
+    new Float32Array(M).map((_, i) => 0.1 * Math.sin(i)),
+    [M],
+    'f32',
+  );
+  const one = () => put(be, new Float32Array([1]), [], 'f32');
+  const aPre = one();
+  const aPost = one();
+  const aRes = one();
+  const config = { hc, tmax: 20, rmsEps: 1e-6, preEps: 0, sinkhornEps: 1e-6, postMult: 2 };
+  const run = async (path: 'subgroup-matrix' | 'scalar') => {
+    be.setCoeffsPath(path);
+    be.mhc.mma = { ...keep, ...variant };
+    const r = be.mhc.coeffsForward({
+      x,
+      phi,
+      b,
+      alphaPre: aPre,
+      alphaPost: aPost,
+      alphaRes: aRes,
+      config,
+      save: 'history',
+    });
+    const out = await Promise.all(
+      [r.hPre, r.hPost, r.hRes, ...r.saved].map(async (t) => (await be.read(t.handle)) as Float32Array),
+    );
+    for (const t of [r.hPre, r.hPost, r.hRes, ...r.saved]) be.disposeData(t.handle);
+    return out;
+  };
+  const fast = await run('subgroup-matrix');
+  const slow = await run('scalar');
+  be.mhc.mma = keep;
+  for (const t of [x, phi, b, aPre, aPost, aRes]) be.disposeData(t.handle);
+  // float64 reference of mix and invr (saved[0] = [N, M+1]).
+  const xv = Float64Array.from(xb, dec);
+  const pv = Float64Array.from(pb, dec);
+  let errFast = 0;
+  let errSlow = 0;
+  let invrFast = 0;
+  let nonFinite = 0;
+  const S = new Float64Array(M);
+  const A = new Float64Array(M);
+  for (let n = 0; n < N; n++) {
+    S.fill(0);
+    A.fill(0);
+    let ss = 0;
+    for (let k = 0; k < K; k++) {
+      const v = xv[n * K + k]!;
+      if (v === 0) continue;
+      ss += v * v;
+      const row = k * M;
+      for (let j = 0; j < M; j++) {
+        const p = v * pv[row + j]!;
+        S[j] += p;
+        A[j] += Math.abs(p);
+      }
+    }
+    const invr = 1 / Math.sqrt(ss / K + config.rmsEps);
+    for (let j = 0; j < M; j++) {
+      const ref = S[j]! * invr;
+      const scale = A[j]! * invr + 1e-30;
+      const f = fast[3]![n * (M + 1) + j]!;
+      const g = slow[3]![n * (M + 1) + j]!;
+      if (!Number.isFinite(f)) nonFinite++;
+      errFast = Math.max(errFast, Math.abs(f - ref) / scale);
+      errSlow = Math.max(errSlow, Math.abs(g - ref) / scale);
+    }
+    invrFast = Math.max(invrFast, Math.abs(fast[3]![n * (M + 1) + M]! - invr) / invr);
+  }
+  const maxDiff = (i: number) => {
+    let d = 0;
+    for (let e = 0; e < fast[i]!.length; e++) d = Math.max(d, Math.abs(fast[i]![e]! - slow[i]![e]!));
+    return d;
+  };
+  const pass = errFast < 1e-5 && invrFast < 1e-5 && nonFinite === 0;
+  if (!pass)
+    for (const n of [0, 1, 16, 33])
+      if (n < N)
+        log(
+          `  token ${n}: fast ${Array.from(fast[3]!.slice(n * (M + 1), n * (M + 1) + 6)).map((v) => v.toPrecision(5))} scalar ${Array.from(slow[3]!.slice(n * (M + 1), n * (M + 1) + 6)).map((v) => v.toPrecision(5))}`,
+        );
+  return {
+    shape: `${N}x${hc}x${c}`,
+    dtype: dt,
+    variant,
+    mixErrFast: errFast,
+    mixErrScalar: errSlow,
+    invrErrFast: invrFast,
+    hPreDiff: maxDiff(0),
+    hPostDiff: maxDiff(1),
+    hResDiff: maxDiff(2),
+    historyDiff: maxDiff(4),
+    pass,
+  };
+}
+
 interface Row {
   op: string;
   mode: string;
+  path: string;
   N: number;
   hc: number;
   c: number;
@@ -147,7 +441,64 @@ interface Row {
 async function main(): Promise<void> {
   const be = await createWebGpuBackend();
   log(`device: ${be.capabilities.device}; features ${JSON.stringify(be.features)}`);
-  const summary: Record<string, unknown> = { device: be.capabilities.device, date: new Date().toISOString() };
+  let fastPath = be.capabilities.coeffsForward;
+  log(`coeffs forward path: ${fastPath}`);
+  const summary: Record<string, unknown> = {
+    device: be.capabilities.device,
+    date: new Date().toISOString(),
+    features: be.features,
+    coeffsForward: fastPath,
+  };
+
+  // 0. The matrix path against the f32 path and float64 (first: a failure here switches the rest of
+  //    the run to the f32 path, so the log still says what broke).
+  // (BENCH_PATHCHECK=1 runs it without the feature too: both sides f32, a test of the check itself.)
+  const base: MmaOptions = {};
+  if (fastPath === 'subgroup-matrix') {
+    try {
+      const p = await probeLayouts(be);
+      log(`probe layouts: ${JSON.stringify(p.combos)}`);
+      summary.probeLayouts = p;
+      // The coeffs kernel names every matrix row_major: that combination must compute A·B.
+      if (p.good?.a !== 'row_major' || p.good.b !== 'row_major' || p.good.c !== 'row_major')
+        log('probe: row_major/row_major/row_major does NOT compute A·B on this device');
+      const tiny = await probeTiny(be);
+      const want = Array.from({ length: 32 }, (_, t) => (t + 1) * ((t % 16) + 1));
+      log(`probe tiny (mix0/invr per token): ${JSON.stringify(tiny)}`);
+      log(`probe tiny expected:              ${JSON.stringify(want)}`);
+      be.setCoeffsPath('scalar');
+      log(`probe tiny on the f32 path:       ${JSON.stringify(await probeTiny(be))}`);
+      be.setCoeffsPath('subgroup-matrix');
+    } catch (err) {
+      log(`probe FAILED: ${(err as Error).message}`);
+    }
+  }
+  if (fastPath === 'subgroup-matrix' || process.env.BENCH_PATHCHECK) {
+    const checks = [];
+    try {
+      const cases: [number, number, number, 'bf16' | 'f16', MmaOptions][] = [
+        [1024, 4, 1024, 'bf16', {}],
+        [1024, 4, 1024, 'bf16', { normalOnly: true }],
+        [1024, 4, 1024, 'bf16', { tokens: 16 }],
+        [1024, 4, 1024, 'bf16', { prefetch: 2 }],
+        [100, 4, 200, 'bf16', {}],
+        [96, 2, 64, 'bf16', {}],
+        [256, 4, 1024, 'f16', {}],
+      ];
+      for (const [N, hc, c, dt, variant] of cases) {
+        const r = await pathCheck(be, N, hc, c, dt, variant);
+        checks.push(r);
+        log(`path check ${JSON.stringify(r)}`);
+      }
+    } catch (err) {
+      log(`path check FAILED to run: ${(err as Error).message}`);
+      checks.push({ error: (err as Error).message });
+      fastPath = 'scalar';
+    }
+    summary.pathChecks = checks;
+    be.setCoeffsPath(fastPath);
+    be.mhc.mma = { ...base };
+  }
 
   // 1. Conformance on this device.
   const t0 = performance.now();
@@ -159,7 +510,9 @@ async function main(): Promise<void> {
     failures: conf.failures.slice(0, 20),
     seconds: (performance.now() - t0) / 1000,
   };
-  log(`conformance: ${conf.cases.length} cases, ${conf.passed} passed, ${conf.failed} failed`);
+  log(
+    `conformance (coeffs forward path: ${be.capabilities.coeffsForward}): ${conf.cases.length} cases, ${conf.passed} passed, ${conf.failed} failed`,
+  );
   for (const f of conf.failures.slice(0, 20))
     log(`  FAIL ${f.case}/${f.tensor} ratio ${f.ratio} ${f.error ?? ''}`);
 
@@ -222,7 +575,7 @@ async function main(): Promise<void> {
     for (const t of [L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut]) be.disposeData(t.handle);
   }
 
-  // 4. Timings.
+  // 5. Timings.
   const roof = await copyRoofline(be);
   summary.copy = roof;
   log(
@@ -259,6 +612,7 @@ async function main(): Promise<void> {
     const gRes = cot(co.hRes);
     const gIn = put(be, bf16Random(N * c, 5, 1), [N, c], 'bf16');
     const needs = { x: true, phi: true, b: true, alphas: true };
+    const scratch: TensorInfo[] = [];
     const cases: [string, string, number, () => void][] = [
       [
         'coeffs',
@@ -343,13 +697,72 @@ async function main(): Promise<void> {
       ['layer', 'fwd+bwd', 7 * X + 5 * F, () => freeStep(be, layerStep(be, L, 'history'))],
       ['layer', 'fwd+bwd(recompute)', 7 * X + 5 * F, () => freeStep(be, layerStep(be, L, 'recompute'))],
     ];
-    for (const [op, mode, bytes, fn] of cases) {
-      const ms = await gpuMs(be, fn);
-      const GBs = bytes / ms / 1e6;
-      const row = { op, mode, N, hc, c, ms, min_bytes: bytes, GBs, roofline: GBs / roofGBs };
-      rows.push(row);
-      log(JSON.stringify(row));
+    if (fastPath === 'subgroup-matrix') {
+      // The matrix path's φ preparation alone (part of every coeffs forward on that path).
+      const { MP } = mmaShape(hc);
+      const aux = be.output([mmaAux(hc, K).len], 'f32');
+      const phl = be.output([2 * mmaKP(K) * MP], 'f16');
+      cases.push([
+        'phi_prep',
+        'fwd',
+        K * (hc * hc + 2 * hc) * 2,
+        () => {
+          be.dispatch(mmaPhiScaleKernel(hc, 'bf16', K), [L.phi, aux], (p) => p.u32(1, K), MP);
+          be.dispatch(
+            mmaPhiSplitKernel(hc, 'bf16', K),
+            [L.phi, aux, phl],
+            (p) => p.u32(1, K),
+            mmaKP(K) / 256,
+          );
+        },
+      ]);
+      scratch.push(aux, phl);
     }
+    // Variants of the matrix path: 'normal-only' (no f16 subnormal operands), 'tn16' (16 tokens per
+    // workgroup); coeffs fwd and layer fwd only.
+    const paths =
+      fastPath === 'subgroup-matrix'
+        ? [
+            'subgroup-matrix',
+            'scalar',
+            'normal-only',
+            'tn16',
+            'pf2',
+            'ablate:no-mma',
+            'ablate:no-stage',
+            'ablate:loads-only',
+          ]
+        : ['scalar'];
+    for (const path of paths) {
+      be.setCoeffsPath(path === 'scalar' ? 'scalar' : 'subgroup-matrix');
+      be.mhc.mma = {
+        ...base,
+        normalOnly: path === 'normal-only',
+        tokens: path === 'tn16' ? 16 : 32,
+        prefetch: path === 'pf2' ? 2 : 1,
+        ablate: path.startsWith('ablate:') ? (path.slice(7) as MmaOptions['ablate']) : undefined,
+      };
+      for (const [op, mode, bytes, fn] of cases) {
+        // pre/post_res do not depend on the coeffs path.
+        if (path !== fastPath && (op === 'pre' || op === 'post_res' || op === 'phi_prep')) continue;
+        if (
+          ['normal-only', 'tn16', 'pf2'].includes(path) &&
+          !(mode === 'fwd' && (op === 'coeffs' || op === 'layer'))
+        )
+          continue;
+        if (path.startsWith('ablate:') && !(mode === 'fwd' && op === 'coeffs')) continue;
+        // BENCH_QUICK=1: the forward rows only.
+        if (process.env.BENCH_QUICK && mode !== 'fwd') continue;
+        const ms = await gpuMs(be, fn);
+        const GBs = bytes / ms / 1e6;
+        const row = { op, mode, path, N, hc, c, ms, min_bytes: bytes, GBs, roofline: GBs / roofGBs };
+        rows.push(row);
+        log(JSON.stringify(row));
+      }
+    }
+    be.setCoeffsPath('subgroup-matrix');
+    be.mhc.mma = { ...base };
+    free(...scratch);
     free(
       co.hPre,
       co.hPost,
@@ -372,11 +785,11 @@ async function main(): Promise<void> {
   summary.rows = rows;
   writeFileSync(join(outDir, 'webgpu-bench.json'), `${JSON.stringify(summary, null, 1)}\n`);
   log(
-    `\n${'op'.padEnd(9)} ${'mode'.padEnd(19)} ${'shape'.padEnd(13)} ${'ms'.padStart(8)} ${'GB/s'.padStart(7)} roof`,
+    `\n${'op'.padEnd(9)} ${'mode'.padEnd(19)} ${'path'.padEnd(16)} ${'shape'.padEnd(13)} ${'ms'.padStart(8)} ${'GB/s'.padStart(7)} roof`,
   );
   for (const r of rows)
     log(
-      `${r.op.padEnd(9)} ${r.mode.padEnd(19)} ${`${r.N}x${r.hc}x${r.c}`.padEnd(13)} ${r.ms.toFixed(3).padStart(8)} ${r.GBs.toFixed(0).padStart(7)} ${(100 * r.roofline).toFixed(0)}%`,
+      `${r.op.padEnd(9)} ${r.mode.padEnd(19)} ${r.path.padEnd(16)} ${`${r.N}x${r.hc}x${r.c}`.padEnd(13)} ${r.ms.toFixed(3).padStart(8)} ${r.GBs.toFixed(0).padStart(7)} ${(100 * r.roofline).toFixed(0)}%`,
     );
   be.dispose();
 }

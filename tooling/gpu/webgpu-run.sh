@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (after `source .device/enter.sh`): the WebGPU checks and benchmark, then the
 # PyTorch anchors, all in one call so the timings share a card. Results go to $OUT.
-#   bash .gpu-build/webgpu/run.sh
+#   bash .gpu-build/webgpu/run.sh    (env: SHAPES, SOAK, NO_TORCH=1, TORCH_TIMEOUT)
 set -uo pipefail
 B=.gpu-build/webgpu
 OUT=${OUT:-/tmp/out}
@@ -9,7 +9,8 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/card.txt"
 cp "$B/commit.txt" "$OUT/commit.txt" 2>/dev/null && cat "$OUT/commit.txt"
 node "$B/bench.mjs" "$OUT" "${SHAPES:-8192x4x4096,32768x4x1024}" "${SOAK:-10000}" 2>&1 | tee "$OUT/webgpu-bench.log"
-if [ -f "$B/torch_mhc_bench.py" ]; then
+# NO_TORCH=1 skips the PyTorch anchors (iteration runs; the final figures keep them).
+if [ -f "$B/torch_mhc_bench.py" ] && [ -z "${NO_TORCH:-}" ]; then
   PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-240}" python3 "$B/torch_mhc_bench.py" --device cuda --dtype bf16 \
     --shapes "${SHAPES:-8192x4x4096,32768x4x1024}" 2>&1 | grep -v Warning | tee "$OUT/torch-anchor.log"
 fi

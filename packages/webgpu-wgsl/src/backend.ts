@@ -15,6 +15,7 @@ import {
 } from '@liger-mhc/core';
 import { type AcquiredDevice, acquireDevice, type DeviceOptions } from './device.js';
 import { WebGpuGenericKernels } from './kernels/generic/generic-kernels.js';
+import type { CoeffsPath, MmaDeviceSupport } from './kernels/mhc/coeffs-mma.wgsl.js';
 import { WebGpuMhcKernels } from './kernels/mhc/mhc-kernels.js';
 import { type Buf, header, storageWords } from './kernels/wgsl-lib.js';
 import { BufferPool, USAGE } from './pool.js';
@@ -50,6 +51,8 @@ export interface KernelDef {
   bufs: readonly Buf[];
   /** WGSL after the shared header (entry point `main`). */
   body: string;
+  /** Global directives (`enable ...;`, `diagnostic(...);`): WGSL wants them before any declaration. */
+  directives?: string;
 }
 
 /** Writes one dispatch's 64 parameter words. */
@@ -89,9 +92,18 @@ interface Arena {
   i: Int32Array;
 }
 
+/** The backend's capabilities, plus which coeffs forward it runs where a call is eligible. */
+export interface WebGpuCapabilities extends BackendCapabilities {
+  /**
+   * 'subgroup-matrix': the coeffs forward runs x·φ on the matrix units (coeffs-mma.wgsl.ts) for
+   * calls with half x and φ and a fitting shape; 'scalar': always the f32 kernel.
+   */
+  coeffsForward: CoeffsPath;
+}
+
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
-  readonly capabilities: BackendCapabilities;
+  readonly capabilities: WebGpuCapabilities;
   readonly mhc: WebGpuMhcKernels;
   readonly ops: WebGpuGenericKernels;
   readonly device: GPUDevice;
@@ -139,7 +151,20 @@ export class WebGpuBackend implements Backend {
       // CPU emulations of a GPU (Mesa's lavapipe/llvmpipe, SwiftShader) are correct but slower than
       // the CPU reference: automatic backend selection passes over them.
       software: SOFTWARE_ADAPTER.test(acquired.description),
+      coeffsForward: 'scalar',
     };
+    const f = acquired.features;
+    this.mmaSupport = f.subgroupMatrixF16
+      ? {
+          subgroupMatrixF16: true,
+          shaderF16: f.shaderF16,
+          subgroupMinSize: f.subgroupMinSize,
+          subgroupMaxSize: f.subgroupMaxSize,
+          maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
+          maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
+        }
+      : null;
+    this.setCoeffsPath('subgroup-matrix');
     this.batchSize = opts.batchSize ?? 256;
     this.pool = new BufferPool(this.device, opts.maxPooledBytes ?? 2 ** 31, () => this.flush());
     this.device.lost.then((info) => {
@@ -150,6 +175,20 @@ export class WebGpuBackend implements Backend {
     };
     this.mhc = new WebGpuMhcKernels(this);
     this.ops = new WebGpuGenericKernels(this);
+  }
+
+  /** What the device offers the coeffs matrix path (null: the feature is missing or disabled). */
+  readonly mmaSupport: MmaDeviceSupport | null;
+
+  /**
+   * Choose the coeffs forward path: 'subgroup-matrix' takes effect only where the device supports
+   * it (else the backend stays 'scalar'). Returns the path now in effect. Benchmarks and tests use
+   * this to run both paths on one device; LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX=1 (or the option
+   * disableSubgroupMatrix) keeps the feature from being requested at all.
+   */
+  setCoeffsPath(path: CoeffsPath): CoeffsPath {
+    this.capabilities.coeffsForward = path === 'subgroup-matrix' && this.mmaSupport ? path : 'scalar';
+    return this.capabilities.coeffsForward;
   }
 
   // ---------------------------------------------------------------- storage
@@ -374,7 +413,7 @@ export class WebGpuBackend implements Backend {
         })),
       ],
     });
-    const code = header(def.bufs) + def.body;
+    const code = (def.directives ?? '') + header(def.bufs) + def.body;
     const t0 = TRACE ? performance.now() : 0;
     const module = this.device.createShaderModule({ code, label: def.key });
     const pipeline = this.device.createComputePipeline({
@@ -572,6 +611,12 @@ export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): P
           shaderF16: f.has('shader-f16'),
           timestampQuery: f.has('timestamp-query'),
           subgroups: f.has('subgroups' as GPUFeatureName),
+          // A bring-your-own device tells us neither its subgroup size nor its matrix configs
+          // (both live on the adapter): the coeffs forward stays on the f32 path.
+          subgroupMatrixF16: false,
+          subgroupMatrixConfigs: [],
+          subgroupMinSize: 0,
+          subgroupMaxSize: 0,
         },
       },
       options,

@@ -33,6 +33,42 @@ export function coeffsShape(hc: number) {
 }
 
 /**
+ * WGSL: the per-token end of the forward, shared by the scalar and the subgroup-matrix kernels.
+ * In scope: `n` (the token), `mix` (array<f32, M>, already scaled by invr), `invr`, and the coeffs
+ * buffers. Writes hPre, hPost, hRes and, per `save`, the saved mix/invr (s1) and Sinkhorn history
+ * (s2), so both forward paths hand the backward the same tensors.
+ */
+export function tokenEpilogue(hc: number, save: 'none' | 'history' | 'recompute'): string {
+  const HH = hc * hc;
+  const saveMix = save !== 'none';
+  const saveHist = save === 'history';
+  return `let aPre = coef[M];
+  let aPost = coef[M + 1u];
+  let aRes = coef[M + 2u];
+  ${U(
+    hc,
+    (s) => `hpre[n * HC + ${s}u] = sigmoid_f(mix[${s}] * aPre + coef[${s}u]) + pf(5u);
+  hpost[n * HC + ${s}u] = sigmoid_f(mix[${hc + s}] * aPost + coef[${hc + s}u]) * pf(7u);`,
+  )}
+  var P: array<f32, ${HH}>;
+  ${U(HH, (k) => `P[${k}] = mix[${2 * hc + k}] * aRes + coef[${2 * hc + k}u];`, ' ')}
+  let eps = pf(6u);
+  let tmax = pu(3u);
+  let HS = HH + (2u * tmax - 1u) * HC;
+  let hb = n * HS + HH;
+  ${skSoftmax(hc, 'P', 'eps')}
+  ${skNorm(hc, false, 'P', 'eps', (a, d) => (saveHist ? `s2[hb + ${a}u] = ${d};` : ''))}
+  for (var it = 1u; it < tmax; it++) {
+    let hr = hb + (2u * it - 1u) * HC;
+    let hcol = hr + HC;
+    ${skNorm(hc, true, 'P', 'eps', (a, d) => (saveHist ? `s2[hr + ${a}u] = ${d};` : ''))}
+    ${skNorm(hc, false, 'P', 'eps', (a, d) => (saveHist ? `s2[hcol + ${a}u] = ${d};` : ''))}
+  }
+  ${U(HH, (k) => `hres[n * HH + ${k}u] = P[${k}];${saveHist ? ` s2[n * HS + ${k}u] = P[${k}];` : ''}`)}
+  ${saveMix ? `${U(hc * hc + 2 * hc, (m) => `s1[n * (M + 1u) + ${m}u] = mix[${m}];`, ' ')}\n  s1[n * (M + 1u) + M] = invr;` : ''}`;
+}
+
+/**
  * Forward: one workgroup per T tokens. Each thread walks K in pairs with stride WG, accumulating
  * x·φ and Σx² for the T tokens; a tree reduction per token; then threads 0..T-1 run the per-token
  * epilogue (sigmoids, Sinkhorn) and write the outputs.
@@ -48,8 +84,6 @@ export function coeffsForwardKernel(
   const { M, T, WG } = coeffsShape(hc);
   const HH = hc * hc;
   const xAligned = K % 2 === 0;
-  const saveMix = save !== 'none';
-  const saveHist = save === 'history';
   const Q = M + 1;
   // φ pairs: with half storage and M even, φ[k, m..m+1] is one word (one load, two values).
   const phiPairs = isHalf(pd) && M % 2 === 0;
@@ -137,30 +171,7 @@ fn main(${ENTRY_ARGS}) {
   let invr = inverseSqrt(tot[base + M] / f32(K) + pf(4u));
   var mix: array<f32, ${M}>;
   ${U(M, (m) => `mix[${m}] = tot[base + ${m}u] * invr;`, ' ')}
-  let aPre = coef[M];
-  let aPost = coef[M + 1u];
-  let aRes = coef[M + 2u];
-  ${U(
-    hc,
-    (s) => `hpre[n * HC + ${s}u] = sigmoid_f(mix[${s}] * aPre + coef[${s}u]) + pf(5u);
-  hpost[n * HC + ${s}u] = sigmoid_f(mix[${hc + s}] * aPost + coef[${hc + s}u]) * pf(7u);`,
-  )}
-  var P: array<f32, ${HH}>;
-  ${U(HH, (k) => `P[${k}] = mix[${2 * hc + k}] * aRes + coef[${2 * hc + k}u];`, ' ')}
-  let eps = pf(6u);
-  let tmax = pu(3u);
-  let HS = HH + (2u * tmax - 1u) * HC;
-  let hb = n * HS + HH;
-  ${skSoftmax(hc, 'P', 'eps')}
-  ${skNorm(hc, false, 'P', 'eps', (a, d) => (saveHist ? `s2[hb + ${a}u] = ${d};` : ''))}
-  for (var it = 1u; it < tmax; it++) {
-    let hr = hb + (2u * it - 1u) * HC;
-    let hcol = hr + HC;
-    ${skNorm(hc, true, 'P', 'eps', (a, d) => (saveHist ? `s2[hr + ${a}u] = ${d};` : ''))}
-    ${skNorm(hc, false, 'P', 'eps', (a, d) => (saveHist ? `s2[hcol + ${a}u] = ${d};` : ''))}
-  }
-  ${U(HH, (k) => `hres[n * HH + ${k}u] = P[${k}];${saveHist ? ` s2[n * HS + ${k}u] = P[${k}];` : ''}`)}
-  ${saveMix ? `${U(M, (m) => `s1[n * (M + 1u) + ${m}u] = mix[${m}];`, ' ')}\n  s1[n * (M + 1u) + M] = invr;` : ''}
+  ${tokenEpilogue(hc, save)}
 }
 `,
   };

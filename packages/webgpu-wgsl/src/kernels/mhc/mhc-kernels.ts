@@ -12,7 +12,7 @@ import {
   sizeOf,
   type TensorInfo,
 } from '@liger-mhc/core';
-import type { WebGpuBackend } from '../../backend.js';
+import type { ParamWriter, WebGpuBackend } from '../../backend.js';
 import {
   COMPACT_M,
   coeffsBackwardPhiReduceKernel,
@@ -24,6 +24,18 @@ import {
   coeffsForwardKernel,
   coeffsShape,
 } from './coeffs.wgsl.js';
+import {
+  coeffsForwardMmaKernel,
+  coeffsMmaBlocker,
+  MMA_TK,
+  MMA_TN,
+  type MmaOptions,
+  mmaAux,
+  mmaKP,
+  mmaPhiScaleKernel,
+  mmaPhiSplitKernel,
+  mmaShape,
+} from './coeffs-mma.wgsl.js';
 import { pairOutDtype } from './common.js';
 import { postResBackwardKernel, postResForwardKernel } from './post_res.wgsl.js';
 import { preBackwardKernel, preForwardKernel } from './pre.wgsl.js';
@@ -35,6 +47,12 @@ import { preBackwardKernel, preForwardKernel } from './pre.wgsl.js';
  */
 export class WebGpuMhcKernels implements MhcKernels {
   constructor(private readonly b: WebGpuBackend) {}
+
+  /**
+   * Options of the matrix path's forward kernel (coeffs-mma.wgsl.ts); the defaults are the
+   * production kernel, the benchmark tries the others on the device.
+   */
+  mma: MmaOptions = {};
 
   /** An output written two elements per thread: f32 scratch when halves would straddle words. */
   private pairOutput(shape: readonly number[], dtype: TensorInfo['dtype'], rowLen: number) {
@@ -177,14 +195,16 @@ export class WebGpuMhcKernels implements MhcKernels {
       throw new ArgumentError('orientation', `expected 'liger' or 'deepseek', got '${String(o)}'`);
   }
 
-  /** b and the three alphas in one f32 [M+3] buffer (the kernels' `coef`). */
+  /** b and the three alphas in one f32 [M+3] buffer (the kernels' `coef`); `len` leaves room after
+   * them (the matrix path's aux words). */
   private coef(
     args: { b: TensorInfo; alphaPre: TensorInfo; alphaPost: TensorInfo; alphaRes: TensorInfo },
     M: number,
+    len = M + 3,
   ) {
     for (const [name, t] of Object.entries(args))
       if (t.dtype !== 'f32') throw new ArgumentError(name, `expected dtype f32, got ${t.dtype}`);
-    const coef = this.b.output([M + 3], 'f32');
+    const coef = this.b.output([len], 'f32');
     const dst = this.b.buf(coef, 'coef');
     this.b.copy(this.b.buf(args.b, 'b'), 0, dst, 0, M * 4);
     this.b.copy(this.b.buf(args.alphaPre, 'alphaPre'), 0, dst, M * 4, 4);
@@ -216,7 +236,11 @@ export class WebGpuMhcKernels implements MhcKernels {
       if (sizeOf(t.shape) !== 1) throw new ShapeError(name, '[]', t.shape);
     const { T } = coeffsShape(hc);
     const compact = M > COMPACT_M;
-    const coef = this.coef({ b, alphaPre, alphaPost, alphaRes }, M);
+    const mma =
+      this.b.capabilities.coeffsForward === 'subgroup-matrix' &&
+      coeffsMmaBlocker(this.b.mmaSupport, hc, x.dtype, phi.dtype, K) === null;
+    const aux = mma ? mmaAux(hc, K) : null;
+    const coef = this.coef({ b, alphaPre, alphaPost, alphaRes }, M, aux?.len);
     const hPre = this.b.output([N, hc], 'f32');
     const hPost = this.b.output([N, hc], 'f32');
     const hRes = this.b.output([N, hc, hc], 'f32');
@@ -228,21 +252,45 @@ export class WebGpuMhcKernels implements MhcKernels {
     if (s2) saved.push(s2);
     const d1 = s1 ?? this.b.output([1], 'f32');
     const d2 = s2 ?? this.b.output([1], 'f32');
-    this.b.dispatch(
-      (compact ? coeffsForwardCompactKernel : coeffsForwardKernel)(hc, x.dtype, phi.dtype, K, save),
-      [x, phi, coef, hPre, hPost, hRes, d1, d2],
-      (p) =>
-        p
-          .u32(0, N)
-          .u32(1, K)
-          .u32(2, Math.ceil(K / 2))
-          .u32(3, config.tmax)
-          .f32(4, config.rmsEps)
-          .f32(5, config.preEps)
-          .f32(6, config.sinkhornEps)
-          .f32(7, config.postMult),
-      compact ? N : Math.ceil(N / T),
-    );
+    const params = (p: ParamWriter) =>
+      p
+        .u32(0, N)
+        .u32(1, K)
+        .u32(2, Math.ceil(K / 2))
+        .u32(3, config.tmax)
+        .f32(4, config.rmsEps)
+        .f32(5, config.preEps)
+        .f32(6, config.sinkhornEps)
+        .f32(7, config.postMult);
+    if (mma) {
+      // φ split into scaled f16 hi/lo (+ per-column scales and flags in coef's tail), then x·φ on
+      // the matrix units; see coeffs-mma.wgsl.ts for why this equals the f32 path.
+      const { MP } = mmaShape(hc);
+      const KP = mmaKP(K);
+      const phl = this.b.output([2 * KP * MP], 'f16');
+      this.b.dispatch(mmaPhiScaleKernel(hc, phi.dtype, K), [phi, coef], params, MP);
+      const o = this.mma;
+      this.b.dispatch(
+        mmaPhiSplitKernel(hc, phi.dtype, K, !!o.normalOnly),
+        [phi, coef, phl],
+        params,
+        KP / MMA_TK,
+      );
+      this.b.dispatch(
+        coeffsForwardMmaKernel(hc, x.dtype, phi.dtype, K, save, o),
+        [x, phl, coef, hPre, hPost, hRes, d1, d2],
+        params,
+        Math.ceil(N / (o.tokens ?? MMA_TN)),
+      );
+      this.b.disposeData(phl.handle);
+    } else {
+      this.b.dispatch(
+        (compact ? coeffsForwardCompactKernel : coeffsForwardKernel)(hc, x.dtype, phi.dtype, K, save),
+        [x, phi, coef, hPre, hPost, hRes, d1, d2],
+        params,
+        compact ? N : Math.ceil(N / T),
+      );
+    }
     this.b.disposeData(coef.handle);
     if (!s1) this.b.disposeData(d1.handle);
     if (!s2) this.b.disposeData(d2.handle);
