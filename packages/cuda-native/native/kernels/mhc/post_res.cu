@@ -43,19 +43,25 @@ __global__ __launch_bounds__(256) void postResFwd(const T* __restrict__ x, const
 }
 
 /**
- * One block per token: grad_x[i] = sum_o R[o, i] g[o] (+ acc[i], the running x gradient, when
- * given), grad_f = sum_o hPost[o] g[o], and the
- * per-token reductions grad_hPost[o] = <g[o], f>, grad_R[o, i] = <g[o], x[i]> over the block.
+ * TPT threads a token (128: one block; 32: one warp, four tokens a block): grad_x[i] = sum_o R[o, i]
+ * g[o] (+ acc[i], the running x gradient, when given), grad_f = sum_o hPost[o] g[o], and the
+ * per-token reductions grad_hPost[o] = <g[o], f>, grad_R[o, i] = <g[o], x[i]> (fixed-order
+ * butterflies, then warps in order for a block). A warp a token is for short rows (c / V <= 256):
+ * there a block's reduction and its barriers cost more than the token's loads.
  */
-template <typename T, int HC, int V, bool DS>
+template <typename T, int HC, int V, bool DS, int TPT>
 __global__ __launch_bounds__(128) void postResBwd(const T* __restrict__ g, const T* __restrict__ x,
                                                   const T* __restrict__ f, const float* __restrict__ hPost,
                                                   const float* __restrict__ hRes, const T* __restrict__ acc,
                                                   T* __restrict__ gx, T* __restrict__ gf, float* __restrict__ gHPost,
-                                                  float* __restrict__ gHRes, int C) {
+                                                  float* __restrict__ gHRes, int N, int C) {
   constexpr int NV = HC + HC * HC;
   __shared__ float red[4 * NV];
-  const int64_t n = blockIdx.x;
+  // (A block a token: n stays block-uniform, so the coefficients below can live in uniform registers.)
+  const int64_t n = TPT == 128 ? static_cast<int64_t>(blockIdx.x)
+                               : static_cast<int64_t>(blockIdx.x) * (128 / TPT) + threadIdx.x / TPT;
+  const int lane = TPT == 128 ? static_cast<int>(threadIdx.x) : static_cast<int>(threadIdx.x % TPT);
+  if (TPT == 32 && n >= N) return;  // a whole warp (no block barrier in that variant)
   float R[HC][HC], hp[HC], part[NV];
 #pragma unroll
   for (int o = 0; o < HC; o++) {
@@ -65,7 +71,9 @@ __global__ __launch_bounds__(128) void postResBwd(const T* __restrict__ g, const
   }
 #pragma unroll
   for (int j = 0; j < NV; j++) part[j] = 0.f;
-  for (int cv = threadIdx.x; cv < C / V; cv += blockDim.x) {
+  // (For a block a token the stride stays blockDim.x as an unsigned run-time value: other spellings
+  // made ptxas spill ~770 bytes at hc = 8 instead of 88.)
+  for (int cv = lane; cv < C / V; cv += (TPT == 128 ? blockDim.x : TPT)) {
     float gs[HC][V], xs[HC][V], fv[V];
 #pragma unroll
     for (int o = 0; o < HC; o++) loadN<T, V>(g + (n * HC + o) * C + cv * V, gs[o]);
@@ -106,8 +114,18 @@ __global__ __launch_bounds__(128) void postResBwd(const T* __restrict__ g, const
     }
     storeN<T, V>(gf + n * C + cv * V, fo);
   }
-  blockSum<NV>(part, red);
-  if (threadIdx.x == 0) {
+  if constexpr (TPT == 32) {
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
+      float v = part[j];
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+      part[j] = v;
+    }
+  } else {
+    blockSum<NV>(part, red);
+  }
+  if (lane == 0) {
 #pragma unroll
     for (int o = 0; o < HC; o++) {
       gHPost[n * HC + o] = part[o];
@@ -179,9 +197,16 @@ LMHC_OP(post_res_bwd) {
       auto go = [&](auto vTag, auto dsTag) {
         constexpr int VV = decltype(vTag)::value;
         constexpr bool DS = decltype(dsTag)::value;
-        postResBwd<T, HC, VV, DS><<<N, 128, 0, a.dev.stream>>>(
-            static_cast<const T*>(g), static_cast<const T*>(x), static_cast<const T*>(f), hPost, hRes,
-            static_cast<const T*>(acc), static_cast<T*>(gx), static_cast<T*>(gf), gHPost, gHRes, C);
+        auto launch = [&](auto kern, int tokensPerBlock) {
+          kern<<<(N + tokensPerBlock - 1) / tokensPerBlock, 128, 0, a.dev.stream>>>(
+              static_cast<const T*>(g), static_cast<const T*>(x), static_cast<const T*>(f), hPost, hRes,
+              static_cast<const T*>(acc), static_cast<T*>(gx), static_cast<T*>(gf), gHPost, gHRes, N, C);
+        };
+        // A warp a token for short rows (hc <= 4 keeps its registers in bounds); else a block.
+        if constexpr (HC <= 4 && VV > 1) {
+          if (C / VV <= 256) return launch(postResBwd<T, HC, VV, DS, 32>, 4);
+        }
+        launch(postResBwd<T, HC, VV, DS, 128>, 1);
       };
       if (C % V == 0) {
         if (ds) go(std::integral_constant<int, V>{}, std::true_type{});
