@@ -27,6 +27,7 @@ import {
 import {
   coeffsForwardMmaKernel,
   coeffsMmaBlocker,
+  coeffsMmaReduceKernel,
   MMA_TK,
   MMA_TN,
   type MmaOptions,
@@ -35,6 +36,7 @@ import {
   mmaPhiScaleKernel,
   mmaPhiSplitKernel,
   mmaShape,
+  mmaSplit,
 } from './coeffs-mma.wgsl.js';
 import { pairOutDtype } from './common.js';
 import { postResBackwardKernel, postResForwardKernel } from './post_res.wgsl.js';
@@ -276,12 +278,34 @@ export class WebGpuMhcKernels implements MhcKernels {
         params,
         KP / MMA_TK,
       );
-      this.b.dispatch(
-        coeffsForwardMmaKernel(hc, x.dtype, phi.dtype, K, save, o),
-        [x, phl, coef, hPre, hPost, hRes, d1, d2],
-        params,
-        Math.ceil(N / (o.tokens ?? MMA_TN)),
-      );
+      const tiles = Math.ceil(N / (o.tokens ?? MMA_TN));
+      const { kTiles, chunks } = mmaSplit(N, K, o);
+      if (kTiles === 0) {
+        this.b.dispatch(
+          coeffsForwardMmaKernel(hc, x.dtype, phi.dtype, K, save, { ...o, kTiles: 0 }),
+          [x, phl, coef, hPre, hPost, hRes, d1, d2],
+          params,
+          tiles,
+        );
+      } else {
+        // K split: partial x·φ and Σx² per (token tile, K chunk), then per token the chunks summed
+        // in order and the epilogue.
+        const part = this.b.output([chunks * (M + 1) * N], 'f32');
+        const sp = (p: ParamWriter) => params(p.u32(8, kTiles).u32(9, chunks));
+        this.b.dispatch(
+          coeffsForwardMmaKernel(hc, x.dtype, phi.dtype, K, save, { ...o, kTiles }),
+          [x, phl, coef, part],
+          sp,
+          tiles * chunks,
+        );
+        this.b.dispatch(
+          coeffsMmaReduceKernel(hc, save),
+          [part, coef, hPre, hPost, hRes, d1, d2],
+          sp,
+          Math.ceil(N / 64),
+        );
+        this.b.disposeData(part.handle);
+      }
       this.b.disposeData(phl.handle);
     } else {
       this.b.dispatch(
