@@ -127,6 +127,8 @@ async function copyRoofline(be: WebGpuBackend): Promise<{ kernelGBs: number; buf
   const src = be.output([n], 'i32');
   const dst = be.output([n], 'i32');
   // 16-byte elements, four per thread (grid-stride).
+  // 1.5 s of warm-up: after the CPU-side setup the card idles down, and 200 ms left this roofline
+  // reading as low as 1680 GB/s (~4100 warm) on an H200.
   const ms = await gpuMs(
     be,
     () => be.dispatch(COPY, [src, dst], (p) => p.u32(0, n / 4), Math.ceil(n / 4 / 1024)),
@@ -441,12 +443,7 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  // BENCH_DAWN_FLAGS: extra Dawn flags for a diagnostic run (e.g.
-  // enable-dawn-features=disable_workgroup_init,disable_robustness: what zero-initialising workgroup
-  // memory and bounds checks cost); the log prints them.
-  const dawnFlags = (process.env.BENCH_DAWN_FLAGS ?? '').split(' ').filter(Boolean);
-  if (dawnFlags.length) log(`dawn flags: ${dawnFlags.join(' ')}`);
-  const be = await createWebGpuBackend({ dawnFlags });
+  const be = await createWebGpuBackend();
   log(`device: ${be.capabilities.device}; features ${JSON.stringify(be.features)}`);
   let fastPath = be.capabilities.coeffsForward;
   log(`coeffs forward path: ${fastPath}`);
@@ -457,138 +454,132 @@ async function main(): Promise<void> {
     coeffsForward: fastPath,
   };
 
-  const base: MmaOptions = {};
-  // BENCH_TIMINGS_ONLY=1: the timings only (a second, diagnostic pass in the same call).
-  if (!process.env.BENCH_TIMINGS_ONLY) {
-    // 0. The matrix path against the f32 path and float64 (first: a failure here switches the rest of
-    //    the run to the f32 path, so the log still says what broke).
-    // (BENCH_PATHCHECK=1 runs it without the feature too: both sides f32, a test of the check itself.)
-    if (fastPath === 'subgroup-matrix') {
-      try {
-        const p = await probeLayouts(be);
-        log(`probe layouts: ${JSON.stringify(p.combos)}`);
-        summary.probeLayouts = p;
-        // The coeffs kernel names every matrix row_major: that combination must compute A·B.
-        if (p.good?.a !== 'row_major' || p.good.b !== 'row_major' || p.good.c !== 'row_major')
-          log('probe: row_major/row_major/row_major does NOT compute A·B on this device');
-        const tiny = await probeTiny(be);
-        const want = Array.from({ length: 32 }, (_, t) => (t + 1) * ((t % 16) + 1));
-        log(`probe tiny (mix0/invr per token): ${JSON.stringify(tiny)}`);
-        log(`probe tiny expected:              ${JSON.stringify(want)}`);
-        be.setCoeffsPath('scalar');
-        log(`probe tiny on the f32 path:       ${JSON.stringify(await probeTiny(be))}`);
-        be.setCoeffsPath('subgroup-matrix');
-      } catch (err) {
-        log(`probe FAILED: ${(err as Error).message}`);
-      }
+  // 0. The matrix path against the f32 path and float64 (first: a failure here switches the rest of
+  //    the run to the f32 path, so the log still says what broke).
+  // (BENCH_PATHCHECK=1 runs it without the feature too: both sides f32, a test of the check itself.)
+  // minTokens 0: the probes, path checks, conformance and "subgroup-matrix" rows run the matrix path
+  // at every N (production takes it from MMA_MIN_TOKENS tokens; the "scalar" rows are the other path).
+  const base: MmaOptions = { minTokens: 0 };
+  be.mhc.mma = { ...base };
+  if (fastPath === 'subgroup-matrix') {
+    try {
+      const p = await probeLayouts(be);
+      log(`probe layouts: ${JSON.stringify(p.combos)}`);
+      summary.probeLayouts = p;
+      // The coeffs kernel names every matrix row_major: that combination must compute A·B.
+      if (p.good?.a !== 'row_major' || p.good.b !== 'row_major' || p.good.c !== 'row_major')
+        log('probe: row_major/row_major/row_major does NOT compute A·B on this device');
+      const tiny = await probeTiny(be);
+      const want = Array.from({ length: 32 }, (_, t) => (t + 1) * ((t % 16) + 1));
+      log(`probe tiny (mix0/invr per token): ${JSON.stringify(tiny)}`);
+      log(`probe tiny expected:              ${JSON.stringify(want)}`);
+      be.setCoeffsPath('scalar');
+      log(`probe tiny on the f32 path:       ${JSON.stringify(await probeTiny(be))}`);
+      be.setCoeffsPath('subgroup-matrix');
+    } catch (err) {
+      log(`probe FAILED: ${(err as Error).message}`);
     }
-    if (fastPath === 'subgroup-matrix' || process.env.BENCH_PATHCHECK) {
-      const checks = [];
-      try {
-        const cases: [number, number, number, 'bf16' | 'f16', MmaOptions][] = [
-          [1024, 4, 1024, 'bf16', {}],
-          [1024, 4, 1024, 'bf16', { normalOnly: true }],
-          [1024, 4, 1024, 'bf16', { tokens: 16 }],
-          [1024, 4, 1024, 'bf16', { prefetch: 2 }],
-          // The unsplit kernel (one workgroup walks all of K: the previous production path) and
-          // other chunk sizes of the K split (the default splits 1024x4x1024 into 16 chunks of 1 tile).
-          [1024, 4, 1024, 'bf16', { kTiles: 0 }],
-          [1024, 4, 1024, 'bf16', { kTiles: 3 }],
-          [100, 4, 200, 'bf16', { kTiles: 0 }],
-          [1024, 4, 1024, 'f16', { kTiles: 0 }],
-          [100, 4, 200, 'bf16', {}],
-          [96, 2, 64, 'bf16', {}],
-          [256, 4, 1024, 'f16', {}],
-        ];
-        for (const [N, hc, c, dt, variant] of cases) {
-          const r = await pathCheck(be, N, hc, c, dt, variant);
-          checks.push(r);
-          log(`path check ${JSON.stringify(r)}`);
-        }
-      } catch (err) {
-        log(`path check FAILED to run: ${(err as Error).message}`);
-        checks.push({ error: (err as Error).message });
-        fastPath = 'scalar';
+  }
+  if (fastPath === 'subgroup-matrix' || process.env.BENCH_PATHCHECK) {
+    const checks = [];
+    try {
+      const cases: [number, number, number, 'bf16' | 'f16', MmaOptions][] = [
+        [1024, 4, 1024, 'bf16', {}],
+        [1024, 4, 1024, 'bf16', { normalOnly: true }],
+        [1024, 4, 1024, 'bf16', { tokens: 16 }],
+        [1024, 4, 1024, 'bf16', { prefetch: 2 }],
+        [100, 4, 200, 'bf16', {}],
+        [96, 2, 64, 'bf16', {}],
+        [256, 4, 1024, 'f16', {}],
+      ];
+      for (const [N, hc, c, dt, variant] of cases) {
+        const r = await pathCheck(be, N, hc, c, dt, variant);
+        checks.push(r);
+        log(`path check ${JSON.stringify(r)}`);
       }
-      summary.pathChecks = checks;
-      be.setCoeffsPath(fastPath);
-      be.mhc.mma = { ...base };
+    } catch (err) {
+      log(`path check FAILED to run: ${(err as Error).message}`);
+      checks.push({ error: (err as Error).message });
+      fastPath = 'scalar';
     }
+    summary.pathChecks = checks;
+    be.setCoeffsPath(fastPath);
+    be.mhc.mma = { ...base };
+  }
 
-    // 1. Conformance on this device.
-    const t0 = performance.now();
-    const conf = await runConformance({ backend: be, fixturesDir: 'packages/core/fixtures/golden' });
-    summary.conformance = {
-      cases: conf.cases.length,
-      passed: conf.passed,
-      failed: conf.failed,
-      failures: conf.failures.slice(0, 20),
-      seconds: (performance.now() - t0) / 1000,
+  // 1. Conformance on this device.
+  const t0 = performance.now();
+  const conf = await runConformance({ backend: be, fixturesDir: 'packages/core/fixtures/golden' });
+  summary.conformance = {
+    cases: conf.cases.length,
+    passed: conf.passed,
+    failed: conf.failed,
+    failures: conf.failures.slice(0, 20),
+    seconds: (performance.now() - t0) / 1000,
+  };
+  log(
+    `conformance (coeffs forward path: ${be.capabilities.coeffsForward}): ${conf.cases.length} cases, ${conf.passed} passed, ${conf.failed} failed`,
+  );
+  for (const f of conf.failures.slice(0, 20))
+    log(`  FAIL ${f.case}/${f.tensor} ratio ${f.ratio} ${f.error ?? ''}`);
+
+  // 2. Determinism at a real size.
+  {
+    const L = inputs(be, 4096, 4, 1024);
+    const runs: Buffer[][] = [];
+    for (let r = 0; r < 2; r++) {
+      const s = layerStep(be, L, 'history');
+      const c = s.cb;
+      const outs = [
+        s.out,
+        ...s.gradX,
+        c.gradPhi!,
+        c.gradB!,
+        c.gradAlphaPre!,
+        c.gradAlphaPost!,
+        c.gradAlphaRes!,
+      ];
+      runs.push(
+        await Promise.all(
+          outs.map(async (t) => {
+            const a = await be.read(t.handle);
+            return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+          }),
+        ),
+      );
+      freeStep(be, s);
+    }
+    const identical = runs[0]!.every((a, i) => a.equals(runs[1]![i]!));
+    summary.determinism = { shape: '4096x4x1024', identical };
+    log(`determinism (4096x4x1024 fwd+bwd twice): ${identical ? 'bit-identical' : 'DIFFERENT'}`);
+    for (const t of [L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut]) be.disposeData(t.handle);
+  }
+
+  // 3. Soak: live buffers/bytes unchanged over many steps.
+  {
+    const L = inputs(be, 256, 4, 256);
+    freeStep(be, layerStep(be, L));
+    await be.sync();
+    const before = be.memory();
+    const ts = performance.now();
+    for (let i = 0; i < soakSteps; i++) {
+      freeStep(be, layerStep(be, L, i % 2 === 0 ? 'history' : 'recompute'));
+      if (i % 500 === 499) await be.sync();
+    }
+    await be.sync();
+    const after = be.memory();
+    const ok = after.liveBuffers === before.liveBuffers && after.liveBytes === before.liveBytes;
+    summary.soak = {
+      steps: soakSteps,
+      before,
+      after,
+      unchanged: ok,
+      seconds: (performance.now() - ts) / 1000,
     };
     log(
-      `conformance (coeffs forward path: ${be.capabilities.coeffsForward}): ${conf.cases.length} cases, ${conf.passed} passed, ${conf.failed} failed`,
+      `soak: ${soakSteps} fwd+bwd steps, live ${before.liveBuffers}/${before.liveBytes} -> ${after.liveBuffers}/${after.liveBytes} (${ok ? 'unchanged' : 'CHANGED'})`,
     );
-    for (const f of conf.failures.slice(0, 20))
-      log(`  FAIL ${f.case}/${f.tensor} ratio ${f.ratio} ${f.error ?? ''}`);
-
-    // 2. Determinism at a real size.
-    {
-      const L = inputs(be, 4096, 4, 1024);
-      const runs: Buffer[][] = [];
-      for (let r = 0; r < 2; r++) {
-        const s = layerStep(be, L, 'history');
-        const c = s.cb;
-        const outs = [
-          s.out,
-          ...s.gradX,
-          c.gradPhi!,
-          c.gradB!,
-          c.gradAlphaPre!,
-          c.gradAlphaPost!,
-          c.gradAlphaRes!,
-        ];
-        runs.push(
-          await Promise.all(
-            outs.map(async (t) => {
-              const a = await be.read(t.handle);
-              return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-            }),
-          ),
-        );
-        freeStep(be, s);
-      }
-      const identical = runs[0]!.every((a, i) => a.equals(runs[1]![i]!));
-      summary.determinism = { shape: '4096x4x1024', identical };
-      log(`determinism (4096x4x1024 fwd+bwd twice): ${identical ? 'bit-identical' : 'DIFFERENT'}`);
-      for (const t of [L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut]) be.disposeData(t.handle);
-    }
-
-    // 3. Soak: live buffers/bytes unchanged over many steps.
-    {
-      const L = inputs(be, 256, 4, 256);
-      freeStep(be, layerStep(be, L));
-      await be.sync();
-      const before = be.memory();
-      const ts = performance.now();
-      for (let i = 0; i < soakSteps; i++) {
-        freeStep(be, layerStep(be, L, i % 2 === 0 ? 'history' : 'recompute'));
-        if (i % 500 === 499) await be.sync();
-      }
-      await be.sync();
-      const after = be.memory();
-      const ok = after.liveBuffers === before.liveBuffers && after.liveBytes === before.liveBytes;
-      summary.soak = {
-        steps: soakSteps,
-        before,
-        after,
-        unchanged: ok,
-        seconds: (performance.now() - ts) / 1000,
-      };
-      log(
-        `soak: ${soakSteps} fwd+bwd steps, live ${before.liveBuffers}/${before.liveBytes} -> ${after.liveBuffers}/${after.liveBytes} (${ok ? 'unchanged' : 'CHANGED'})`,
-      );
-      for (const t of [L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut]) be.disposeData(t.handle);
-    }
+    for (const t of [L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut]) be.disposeData(t.handle);
   }
 
   // 5. Timings.
@@ -734,11 +725,12 @@ async function main(): Promise<void> {
       ]);
       scratch.push(aux, phl);
     }
-    // Variants of the matrix path (coeffs fwd and layer fwd only): 'unsplit' (no K split: the
-    // previous production kernel), 'kt<n>' (K chunks of n tiles of 256), 'tn16' (16 tokens per
-    // workgroup), 'pf2' (two tiles prefetched), 'normal-only' (no f16 subnormal operands); the
-    // ablations (coeffs fwd only) on the default split.
-    const variants = (process.env.BENCH_VARIANTS ?? 'unsplit,kt4,kt16,pf2,ablate:no-mma,ablate:loads-only')
+    // Variants of the matrix path: 'normal-only' (no f16 subnormal operands), 'tn16' (16 tokens per
+    // workgroup), 'pf2' (two tiles prefetched); coeffs fwd and layer fwd only; and the ablations
+    // (coeffs fwd only). BENCH_VARIANTS (comma-separated) picks some of them, '' none.
+    const variants = (
+      process.env.BENCH_VARIANTS ?? 'normal-only,tn16,pf2,ablate:no-mma,ablate:no-stage,ablate:loads-only'
+    )
       .split(',')
       .filter(Boolean);
     const paths = fastPath === 'subgroup-matrix' ? ['subgroup-matrix', 'scalar', ...variants] : ['scalar'];
@@ -750,23 +742,19 @@ async function main(): Promise<void> {
         tokens: path === 'tn16' ? 16 : 32,
         prefetch: path === 'pf2' ? 2 : 1,
         ablate: path.startsWith('ablate:') ? (path.slice(7) as MmaOptions['ablate']) : undefined,
-        kTiles: path === 'unsplit' ? 0 : path.startsWith('kt') ? Number(path.slice(2)) : undefined,
       };
       for (const [op, mode, bytes, fn] of cases) {
         // pre/post_res do not depend on the coeffs path.
         if (path !== fastPath && (op === 'pre' || op === 'post_res' || op === 'phi_prep')) continue;
         if (
-          path !== fastPath &&
-          path !== 'scalar' &&
-          !path.startsWith('ablate:') &&
+          ['normal-only', 'tn16', 'pf2'].includes(path) &&
           !(mode === 'fwd' && (op === 'coeffs' || op === 'layer'))
         )
           continue;
         if (path.startsWith('ablate:') && !(mode === 'fwd' && op === 'coeffs')) continue;
         // BENCH_QUICK=1: the forward rows only.
         if (process.env.BENCH_QUICK && mode !== 'fwd') continue;
-        // The first case of a shape follows seconds of CPU-side input generation (the card idles down
-        // its clocks: the first row read ~3x slow with 200 ms): a longer warm-up there.
+        // The first case of a shape follows seconds of CPU-side input generation: a longer warm-up there.
         const ms = await gpuMs(be, fn, rows.length === 0 || rows.at(-1)!.N !== N ? 1500 : 200);
         const GBs = bytes / ms / 1e6;
         const row = { op, mode, path, N, hc, c, ms, min_bytes: bytes, GBs, roofline: GBs / roofGBs };

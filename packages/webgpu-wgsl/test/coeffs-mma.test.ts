@@ -5,14 +5,12 @@ import { hasF16Config16, subgroupMatrixConfigs } from '../src/device.js';
 import {
   coeffsForwardMmaKernel,
   coeffsMmaBlocker,
-  coeffsMmaReduceKernel,
   type MmaDeviceSupport,
   mmaAux,
   mmaKP,
   mmaPhiScaleKernel,
   mmaPhiSplitKernel,
   mmaShape,
-  mmaSplit,
   mmaWorkgroupBytes,
 } from '../src/kernels/mhc/coeffs-mma.wgsl.js';
 import { header } from '../src/kernels/wgsl-lib.js';
@@ -39,6 +37,10 @@ describe('coeffs matrix path: gating', () => {
     expect(coeffsMmaBlocker(NVIDIA, 4, 'f16', 'f16', 4096)).toBeNull();
     expect(coeffsMmaBlocker(NVIDIA, 1, 'bf16', 'bf16', 16)).toBeNull();
     expect(coeffsMmaBlocker(NVIDIA, 4, 'bf16', 'bf16', 2080)).toBeNull();
+    // Few tokens: the f32 path is faster there, unless the caller lowers the bar (the checks do).
+    expect(coeffsMmaBlocker(NVIDIA, 4, 'bf16', 'bf16', 16384, 8192)).toBeNull();
+    expect(coeffsMmaBlocker(NVIDIA, 4, 'bf16', 'bf16', 16384, 8191)).toMatch(/fewer than 8192 tokens/);
+    expect(coeffsMmaBlocker(NVIDIA, 4, 'bf16', 'bf16', 16384, 32, 0)).toBeNull();
   });
 
   it('leaves everything else on the f32 path, saying why', () => {
@@ -57,22 +59,6 @@ describe('coeffs matrix path: gating', () => {
     expect(coeffsMmaBlocker(NVIDIA, 4, 'f32', 'f32', 4096)).toMatch(/bf16\/f16/);
     expect(coeffsMmaBlocker(NVIDIA, 8, 'bf16', 'bf16', 4096)).toMatch(/32 coefficients/);
     expect(coeffsMmaBlocker(NVIDIA, 3, 'bf16', 'bf16', 51)).toMatch(/multiple of 8/);
-  });
-
-  it('splits K into chunks by the shape only, where the token tiles alone are few', () => {
-    // Few tokens: 1024 (32 token tiles) × K = 4096 (16 tiles): 8 chunks of 2 tiles, 256 workgroups.
-    expect(mmaSplit(1024, 4096)).toEqual({ kTiles: 2, chunks: 8 });
-    expect(mmaSplit(100, 800)).toEqual({ kTiles: 1, chunks: 4 });
-    // 8192×4×4096 (256 token tiles) is already 256 workgroups: unsplit.
-    expect(mmaSplit(8192, 16384)).toEqual({ kTiles: 0, chunks: 1 });
-    // Enough tokens: one chunk, i.e. the unsplit kernel.
-    expect(mmaSplit(32768, 4096)).toEqual({ kTiles: 0, chunks: 1 });
-    expect(mmaSplit(1 << 20, 1024)).toEqual({ kTiles: 0, chunks: 1 });
-    expect(mmaSplit(8192, 16384, { kTiles: 0 })).toEqual({ kTiles: 0, chunks: 1 });
-    expect(mmaSplit(8192, 16384, { kTiles: 8 })).toEqual({ kTiles: 8, chunks: 8 });
-    expect(mmaSplit(8192, 16384, { kTiles: 100 })).toEqual({ kTiles: 0, chunks: 1 });
-    expect(mmaSplit(8192, 16384, { kTiles: 3 })).toEqual({ kTiles: 3, chunks: 22 });
-    expect(mmaSplit(2048, 16384, { tokens: 16 })).toEqual({ kTiles: 32, chunks: 2 });
   });
 
   it('reads the adapter configs field by field and wants f16 16x16x16 -> f32', () => {
@@ -134,14 +120,8 @@ const hasNull = !!nullAdapter?.features.has('chromium-experimental-subgroup-matr
               normalOnly: hc === 2,
               tokens: hc === 3 ? 16 : 32,
               prefetch: hc === 1 ? 2 : 1,
-              // The K-split kernel (default) and the unsplit one (kTiles 0), which runs the epilogue.
-              kTiles: save === 'recompute' ? 0 : undefined,
             }),
           );
-    for (const hc of [1, 4])
-      for (const save of ['none', 'history', 'recompute'] as const)
-        defs.push(coeffsMmaReduceKernel(hc, save));
-    defs.push(coeffsForwardMmaKernel(4, 'bf16', 'bf16', 4096, 'none', { ablate: 'loads-only' }));
     defs.push(
       mmaPhiScaleKernel(4, 'bf16', 4096),
       mmaPhiSplitKernel(4, 'bf16', 4096),
@@ -251,83 +231,6 @@ afterAll(() => b?.dispose());
       expect(be.capabilities.coeffsForward).toBe(expected);
       expect(be.setCoeffsPath('scalar')).toBe('scalar');
       expect(be.setCoeffsPath('subgroup-matrix')).toBe(expected);
-    });
-  },
-);
-
-(b ? describe : describe.skip)(
-  `coeffs matrix path: the K-split reduce${b ? '' : ` (skipped: ${skipReason()})`}`,
-  () => {
-    it('sums the chunks per token in order, then the token epilogue (mix, invr, hPre, hPost)', async () => {
-      const be = b!;
-      const hc = 4;
-      const N = 70; // not a multiple of the 64-token workgroup
-      const K = 512;
-      const chunks = 3;
-      const { M } = mmaShape(hc);
-      // Partials of small integers (exact sums), Σx² partials positive.
-      const part = new Float32Array(chunks * (M + 1) * N);
-      for (let c = 0; c < chunks; c++)
-        for (let j = 0; j <= M; j++)
-          for (let n = 0; n < N; n++)
-            part[(c * (M + 1) + j) * N + n] =
-              j === M ? 1 + ((n + c) % 5) : ((n * 7 + j * 3 + c * 11) % 9) - 4;
-      const coefv = new Float32Array(M + 3);
-      for (let j = 0; j < M; j++) coefv[j] = 0.05 * (j - 10);
-      coefv.set([0.5, 2, 1], M);
-      const P = be.zeros([part.length], 'f32');
-      be.write(P.handle, part);
-      const coef = be.zeros([M + 3], 'f32');
-      be.write(coef.handle, coefv);
-      const tmax = 3;
-      const HS = hc * hc + (2 * tmax - 1) * hc;
-      const outs = [
-        be.zeros([N * hc], 'f32'),
-        be.zeros([N * hc], 'f32'),
-        be.zeros([N * hc * hc], 'f32'),
-        be.zeros([N * (M + 1)], 'f32'),
-        be.zeros([N * HS], 'f32'),
-      ];
-      const preEps = 0.01;
-      const postMult = 2;
-      be.dispatch(
-        coeffsMmaReduceKernel(hc, 'history'),
-        [P, coef, ...outs],
-        (p) => {
-          p.u32(0, N)
-            .u32(1, K)
-            .u32(3, tmax)
-            .f32(4, 1e-6)
-            .f32(5, preEps)
-            .f32(6, 1e-6)
-            .f32(7, postMult)
-            .u32(9, chunks);
-        },
-        Math.ceil(N / 64),
-      );
-      const [hPre, hPost, hRes, s1] = (await Promise.all(
-        outs.slice(0, 4).map((t) => be.read(t.handle)),
-      )) as Float32Array[];
-      free(be, P, coef, ...outs);
-      const sig = (v: number) => 1 / (1 + Math.exp(-v));
-      for (let n = 0; n < N; n++) {
-        const sum = (j: number) => {
-          let s = 0;
-          for (let c = 0; c < chunks; c++) s += part[(c * (M + 1) + j) * N + n]!;
-          return s;
-        };
-        const invr = 1 / Math.sqrt(sum(M) / K + 1e-6);
-        expect(s1![n * (M + 1) + M]).toBeCloseTo(invr, 5);
-        for (let j = 0; j < M; j++) expect(s1![n * (M + 1) + j]).toBeCloseTo(sum(j) * invr, 4);
-        for (let s = 0; s < hc; s++) {
-          expect(hPre![n * hc + s]).toBeCloseTo(sig(sum(s) * invr * 0.5 + coefv[s]!) + preEps, 5);
-          expect(hPost![n * hc + s]).toBeCloseTo(postMult * sig(sum(hc + s) * invr * 2 + coefv[hc + s]!), 5);
-        }
-        // Sinkhorn output: rows of hRes sum to ~1 after the last (column) normalisation's row pass.
-        let tot = 0;
-        for (let k = 0; k < hc * hc; k++) tot += hRes![n * hc * hc + k]!;
-        expect(tot).toBeCloseTo(hc, 3);
-      }
     });
   },
 );

@@ -38,22 +38,21 @@ import { U } from './common.js';
  * Determinism: every reduction (k-split partials, the Σx² lanes) is summed in a fixed order; the
  * only atomics are integer ORs of flags.
  *
- * Work split: a grid of (token tiles of TN = 32, 16 as an option) × (K chunks of kTiles·TK) workgroups
- * of 256 invocations (8 subgroups of 32), each walking its chunk in tiles of TK = 256 and writing
- * partial x·φ (M columns, unscaled) and partial Σx² of its tokens to `part` [chunks][M+1][N];
- * coeffsMmaReduceKernel then sums the chunks per token in chunk order (deterministic, no float
- * atomics) and runs the token epilogue. kTiles = 0 is the unsplit kernel (one workgroup walks all
- * of K and runs the epilogue itself). The split was meant to lift the loads (~740 GB/s with 256
- * workgroups at 8192×16384 on an H200) by running thousands of short workgroups; measured, it does
- * not (more chunks were slower, see SPLIT_TARGET_WGS), so it is used only where the token tiles
- * alone are too few to fill the card. The exactness handling is per chunk: a
- * chunk's lo passes and its f32 fallback (an |x| > 65504 in its tile) cover only its own K range. Each invocation loads TN/8 × 16 bytes of x per tile (the
+ * Work split: one workgroup of 256 invocations (8 subgroups of 32) per TN = 32 tokens (16 as an
+ * option), walking K in tiles of TK = 256. Each invocation loads TN/8 × 16 bytes of x per tile (the
  * next tile is prefetched into registers while the current one is multiplied). Subgroup g owns
  * result block (row block r, column block c) over a k-split h of each tile: at TN = 32, 2 row
  * blocks × 2 column blocks (M ≤ 32) × 2 k-splits; the k-splits are added in order at the end.
  */
 export const MMA_TN = 32;
 export const MMA_TK = 256;
+/**
+ * Fewest tokens for which the matrix path is taken: below, preparing φ (a fixed cost a call) and
+ * one workgroup per 32 tokens walking all of K cost more than the f32 path's FMAs. Measured on an
+ * H200 (bench/results/webgpu-mhc-h200-2026-11-27.md): coeffs forward at 1024×4×4096 0.329 ms on
+ * this path against 0.120 ms on the f32 one; at 8192×4×4096 0.567 against 0.593.
+ */
+export const MMA_MIN_TOKENS = 8192;
 const WG = 256;
 /** Row stride of the staged x tile in halves: 8 halves (16 bytes) of padding put the 16 rows that
  * one matrix load reads in different banks (a 512-byte stride would put them all in the same). */
@@ -74,35 +73,8 @@ export interface MmaOptions {
   prefetch?: 1 | 2;
   /** Benchmark ablations: drop the matrix products, the x staging, or both (wrong results). */
   ablate?: 'no-mma' | 'no-stage' | 'loads-only';
-  /** K tiles (of MMA_TK) per workgroup: 0 = no K split (one workgroup walks all of K and runs the
-   * token epilogue itself); undefined = chosen by mmaSplit from the shape. */
-  kTiles?: number;
-}
-
-/**
- * Workgroups below which the K split kicks in. Measured on an H200 (8192×4×4096, bf16): K chunks of
- * 2/4/8/16 tiles (8192/4096/2048/1024 workgroups) took 0.735/0.646/0.604/0.585 ms vs 0.568 unsplit
- * (256 workgroups), so the workgroup count is not what limits this kernel at large N: its per-tile
- * cost is (loads-only ablation: ~0.36-0.38 ms, ~700-740 GB/s, with 256 or 4096 workgroups). So
- * large N stays unsplit, and the split only fills the card for small N (e.g. 1024 tokens: 32 tiles,
- * 8 chunks), where the unsplit kernel would leave most SMs idle (not timed yet).
- */
-const SPLIT_TARGET_WGS = 256;
-
-/**
- * The K split of a call: tiles per chunk and the chunk count (0 and 1: no split). Depends on the
- * shape (and the option) only, so the reduction order, hence every bit, is fixed for a shape.
- */
-export function mmaSplit(N: number, K: number, o: MmaOptions = {}): { kTiles: number; chunks: number } {
-  const NIT = Math.ceil(K / MMA_TK);
-  const tiles = Math.ceil(N / (o.tokens ?? MMA_TN));
-  let kt = o.kTiles;
-  if (kt === 0) return { kTiles: 0, chunks: 1 };
-  if (kt === undefined) kt = Math.ceil(NIT / Math.max(1, Math.ceil(SPLIT_TARGET_WGS / tiles)));
-  kt = Math.max(1, Math.min(NIT, kt));
-  // One chunk of all of K is the unsplit kernel (no partials, no reduce dispatch).
-  if (kt === NIT) return { kTiles: 0, chunks: 1 };
-  return { kTiles: kt, chunks: Math.ceil(NIT / kt) };
+  /** Fewest tokens for the matrix path (default MMA_MIN_TOKENS; 0: every N, as the checks do). */
+  minTokens?: number;
 }
 
 /** What the device offers for the matrix path (see device.ts). */
@@ -157,6 +129,8 @@ export function coeffsMmaBlocker(
   xd: DType,
   pd: DType,
   K: number,
+  N = Number.POSITIVE_INFINITY,
+  minTokens = MMA_MIN_TOKENS,
 ): string | null {
   if (!dev) return 'disabled';
   if (!dev.subgroupMatrixF16) return 'no subgroup-matrix f16 16x16x16 config';
@@ -169,6 +143,7 @@ export function coeffsMmaBlocker(
   // Rows of x are read as vec4<u32> (8 halves): each row must start on 16 bytes.
   if (K % 8 !== 0 || K === 0) return 'K not a multiple of 8';
   if (dev.maxComputeWorkgroupStorageSize < mmaWorkgroupBytes(hc)) return 'workgroup storage too small';
+  if (N < minTokens) return `fewer than ${minTokens} tokens (the f32 path is faster there)`;
   return null;
 }
 
@@ -320,9 +295,6 @@ export function coeffsForwardMmaKernel(
 ): KernelDef {
   const normalOnly = !!o.normalOnly;
   const TN = o.tokens ?? MMA_TN;
-  // K split (see mmaSplit): the kernel writes partials; the chunk size is a parameter, so one
-  // pipeline serves every split.
-  const split = o.kTiles !== 0;
   const noMma = o.ablate === 'no-mma' || o.ablate === 'loads-only';
   const noStage = o.ablate === 'no-stage' || o.ablate === 'loads-only';
   // Tiles of x in flight per invocation beyond the one being staged.
@@ -441,21 +413,17 @@ export function coeffsForwardMmaKernel(
   const ldx = (q: number, it: string) =>
     `select(vec4<u32>(0u), x[row${q} + min(${it} * ${MMA_TK / 8}u + lane, KV - 1u)], ok${q} && ${it} * ${MMA_TK / 8}u + lane < KV)`;
   return {
-    key: `coeffs_fwd_mma:${hc}:${xd}:${pd}:${split ? 'split' : save}:${normalOnly}:${TN}:${PF}:${o.ablate ?? ''}`,
+    key: `coeffs_fwd_mma:${hc}:${xd}:${pd}:${save}:${normalOnly}:${TN}:${PF}:${o.ablate ?? ''}`,
     directives: DIRECTIVES,
     bufs: [
       { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
       { name: 'phl', dtype: 'f16', access: 'read', wgsl: 'f16' },
       { name: 'coef', dtype: 'f32', access: 'read' },
-      ...(split
-        ? [{ name: 'part', dtype: 'f32' as const, access: 'rw' as const }]
-        : [
-            { name: 'hpre', dtype: 'f32' as const, access: 'rw' as const },
-            { name: 'hpost', dtype: 'f32' as const, access: 'rw' as const },
-            { name: 'hres', dtype: 'f32' as const, access: 'rw' as const },
-            { name: 's1', dtype: 'f32' as const, access: 'rw' as const },
-            { name: 's2', dtype: 'f32' as const, access: 'rw' as const },
-          ]),
+      { name: 'hpre', dtype: 'f32', access: 'rw' },
+      { name: 'hpost', dtype: 'f32', access: 'rw' },
+      { name: 'hres', dtype: 'f32', access: 'rw' },
+      { name: 's1', dtype: 'f32', access: 'rw' },
+      { name: 's2', dtype: 'f32', access: 'rw' },
     ],
     body: `
 ${smallConst(normalOnly)}
@@ -477,26 +445,14 @@ fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let N = pu(0u);
   let K = pu(1u);
-  let NIT = (K + ${MMA_TK - 1}u) / ${MMA_TK}u;
-${
-  split
-    ? `  // Workgroup (token tile, K chunk), chunks of one tile adjacent (they read one stretch of x).
-  let NCH = pu(9u);
-  let tile = wg_lin / NCH;
-  let chunk = wg_lin - tile * NCH;
-  let it0 = chunk * pu(8u);
-  let it1 = min(NIT, it0 + pu(8u));`
-    : `  let tile = wg_lin;
-  let it0 = 0u;
-  let it1 = NIT;`
-}
-  let tok0 = tile * ${TN}u;
+  let tok0 = wg_lin * ${TN}u;
   if (tok0 >= N) { return; }
   let sg = lid >> 5u;
   let lane = lid & 31u;
   let r = sg % ${RB}u;
   let c = (sg / ${RB}u) % ${CB}u;
   let h = sg / ${RB * CB}u;
+  let NIT = (K + ${MMA_TK - 1}u) / ${MMA_TK}u;
   let KMP = NIT * ${MMA_TK * MP}u;
   let KV = K / 8u;
   // Rows past N and words past K (the last tile of a K that is not a multiple of 256) read valid
@@ -505,10 +461,10 @@ ${
     Q,
     (q) => `let ok${q} = tok0 + sg + ${8 * q}u < N;
   let row${q} = min(tok0 + sg + ${8 * q}u, N - 1u) * KV;
-  var cur${q} = ${ldx(q, 'it0')};${
+  var cur${q} = ${ldx(q, '0u')};${
     PF === 2
       ? `
-  var pf${q} = ${ldx(q, '(it0 + 1u)')};`
+  var pf${q} = ${ldx(q, '1u')};`
       : ''
   }
   var ss${q} = 0.0;`,
@@ -517,22 +473,12 @@ ${
   var A0 = subgroup_matrix_result<f32, 16, 16>();
   var A1 = subgroup_matrix_result<f32, 16, 16>();
   var A2 = subgroup_matrix_result<f32, 16, 16>();
-  // φ columns with inf/NaN: one flag load per invocation, issued here so its latency hides behind
-  // the tiles (a loop over the M flags in one invocation cost ~M dependent global loads per
-  // workgroup, which the K split multiplies). fl[1] is read after the loop's barriers.
-  if (lid < M && coef[${A.BAD}u + lid] != 0.0) { atomicOr(&fl[1], 1u); }
-  // Whether any tile of this workgroup took the lo products (else A1 and A2 are zero).
-  var anyLo = false;
-  // φ's lo flag of the tile, loaded one tile ahead (its load would otherwise stall every tile).
-  var fpn = coef[${A.CH}u + it0] != 0.0;
-  for (var it = it0; it < it1; it++) {
-    let fp = fpn;
-    if (it + 1u < it1) { fpn = coef[${A.CH}u + it + 1u] != 0.0; }
+  for (var it = 0u; it < NIT; it++) {
     var miss = false;
     ${stageHi}
     if (miss) { atomicOr(&fl[0], 1u); }
     ${U(Q, (q) => `var nxt${q} = vec4<u32>(0u);`, '\n    ')}
-    if (it + ${PF}u < it1) {
+    if (it + ${PF}u < NIT) {
       ${U(Q, (q) => `nxt${q} = ${ldx(q, `(it + ${PF}u)`)};`, '\n      ')}
     }
     workgroupBarrier();
@@ -543,7 +489,7 @@ ${
     }
     workgroupBarrier();
     if (lid == 0u) { atomicStore(&fl[0], 0u); }
-    anyLo = anyLo || fx || fp;
+    let fp = coef[${A.CH}u + it] != 0.0;
     let kb = it * ${MMA_TK}u;
     ${
       noMma
@@ -560,16 +506,14 @@ ${
   // |x| > 65504 or inf (mx), NaN (Σx²; max() may drop a NaN): the tile takes the f32 fallback.
   if (!(mx <= 65504.0) || !(ss0${U(Q - 1, (q) => ` + ss${q + 1}`, '')} <= 3.0e38)) { atomicOr(&fl[1], 1u); }
   ${combine('A0', true, '')}
-  // fx and fp are the same in every invocation (flags read after a barrier; coef), so is anyLo.
-  if (lid == 0u) { fov_u[1] = select(0u, 1u, anyLo); }
-  if (workgroupUniformLoad(&fov_u[1]) != 0u) {
-    ${combine('A1', false, '5.9604644775390625e-8')}
-    ${combine('A2', false, '3.552713678800501e-15')}
-  }
+  ${combine('A1', false, '5.9604644775390625e-8')}
+  ${combine('A2', false, '3.552713678800501e-15')}
   // Σx² partials of the tile's tokens (token sg + 8q, lane) to res, and the fallback flag.
   ${U(Q, (q) => `res[(sg + ${8 * q}u) * 32u + lane] = ss${q};`, ' ')}
   if (lid == 0u) {
-    fov_u[0] = atomicLoad(&fl[1]);
+    var bad = atomicLoad(&fl[1]);
+    for (var j = 0u; j < M; j++) { if (coef[${A.BAD}u + j] != 0.0) { bad = 1u; } }
+    fov_u[0] = bad;
   }
   let ov = workgroupUniformLoad(&fov_u[0]) != 0u;
   var ssv = 0.0;
@@ -580,7 +524,7 @@ ${
     for (var j = 0u; j < M; j++) {
       workgroupBarrier();
       ${U(Q, (q) => `var p${q} = 0.0;`, ' ')}
-      for (var it = it0; it < it1; it++) {
+      for (var it = 0u; it < NIT; it++) {
         // Past K the f32 φ copy ends (what follows is not φ, and 0·NaN is NaN): skip.
         if (it * ${MMA_TK / 8}u + lane >= KV) { continue; }
         let k = it * ${MMA_TK}u + lane * 8u;
@@ -603,70 +547,11 @@ ${
     }
   }
   workgroupBarrier();
-${
-  split
-    ? `  // This chunk's partials, unscaled (2^-s_j is a power of two: exact unless it goes subnormal), as
-  // part[chunk][j][n]: consecutive invocations write consecutive tokens.
-  let pb = chunk * ${M + 1}u * N;
-  for (var e = lid; e < ${TN * M}u; e += ${WG}u) {
-    let j = e / ${TN}u;
-    let t = e % ${TN}u;
-    if (tok0 + t < N) { part[pb + j * N + tok0 + t] = macc[t * M + j] * select(coef[${A.CS}u + j], 1.0, ov); }
-  }
-  if (lid < ${TN}u && tok0 + lid < N) { part[pb + M * N + tok0 + lid] = ssv; }
-}
-`
-    : `  let n = tok0 + lid;
+  let n = tok0 + lid;
   if (lid >= ${TN}u || n >= N) { return; }
   let invr = inverseSqrt(ssv / f32(K) + pf(4u));
   var mix: array<f32, ${M}>;
   ${U(M, (m) => `mix[${m}] = macc[lid * M + ${m}u] * select(coef[${A.CS + m}u], 1.0, ov) * invr;`, '\n  ')}
-  ${tokenEpilogue(hc, save)}
-}
-`
-}`,
-  };
-}
-
-/**
- * The end of the split forward: per token (one invocation each), the chunks' partial x·φ and Σx²
- * summed in chunk order, then the token epilogue of coeffs.wgsl.ts (same outputs and saved tensors
- * as the scalar kernel). Bindings: part [chunks][M+1][N], coef, then the outputs as in
- * coeffsForwardKernel. Params: 0 N, 1 K, 3 tmax, 4 rmsEps, 5 preEps, 6 sinkhornEps, 7 postMult,
- * 9 chunks.
- */
-export function coeffsMmaReduceKernel(hc: number, save: 'none' | 'history' | 'recompute'): KernelDef {
-  const { M } = mmaShape(hc);
-  return {
-    key: `coeffs_fwd_mma_reduce:${hc}:${save}`,
-    bufs: [
-      { name: 'part', dtype: 'f32', access: 'read' },
-      { name: 'coef', dtype: 'f32', access: 'read' },
-      { name: 'hpre', dtype: 'f32', access: 'rw' },
-      { name: 'hpost', dtype: 'f32', access: 'rw' },
-      { name: 'hres', dtype: 'f32', access: 'rw' },
-      { name: 's1', dtype: 'f32', access: 'rw' },
-      { name: 's2', dtype: 'f32', access: 'rw' },
-    ],
-    body: `
-const HC = ${hc}u;
-const HH = ${hc * hc}u;
-const M = ${M}u;
-@compute @workgroup_size(64)
-fn main(${ENTRY_ARGS}) {
-  ${LINEAR_WG}
-  let n = wg_lin * 64u + lid;
-  let N = pu(0u);
-  if (n >= N) { return; }
-  let K = pu(1u);
-  ${U(M + 1, (j) => `var a${j} = 0.0;`, ' ')}
-  for (var c = 0u; c < pu(9u); c++) {
-    let b = c * ${M + 1}u * N + n;
-    ${U(M + 1, (j) => `a${j} += part[b + ${j}u * N];`, ' ')}
-  }
-  let invr = inverseSqrt(a${M} / f32(K) + pf(4u));
-  var mix: array<f32, ${M}>;
-  ${U(M, (m) => `mix[${m}] = a${m} * invr;`, ' ')}
   ${tokenEpilogue(hc, save)}
 }
 `,

@@ -27,7 +27,6 @@ import {
 import {
   coeffsForwardMmaKernel,
   coeffsMmaBlocker,
-  coeffsMmaReduceKernel,
   MMA_TK,
   MMA_TN,
   type MmaOptions,
@@ -36,7 +35,6 @@ import {
   mmaPhiScaleKernel,
   mmaPhiSplitKernel,
   mmaShape,
-  mmaSplit,
 } from './coeffs-mma.wgsl.js';
 import { pairOutDtype } from './common.js';
 import { postResBackwardKernel, postResForwardKernel } from './post_res.wgsl.js';
@@ -240,7 +238,7 @@ export class WebGpuMhcKernels implements MhcKernels {
     const compact = M > COMPACT_M;
     const mma =
       this.b.capabilities.coeffsForward === 'subgroup-matrix' &&
-      coeffsMmaBlocker(this.b.mmaSupport, hc, x.dtype, phi.dtype, K) === null;
+      coeffsMmaBlocker(this.b.mmaSupport, hc, x.dtype, phi.dtype, K, N, this.mma.minTokens) === null;
     const aux = mma ? mmaAux(hc, K) : null;
     const coef = this.coef({ b, alphaPre, alphaPost, alphaRes }, M, aux?.len);
     const hPre = this.b.output([N, hc], 'f32');
@@ -278,34 +276,12 @@ export class WebGpuMhcKernels implements MhcKernels {
         params,
         KP / MMA_TK,
       );
-      const tiles = Math.ceil(N / (o.tokens ?? MMA_TN));
-      const { kTiles, chunks } = mmaSplit(N, K, o);
-      if (kTiles === 0) {
-        this.b.dispatch(
-          coeffsForwardMmaKernel(hc, x.dtype, phi.dtype, K, save, { ...o, kTiles: 0 }),
-          [x, phl, coef, hPre, hPost, hRes, d1, d2],
-          params,
-          tiles,
-        );
-      } else {
-        // K split: partial x·φ and Σx² per (token tile, K chunk), then per token the chunks summed
-        // in order and the epilogue.
-        const part = this.b.output([chunks * (M + 1) * N], 'f32');
-        const sp = (p: ParamWriter) => params(p.u32(8, kTiles).u32(9, chunks));
-        this.b.dispatch(
-          coeffsForwardMmaKernel(hc, x.dtype, phi.dtype, K, save, { ...o, kTiles }),
-          [x, phl, coef, part],
-          sp,
-          tiles * chunks,
-        );
-        this.b.dispatch(
-          coeffsMmaReduceKernel(hc, save),
-          [part, coef, hPre, hPost, hRes, d1, d2],
-          sp,
-          Math.ceil(N / 64),
-        );
-        this.b.disposeData(part.handle);
-      }
+      this.b.dispatch(
+        coeffsForwardMmaKernel(hc, x.dtype, phi.dtype, K, save, o),
+        [x, phl, coef, hPre, hPost, hRes, d1, d2],
+        params,
+        Math.ceil(N / (o.tokens ?? MMA_TN)),
+      );
       this.b.disposeData(phl.handle);
     } else {
       this.b.dispatch(
