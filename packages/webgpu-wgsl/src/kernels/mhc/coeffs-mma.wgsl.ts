@@ -49,8 +49,8 @@ export const MMA_TK = 256;
 /**
  * Fewest tokens for which the matrix path is taken: below, preparing φ (a fixed cost a call) and
  * one workgroup per 32 tokens walking all of K cost more than the f32 path's FMAs. Measured on an
- * H200 (bench/results/webgpu-mhc-h200-2026-11-27.md): coeffs forward at 1024×4×4096 0.329 ms on
- * this path against 0.120 ms on the f32 one; at 8192×4×4096 0.567 against 0.593.
+ * H200 (bench/results/webgpu-mhc-h200-2026-11-27.md): coeffs forward at 1024×4×4096 0.322 ms on
+ * this path against 0.149 ms on the f32 one; at 8192×4×4096 0.565 against 0.593.
  */
 export const MMA_MIN_TOKENS = 8192;
 const WG = 256;
