@@ -360,6 +360,7 @@ class DeviceObj : public Napi::ObjectWrap<DeviceObj> {
                                 : env.Null());
     o.Set("cublasError", d.blas.loadError);
     o.Set("mma", !d.noMma);
+    o.Set("safe", d.safe);
     return o;
   }
 

@@ -30,7 +30,10 @@ export interface NativeDeviceInfo {
   /** cuBLAS version when it could be loaded, else null (matmul then runs a built-in kernel). */
   cublas: string | null;
   cublasError: string;
+  /** Tensor-core paths on (LIGER_MHC_CUDA_NO_MMA unset). */
   mma: boolean;
+  /** LIGER_MHC_CUDA_SAFE=1: the first, plain versions of kernels that have a faster variant. */
+  safe: boolean;
 }
 
 export interface NativeDevice {

@@ -56,6 +56,7 @@ function fakeDevice(opts: { failAlloc?: string; failLaunch?: string } = {}) {
       cublas: null,
       cublasError: '',
       mma: true,
+      safe: false,
     }),
     ops: () => [],
     dispose() {},

@@ -34,6 +34,10 @@ export function fusedPreSupported(hc: number, c: number, xDtype: DType, phiDtype
   );
 }
 
+/**
+ * The fused mHC kernels (native/kernels/mhc/*.cu). Saved tensors of coeffs: [mix [N, M] f32,
+ * invr [N] f32] and, in 'history' mode, the Sinkhorn divisors [N, 2*tmax-1, hc] f32.
+ */
 export class CudaMhcKernels implements MhcKernels {
   /**
    * The backward kernels add the running x gradient (`accumulate`) into the gradX they write, in f32,
@@ -43,14 +47,14 @@ export class CudaMhcKernels implements MhcKernels {
 
   /**
    * Whether coeffsForward may honour `withPre` with the fused kernel; LIGER_MHC_CUDA_NO_FUSED_PRE=1
-   * turns it off (the benchmark and tests compare both paths), and so do NO_MMA and SAFE (it is a
-   * tensor-core kernel, and SAFE means the first, plain versions).
+   * turns it off (the benchmark and tests compare both paths), and so do the device's NO_MMA and
+   * SAFE modes (it is a tensor-core kernel, and SAFE means the first, plain versions).
    */
-  private fusedPre = !['LIGER_MHC_CUDA_NO_FUSED_PRE', 'LIGER_MHC_CUDA_NO_MMA', 'LIGER_MHC_CUDA_SAFE'].some(
-    (v) => process.env[v] === '1',
-  );
+  private fusedPre: boolean;
 
-  constructor(private readonly be: CudaBackend) {}
+  constructor(private readonly be: CudaBackend) {
+    this.fusedPre = be.info.mma && !be.info.safe && process.env.LIGER_MHC_CUDA_NO_FUSED_PRE !== '1';
+  }
 
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult {
     const { x, phi, b, alphaPre, alphaPost, alphaRes, config, save } = args;
