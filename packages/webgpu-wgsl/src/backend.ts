@@ -95,8 +95,11 @@ interface Arena {
 /** The backend's capabilities, plus which coeffs forward it runs where a call is eligible. */
 export interface WebGpuCapabilities extends BackendCapabilities {
   /**
-   * 'subgroup-matrix': the coeffs forward runs x·φ on the matrix units (coeffs-mma.wgsl.ts) for
-   * calls with half x and φ and a fitting shape; 'scalar': always the f32 kernel.
+   * 'split' (the default): the register-tiled K-split f32 kernel (coeffs-split.wgsl.ts) for calls
+   * with half x, hc <= 4 and K a multiple of 8; 'subgroup-matrix': x·φ on the matrix units
+   * (coeffs-mma.wgsl.ts) where the device has them, for half x and φ and a fitting shape;
+   * 'scalar': always the f32 kernel of coeffs.wgsl.ts. A call the chosen path cannot take runs
+   * the next one that can.
    */
   coeffsForward: CoeffsPath;
 }
@@ -164,7 +167,9 @@ export class WebGpuBackend implements Backend {
           maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
         }
       : null;
-    this.setCoeffsPath('subgroup-matrix');
+    // The split kernel: faster than the matrix path at every benchmarked shape on an H200
+    // (bench/results/webgpu-mhc-h200-2026-11-27-split.md); the matrix path stays available.
+    this.setCoeffsPath('split');
     this.batchSize = opts.batchSize ?? 256;
     this.pool = new BufferPool(this.device, opts.maxPooledBytes ?? 2 ** 31, () => this.flush());
     this.device.lost.then((info) => {
@@ -182,12 +187,12 @@ export class WebGpuBackend implements Backend {
 
   /**
    * Choose the coeffs forward path: 'subgroup-matrix' takes effect only where the device supports
-   * it (else the backend stays 'scalar'). Returns the path now in effect. Benchmarks and tests use
+   * it (else the backend takes 'split'). Returns the path now in effect. Benchmarks and tests use
    * this to run both paths on one device; LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX=1 (or the option
    * disableSubgroupMatrix) keeps the feature from being requested at all.
    */
   setCoeffsPath(path: CoeffsPath): CoeffsPath {
-    this.capabilities.coeffsForward = path === 'subgroup-matrix' && this.mmaSupport ? path : 'scalar';
+    this.capabilities.coeffsForward = path === 'subgroup-matrix' && !this.mmaSupport ? 'split' : path;
     return this.capabilities.coeffsForward;
   }
 

@@ -225,12 +225,12 @@ afterAll(() => b?.dispose());
       expect(Array.from(a.subarray(A.BAD, A.BAD + M))).toEqual([0, 1, 0, 0, 0, 0, 0, 0]);
     });
 
-    it("this device reports the coeffs path it runs ('scalar' without the feature)", () => {
+    it("this device reports the coeffs path it runs ('split' by default; the matrix path only on request and with the feature)", () => {
       const be = b!;
-      const expected = be.mmaSupport ? 'subgroup-matrix' : 'scalar';
-      expect(be.capabilities.coeffsForward).toBe(expected);
+      expect(be.capabilities.coeffsForward).toBe('split');
       expect(be.setCoeffsPath('scalar')).toBe('scalar');
-      expect(be.setCoeffsPath('subgroup-matrix')).toBe(expected);
+      expect(be.setCoeffsPath('subgroup-matrix')).toBe(be.mmaSupport ? 'subgroup-matrix' : 'split');
+      expect(be.setCoeffsPath('split')).toBe('split');
     });
   },
 );

@@ -58,7 +58,12 @@ const WG = 256;
  * one matrix load reads in different banks (a 512-byte stride would put them all in the same). */
 const XS = MMA_TK + 8;
 
-export type CoeffsPath = 'subgroup-matrix' | 'scalar';
+/**
+ * Which coeffs forward a backend runs where a call is eligible: 'subgroup-matrix' (this file, on
+ * the matrix units), 'split' (coeffs-split.wgsl.ts), 'scalar' (coeffs.wgsl.ts, every call). A call
+ * the chosen path cannot take runs 'split' where it can, else 'scalar'.
+ */
+export type CoeffsPath = 'subgroup-matrix' | 'split' | 'scalar';
 
 /** The memory layouts WGSL's subgroup-matrix loads and stores name (the kernel uses row_major). */
 export type MatrixLayout = 'row_major' | 'col_major';

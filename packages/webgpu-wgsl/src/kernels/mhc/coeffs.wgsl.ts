@@ -36,22 +36,23 @@ export function coeffsShape(hc: number) {
  * WGSL: the per-token end of the forward, shared by the scalar and the subgroup-matrix kernels.
  * In scope: `n` (the token), `mix` (array<f32, M>, already scaled by invr), `invr`, and the coeffs
  * buffers. Writes hPre, hPost, hRes and, per `save`, the saved mix/invr (s1) and Sinkhorn history
- * (s2), so both forward paths hand the backward the same tensors.
+ * (s2), so both forward paths hand the backward the same tensors. `cb` prefixes every index into
+ * coef (e.g. 'cb + ' where the coefficients sit at an offset of a larger buffer).
  */
-export function tokenEpilogue(hc: number, save: 'none' | 'history' | 'recompute'): string {
+export function tokenEpilogue(hc: number, save: 'none' | 'history' | 'recompute', cb = ''): string {
   const HH = hc * hc;
   const saveMix = save !== 'none';
   const saveHist = save === 'history';
-  return `let aPre = coef[M];
-  let aPost = coef[M + 1u];
-  let aRes = coef[M + 2u];
+  return `let aPre = coef[${cb}M];
+  let aPost = coef[${cb}M + 1u];
+  let aRes = coef[${cb}M + 2u];
   ${U(
     hc,
-    (s) => `hpre[n * HC + ${s}u] = sigmoid_f(mix[${s}] * aPre + coef[${s}u]) + pf(5u);
-  hpost[n * HC + ${s}u] = sigmoid_f(mix[${hc + s}] * aPost + coef[${hc + s}u]) * pf(7u);`,
+    (s) => `hpre[n * HC + ${s}u] = sigmoid_f(mix[${s}] * aPre + coef[${cb}${s}u]) + pf(5u);
+  hpost[n * HC + ${s}u] = sigmoid_f(mix[${hc + s}] * aPost + coef[${cb}${hc + s}u]) * pf(7u);`,
   )}
   var P: array<f32, ${HH}>;
-  ${U(HH, (k) => `P[${k}] = mix[${2 * hc + k}] * aRes + coef[${2 * hc + k}u];`, ' ')}
+  ${U(HH, (k) => `P[${k}] = mix[${2 * hc + k}] * aRes + coef[${cb}${2 * hc + k}u];`, ' ')}
   let eps = pf(6u);
   let tmax = pu(3u);
   let HS = HH + (2u * tmax - 1u) * HC;

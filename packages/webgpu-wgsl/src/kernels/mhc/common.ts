@@ -30,3 +30,30 @@ export function pairOutDtype(dtype: DType, rowLen: number): DType {
 export function U(n: number, f: (i: number) => string, sep = '\n  '): string {
   return Array.from({ length: n }, (_, i) => f(i)).join(sep);
 }
+
+/**
+ * WGSL: the 8 halves of `w` (a vec4<u32> of bf16/f16 pairs, element 2i in the low half of word i) as
+ * f32 expressions. bf16 is the top half of an f32, so each costs one shift or mask.
+ */
+export function halves8(dtype: DType, w: string): string[] {
+  return Array.from({ length: 8 }, (_, j) => {
+    const word = `${w}[${j >> 1}]`;
+    if (dtype === 'bf16')
+      return j % 2 === 0 ? `bitcast<f32>(${word} << 16u)` : `bitcast<f32>(${word} & 0xffff0000u)`;
+    return `unpack2x16float(${word})[${j % 2}]`;
+  });
+}
+
+/** WGSL: a vec4<u32> of 8 halves from 8 f32 expressions (bf16 rounds to nearest even). */
+export function pack8(dtype: DType, v: readonly string[]): string {
+  const pk = dtype === 'bf16' ? 'pack_bf16' : 'pack2x16float';
+  return `vec4<u32>(${[0, 1, 2, 3].map((i) => `${pk}(vec2<f32>(${v[2 * i]}, ${v[2 * i + 1]}))`).join(', ')})`;
+}
+
+/**
+ * Whether a row-wise kernel can take 16-byte pieces (8 halves) of its half tensors: every listed
+ * dtype is bf16/f16 and rows of c elements start on 16-byte boundaries.
+ */
+export function wide(c: number, ...dtypes: DType[]): boolean {
+  return c % 8 === 0 && dtypes.every(isHalf);
+}

@@ -36,9 +36,18 @@ import {
   mmaPhiSplitKernel,
   mmaShape,
 } from './coeffs-mma.wgsl.js';
-import { pairOutDtype } from './common.js';
-import { postResBackwardKernel, postResForwardKernel } from './post_res.wgsl.js';
-import { preBackwardKernel, preForwardKernel } from './pre.wgsl.js';
+import {
+  coeffsForwardSplitKernel,
+  coeffsPhiPackKernel,
+  coeffsSplit,
+  coeffsSplitBlocker,
+  coeffsSplitReduceKernel,
+  type SplitOptions,
+  splitPackedLen,
+} from './coeffs-split.wgsl.js';
+import { pairOutDtype, wide } from './common.js';
+import { postResBackwardKernel, postResForwardKernel, postResForwardWideKernel } from './post_res.wgsl.js';
+import { preBackwardKernel, preForwardKernel, preForwardWideKernel } from './pre.wgsl.js';
 
 /**
  * Host side of the fused mHC kernels: checks shapes, allocates outputs, encodes the WGSL kernels of
@@ -53,6 +62,9 @@ export class WebGpuMhcKernels implements MhcKernels {
    * production kernel, the benchmark tries the others on the device.
    */
   mma: MmaOptions = {};
+
+  /** Options of the split kernel (coeffs-split.wgsl.ts), as `mma`. */
+  split: SplitOptions = {};
 
   /** An output written two elements per thread: f32 scratch when halves would straddle words. */
   private pairOutput(shape: readonly number[], dtype: TensorInfo['dtype'], rowLen: number) {
@@ -87,6 +99,21 @@ export class WebGpuMhcKernels implements MhcKernels {
     const { N, hc, c } = this.dims3(x, 'x');
     this.expect(hPre, 'hPre', [N, hc]);
     const out = this.pairOutput([N, c], x.dtype, c);
+    if (wide(c, x.dtype, out.od)) {
+      const cq = c / 8;
+      this.b.dispatch(
+        preForwardWideKernel(hc, x.dtype, hPre.dtype, out.od),
+        [x, hPre, out.t],
+        (p) =>
+          p
+            .u32(0, N)
+            .u32(1, c)
+            .u32(2, cq)
+            .u32(3, N * cq),
+        Math.ceil((N * cq) / 256),
+      );
+      return out.finish();
+    }
     const cp = Math.ceil(c / 2);
     this.b.dispatch(
       preForwardKernel(hc, x.dtype, hPre.dtype, out.od, c),
@@ -137,6 +164,21 @@ export class WebGpuMhcKernels implements MhcKernels {
     this.orientation(orientation);
     if (hPost.dtype !== hRes.dtype) throw new ArgumentError('hRes', 'hPost and hRes must share a dtype');
     const out = this.pairOutput([N, hc, c], x.dtype, c);
+    if (wide(c, x.dtype, f.dtype, out.od)) {
+      const cq = c / 8;
+      this.b.dispatch(
+        postResForwardWideKernel(hc, orientation, x.dtype, f.dtype, hPost.dtype, out.od),
+        [x, f, hPost, hRes, out.t],
+        (p) =>
+          p
+            .u32(0, N)
+            .u32(1, c)
+            .u32(2, cq)
+            .u32(3, N * cq),
+        Math.ceil((N * cq) / 256),
+      );
+      return out.finish();
+    }
     const cp = Math.ceil(c / 2);
     this.b.dispatch(
       postResForwardKernel(hc, orientation, x.dtype, f.dtype, hPost.dtype, out.od, c),
@@ -202,8 +244,7 @@ export class WebGpuMhcKernels implements MhcKernels {
     M: number,
     len = M + 3,
   ) {
-    for (const [name, t] of Object.entries(args))
-      if (t.dtype !== 'f32') throw new ArgumentError(name, `expected dtype f32, got ${t.dtype}`);
+    this.coefDtypes(args);
     const coef = this.b.output([len], 'f32');
     const dst = this.b.buf(coef, 'coef');
     this.b.copy(this.b.buf(args.b, 'b'), 0, dst, 0, M * 4);
@@ -211,6 +252,11 @@ export class WebGpuMhcKernels implements MhcKernels {
     this.b.copy(this.b.buf(args.alphaPost, 'alphaPost'), 0, dst, (M + 1) * 4, 4);
     this.b.copy(this.b.buf(args.alphaRes, 'alphaRes'), 0, dst, (M + 2) * 4, 4);
     return coef;
+  }
+
+  private coefDtypes(args: Record<string, TensorInfo>): void {
+    for (const [name, t] of Object.entries(args))
+      if (t.dtype !== 'f32') throw new ArgumentError(name, `expected dtype f32, got ${t.dtype}`);
   }
 
   private coeffsDims(x: TensorInfo, phi: TensorInfo, b: TensorInfo, hc: number) {
@@ -239,8 +285,12 @@ export class WebGpuMhcKernels implements MhcKernels {
     const mma =
       this.b.capabilities.coeffsForward === 'subgroup-matrix' &&
       coeffsMmaBlocker(this.b.mmaSupport, hc, x.dtype, phi.dtype, K, N, this.mma.minTokens) === null;
+    const split =
+      !mma && this.b.capabilities.coeffsForward !== 'scalar' && coeffsSplitBlocker(hc, x.dtype, K) === null;
     const aux = mma ? mmaAux(hc, K) : null;
-    const coef = this.coef({ b, alphaPre, alphaPost, alphaRes }, M, aux?.len);
+    // The split path's pack kernel writes these coefficients itself (no copies: see coeffs-split).
+    this.coefDtypes({ b, alphaPre, alphaPost, alphaRes });
+    const coef = split ? null : this.coef({ b, alphaPre, alphaPost, alphaRes }, M, aux?.len);
     const hPre = this.b.output([N, hc], 'f32');
     const hPost = this.b.output([N, hc], 'f32');
     const hRes = this.b.output([N, hc, hc], 'f32');
@@ -268,30 +318,68 @@ export class WebGpuMhcKernels implements MhcKernels {
       const { MP } = mmaShape(hc);
       const KP = mmaKP(K);
       const phl = this.b.output([2 * KP * MP], 'f16');
-      this.b.dispatch(mmaPhiScaleKernel(hc, phi.dtype, K), [phi, coef], params, MP);
+      this.b.dispatch(mmaPhiScaleKernel(hc, phi.dtype, K), [phi, coef!], params, MP);
       const o = this.mma;
       this.b.dispatch(
         mmaPhiSplitKernel(hc, phi.dtype, K, !!o.normalOnly),
-        [phi, coef, phl],
+        [phi, coef!, phl],
         params,
         KP / MMA_TK,
       );
       this.b.dispatch(
         coeffsForwardMmaKernel(hc, x.dtype, phi.dtype, K, save, o),
-        [x, phl, coef, hPre, hPost, hRes, d1, d2],
+        [x, phl, coef!, hPre, hPost, hRes, d1, d2],
         params,
         Math.ceil(N / (o.tokens ?? MMA_TN)),
       );
       this.b.disposeData(phl.handle);
+    } else if (split) {
+      // φ repacked for the kernel's loads, partial sums per K chunk, then a per-token kernel adds
+      // them in chunk order and runs the epilogue (see coeffs-split.wgsl.ts).
+      const o = this.split;
+      const g = coeffsSplit(N, K, hc, o);
+      const ppLen = splitPackedLen(g.packed, hc);
+      const pp = this.b.output([ppLen * 4], 'f32');
+      this.b.dispatch(
+        coeffsPhiPackKernel(hc, phi.dtype, o),
+        [phi, b, alphaPre, alphaPost, alphaRes, pp],
+        (p) => p.u32(0, K).u32(1, g.packed),
+        Math.ceil(ppLen / 256),
+      );
+      const part = this.b.output([g.chunks * (M + 1) * N], 'f32');
+      this.b.dispatch(
+        coeffsForwardSplitKernel(hc, x.dtype, K, o),
+        [x, pp, part],
+        (p) =>
+          p
+            .u32(0, N)
+            .u32(1, K)
+            .u32(2, g.steps)
+            .u32(3, g.stepsPerChunk)
+            .u32(4, g.chunks)
+            .u32(5, K / 8),
+        g.tiles * g.chunks,
+      );
+      this.b.dispatch(
+        coeffsSplitReduceKernel(hc, save),
+        [part, pp, hPre, hPost, hRes, d1, d2],
+        (p) => {
+          params(p);
+          p.u32(9, g.chunks).u32(10, g.packed * 4);
+        },
+        Math.ceil(N / 64),
+      );
+      this.b.disposeData(pp.handle);
+      this.b.disposeData(part.handle);
     } else {
       this.b.dispatch(
         (compact ? coeffsForwardCompactKernel : coeffsForwardKernel)(hc, x.dtype, phi.dtype, K, save),
-        [x, phi, coef, hPre, hPost, hRes, d1, d2],
+        [x, phi, coef!, hPre, hPost, hRes, d1, d2],
         params,
         compact ? N : Math.ceil(N / T),
       );
     }
-    this.b.disposeData(coef.handle);
+    if (coef) this.b.disposeData(coef.handle);
     if (!s1) this.b.disposeData(d1.handle);
     if (!s2) this.b.disposeData(d2.handle);
     return { hPre, hPost, hRes, saved };

@@ -1,7 +1,7 @@
 import type { DType, Orientation } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
 import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
-import { pair, U } from './common.js';
+import { halves8, pack8, pair, U } from './common.js';
 
 /**
  * post_res: xOut[n, o, :] = Σ_i R[o, i] · x[n, i, :] + hPost[n, o] · f[n, :], with R = hRes[n]
@@ -49,6 +49,62 @@ fn main(${ENTRY_ARGS}) {
   let fv = ${pair('f', fd, 'n * c + ch', 'second', aligned)};
   let hr = n * HC * HC;
   ${U(hc, (o) => `st2_o((n * HC + ${o}u) * c + ch, ld_hp(n * HC + ${o}u) * fv${U(hc, (i) => ` + ld_hr(hr + ${resIndex(orientation, hc, o, i)}u) * x${i}`, '')}, second);`)}
+}
+`,
+  };
+}
+
+/**
+ * The same forward on 16-byte pieces (8 halves) of x, f and the output, for half tensors with c a
+ * multiple of 8 (common.ts `wide`): one thread per (token, piece) does 16-byte loads and stores,
+ * and loads the token's hc + hc² coefficients once per 8 channels instead of once per 2.
+ * Params: 0 N, 1 c, 2 pieces per row c/8, 3 N·pieces.
+ */
+export function postResForwardWideKernel(
+  hc: number,
+  orientation: Orientation,
+  xd: DType,
+  fd: DType,
+  hd: DType,
+  od: DType,
+): KernelDef {
+  const xs = (i: number) => halves8(xd, `xw${i}`);
+  const fs = halves8(fd, 'fw');
+  return {
+    key: `post_res_fwd_wide:${hc}:${orientation}:${xd}:${fd}:${hd}:${od}`,
+    bufs: [
+      { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
+      { name: 'f', dtype: fd, access: 'read', wgsl: 'vec4<u32>' },
+      { name: 'hp', dtype: hd, access: 'read' },
+      { name: 'hr', dtype: hd, access: 'read' },
+      { name: 'o', dtype: od, access: 'rw', wgsl: 'vec4<u32>' },
+    ],
+    body: `
+const HC = ${hc}u;
+@compute @workgroup_size(256)
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let t = wg_lin * 256u + lid;
+  if (t >= pu(3u)) { return; }
+  let cq = pu(2u);
+  let n = t / cq;
+  let j = t - n * cq;
+  ${U(hc, (i) => `let xw${i} = x[(n * HC + ${i}u) * cq + j];`)}
+  let fw = f[t];
+  ${U(hc, (o) => `let p${o} = ld_hp(n * HC + ${o}u);`)}
+  ${U(hc * hc, (k) => `let r${k} = ld_hr(n * HC * HC + ${k}u);`)}
+  ${U(
+    hc,
+    (o) =>
+      `o[(n * HC + ${o}u) * cq + j] = ${pack8(
+        od,
+        Array.from(
+          { length: 8 },
+          (_, e) =>
+            `p${o} * ${fs[e]}${U(hc, (i) => ` + r${resIndex(orientation, hc, o, i)} * ${xs(i)[e]}`, '')}`,
+        ),
+      )};`,
+  )}
 }
 `,
   };

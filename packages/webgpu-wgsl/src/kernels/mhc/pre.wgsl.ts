@@ -1,7 +1,7 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
 import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
-import { pair, U } from './common.js';
+import { halves8, pack8, pair, U } from './common.js';
 
 /**
  * pre: xIn[n, :] = Σ_s hPre[n, s] · x[n, s, :]  (forward), and its backward
@@ -36,6 +36,48 @@ fn main(${ENTRY_ARGS}) {
     acc += ld_h(n * HC + s) * ${pair('x', xd, '(n * HC + s) * c + ch', 'second', aligned)};
   }
   st2_o(n * c + ch, acc, second);
+}
+`,
+  };
+}
+
+/**
+ * The same forward on 16-byte pieces (8 halves) of x and the output, for half tensors with c a
+ * multiple of 8 (common.ts `wide`): one thread per (token, piece). Params: 0 N, 1 c, 2 pieces per
+ * row c/8, 3 N·pieces.
+ */
+export function preForwardWideKernel(hc: number, xd: DType, hd: DType, od: DType): KernelDef {
+  return {
+    key: `pre_fwd_wide:${hc}:${xd}:${hd}:${od}`,
+    bufs: [
+      { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
+      { name: 'h', dtype: hd, access: 'read' },
+      { name: 'o', dtype: od, access: 'rw', wgsl: 'vec4<u32>' },
+    ],
+    body: `
+const HC = ${hc}u;
+@compute @workgroup_size(256)
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let t = wg_lin * 256u + lid;
+  if (t >= pu(3u)) { return; }
+  let cq = pu(2u);
+  let n = t / cq;
+  let j = t - n * cq;
+  ${U(
+    hc,
+    (s) => `let xw${s} = x[(n * HC + ${s}u) * cq + j];
+  let h${s} = ld_h(n * HC + ${s}u);`,
+  )}
+  o[t] = ${pack8(
+    od,
+    Array.from({ length: 8 }, (_, e) => {
+      // Streams summed in index order, as the pair kernel does.
+      let acc = `h0 * ${halves8(xd, 'xw0')[e]}`;
+      for (let s = 1; s < hc; s++) acc = `(${acc}) + h${s} * ${halves8(xd, `xw${s}`)[e]}`;
+      return acc;
+    }),
+  )};
 }
 `,
   };

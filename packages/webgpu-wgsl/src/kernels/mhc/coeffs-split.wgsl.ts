@@ -1,0 +1,326 @@
+import type { DType } from '@liger-mhc/core';
+import type { KernelDef } from '../../backend.js';
+import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
+import { coeffsShape, tokenEpilogue } from './coeffs.wgsl.js';
+import { halves8, U } from './common.js';
+
+/**
+ * coeffs forward as a register-tiled, K-split f32 kernel: the same math, outputs and saved tensors as
+ * coeffsForwardKernel (coeffs.wgsl.ts), so the backward does not know which path ran.
+ *
+ * Why: x·φ at hc = 4 is 24 FMAs per element of x (plus one for Σx²), so the forward is bound by the
+ * instructions it issues per element, not by reading x. coeffsForwardKernel loads every φ value for
+ * each pair of x elements and walks all of K in one workgroup of 64 threads per 4 tokens. Here:
+ *  - A thread owns T = 8 tokens × 8 consecutive elements of K per step (one 16-byte load of x per
+ *    token) and half the columns (OG = 2 column groups): T·M/2 accumulators as vec4s, so each φ vec4
+ *    it loads feeds 4·T FMAs and each x value 12.
+ *  - KG = 8 neighbouring threads share a token and take the 8 consecutive 16-byte pieces of a
+ *    128-byte stretch of its row.
+ *  - φ is repacked per call (coeffsPhiPackKernel, 6 KB per 64 rows of K at hc = 4) so that what the
+ *    KG threads load for one (k, column quad) is 128 contiguous bytes, read by every subgroup of
+ *    the workgroup at about the same time (L1 hits).
+ *  - A workgroup of 128 threads holds 64 tokens and one of S chunks of K; S is chosen from the shape
+ *    (coeffsSplit) so the grid has a few hundred workgroups. Each writes its partial x·φ and Σx²
+ *    (summed over the KG lanes in lane order through workgroup memory), and coeffsSplitReduceKernel
+ *    adds the S partials of a token in chunk order and runs the token epilogue.
+ * Measured on an H200 at 8192×4×4096 (bench/results/webgpu-mhc-h200-2026-11-27-split.md): prefetching
+ * x, 8-byte pieces, converting x per element, staging φ in workgroup memory, 4 tokens a thread and
+ * 256-thread workgroups were each slower; the FMA order (per column quad, all elements of the step)
+ * was faster. With 2 workgroups of 4 subgroups an SM (the accumulators take most registers) the
+ * kernel runs at about 2/3 of the issue rate its instruction count allows.
+ * Determinism: every sum has a fixed order (k within a thread, then lanes, then chunks); no atomics.
+ * Bounds: tokens past N read row N-1 and are never written; with K not a multiple of the step the
+ * last step's missing pieces load as zeros (φ is zero there too). K must be a multiple of 8 (whole
+ * 16-byte pieces; coeffsSplitBlocker).
+ */
+
+/** Options of the split kernel (the defaults are the production kernel; the benchmark tries others). */
+export interface SplitOptions {
+  /** Tokens per thread. */
+  tokens?: 4 | 8;
+  /** Threads per token along K (KG): each loads 16 bytes (8 halves) of the token's row per step, so
+   * a step reads 16·KG contiguous bytes of each row (and covers 8·KG elements of K). */
+  kg?: 8 | 16 | 32;
+  /** Column groups: 2 splits the columns between two threads of a token (so each holds T·M/2
+   * accumulators and every φ value it loads feeds T FMAs per column). */
+  groups?: 1 | 2;
+  /** Threads per workgroup. */
+  wg?: 128 | 256;
+  /** Workgroups the K split aims for (at least; fewer when K has too few steps). */
+  targetGroups?: number;
+  /** Benchmark ablations (results are wrong): x loads only; no φ loads (FMAs on x alone); φ loads
+   * with one add each instead of the FMAs. */
+  ablate?: 'loads-only' | 'no-phi' | 'phi-only';
+}
+
+/** Why a call cannot take the split kernel (null: it can). */
+export function coeffsSplitBlocker(hc: number, xd: DType, K: number): string | null {
+  const { M } = coeffsShape(hc);
+  if (!isHalf(xd)) return 'x is not bf16/f16';
+  if (M > 24) return 'more than 24 coefficients (hc > 4)';
+  if (K % 8 !== 0) return 'K is not a multiple of 8';
+  return null;
+}
+
+/** The thread layout of a call: column groups OG of MQs column quads, token lanes TL, tile tokens. */
+export function splitLayout(hc: number, o: SplitOptions = {}) {
+  const MQ = Math.ceil(coeffsShape(hc).M / 4);
+  const OG = MQ >= 2 ? (o.groups ?? 2) : 1;
+  const MQs = Math.ceil(MQ / OG);
+  const T = o.tokens ?? 8;
+  const WG = o.wg ?? 128;
+  const KG = o.kg ?? 8;
+  const STEP = 8 * KG;
+  const TL = WG / (KG * OG);
+  // φ vec4s per step: 8 elements of K per thread × OG groups × MQs quads × KG threads.
+  const SV = 8 * OG * MQs * KG;
+  return { MQ, OG, MQs, T, WG, KG, STEP, TL, tileTokens: TL * T, SV };
+}
+
+/**
+ * The grid of a call: token tiles × K chunks. The chunk count depends on the shape only, so the
+ * summation order (and the bits) of a shape never change.
+ */
+export function coeffsSplit(N: number, K: number, hc: number, o: SplitOptions = {}) {
+  const { tileTokens, SV, STEP } = splitLayout(hc, o);
+  const tiles = Math.ceil(N / tileTokens);
+  const steps = Math.ceil(K / STEP);
+  const want = Math.max(1, Math.ceil((o.targetGroups ?? 256) / tiles));
+  const stepsPerChunk = Math.ceil(steps / Math.min(steps, want));
+  const chunks = Math.ceil(steps / stepsPerChunk);
+  return { tiles, steps, stepsPerChunk, chunks, packed: steps * SV };
+}
+
+/**
+ * φ [K, M] (any dtype) → f32 vec4s in the order the split kernel reads them:
+ *   index (((step·8 + j)·OG + og)·MQs + q)·KG + g  holds  φ[k, 4c..4c+3]
+ * with k = step·8·KG + g·8 + j and column quad c = og·MQs + q; zero where k ≥ K or past M.
+ * After them (from vec4 `packed`) the reduce kernel's coefficients: b, alphaPre, alphaPost,
+ * alphaRes as f32 [M+3], so the call needs no buffer copies (each would end the compute pass).
+ * One thread per vec4. Params: 0 K, 1 packed vec4s (the φ part).
+ */
+export function coeffsPhiPackKernel(hc: number, pd: DType, o: SplitOptions = {}): KernelDef {
+  const { M } = coeffsShape(hc);
+  const { OG, MQs, KG, STEP } = splitLayout(hc, o);
+  const CQ = Math.ceil((M + 3) / 4);
+  return {
+    key: `coeffs_phi_pack:${hc}:${pd}:${OG}:${KG}`,
+    bufs: [
+      { name: 'phi', dtype: pd, access: 'read' },
+      { name: 'b', dtype: 'f32', access: 'read' },
+      { name: 'ap', dtype: 'f32', access: 'read' },
+      { name: 'aq', dtype: 'f32', access: 'read' },
+      { name: 'ar', dtype: 'f32', access: 'read' },
+      { name: 'pp', dtype: 'f32', access: 'rw', wgsl: 'vec4<f32>' },
+    ],
+    body: `
+@compute @workgroup_size(256)
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let e = wg_lin * 256u + lid;
+  let packed = pu(1u);
+  if (e >= packed) {
+    if (e < packed + ${CQ}u) {
+      var v = vec4<f32>(0.0);
+      ${U(
+        4,
+        (i) => `{ let m = (e - packed) * 4u + ${i}u;
+        if (m < ${M}u) { v[${i}] = b[m]; } else if (m == ${M}u) { v[${i}] = ap[0]; }
+        else if (m == ${M + 1}u) { v[${i}] = aq[0]; } else if (m == ${M + 2}u) { v[${i}] = ar[0]; } }`,
+        '\n      ',
+      )}
+      pp[e] = v;
+    }
+    return;
+  }
+  let K = pu(0u);
+  let g = e % ${KG}u;
+  let r = e / ${KG}u;
+  let c = (r / ${MQs}u % ${OG}u) * ${MQs}u + r % ${MQs}u;
+  let r3 = r / ${MQs * OG}u;
+  let k = (r3 / 8u) * ${STEP}u + g * 8u + r3 % 8u;
+  var v = vec4<f32>(0.0);
+  if (k < K) {
+    ${U(4, (i) => `if (c * 4u + ${i}u < ${M}u) { v[${i}] = ld_phi(k * ${M}u + c * 4u + ${i}u); }`, '\n    ')}
+  }
+  pp[e] = v;
+}
+`,
+  };
+}
+
+/** Vec4s of the packed buffer: φ, then the coefficients (see coeffsPhiPackKernel). */
+export const splitPackedLen = (packed: number, hc: number): number =>
+  packed + Math.ceil((coeffsShape(hc).M + 3) / 4);
+
+/**
+ * The split forward: partial x·φ and Σx² of one token tile over one K chunk.
+ * Thread layout (lid): g = lid % KG (its 16-byte piece of each step), og = lid / KG % OG (its
+ * column group), tl = lid / (KG·OG) (its token lane; its tokens are tile0 + t·TL + tl, t < T).
+ * Bindings: x (as vec4<u32>: 8 halves), pp (packed φ), part [chunks][M+1][N].
+ * Params: 0 N, 1 K, 2 steps, 3 steps per chunk, 4 chunks, 5 row length in 16-byte pieces (K/8).
+ */
+export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: SplitOptions = {}): KernelDef {
+  const { M } = coeffsShape(hc);
+  const { OG, MQs, T, WG, KG, STEP, TL, SV } = splitLayout(hc, o);
+  const loadsOnly = o.ablate === 'loads-only';
+  const noPhi = o.ablate === 'no-phi';
+  const phiOnly = o.ablate === 'phi-only';
+  // Whole steps: no piece of a step can fall past the end of a row.
+  const whole = K % STEP === 0;
+  const NS = Math.ceil(T / 4);
+  // The vec4s reduced across the KG threads: T·MQs accumulators, then Σx² (4 tokens a vec4).
+  const V = T * MQs + NS;
+  // Workgroup memory per reduction pass: P vec4s per thread (16 KB: WebGPU's default limit).
+  const P = Math.min(V, Math.floor(16384 / (WG * 16)));
+  const passes = Math.ceil(V / P);
+  const load = (t: number) => {
+    const idx = `row${t} * RV + kv`;
+    return whole ? `x[min(${idx}, last)]` : `select(vec4<u32>(0u), x[min(${idx}, last)], kv < RV)`;
+  };
+  const ssv = (t: number) => `ss${t >> 2}[${t & 3}]`;
+  const h = (t: number, j: number) => `h${t}[${j}]`;
+  // One step: x of the T tokens converted to f32 (all 8 elements first), Σx², then per column quad
+  // the 8 elements' FMAs (this order measured fastest).
+  const stepBody = () => {
+    const lines: string[] = [];
+    lines.push(U(T, (t) => `let w${t} = ${load(t)};`, '\n    '));
+    lines.push(`kv += ${KG}u;`);
+    lines.push(U(T, (t) => `let h${t} = array<f32, 8>(${halves8(xd, `w${t}`).join(', ')});`, '\n    '));
+    for (let j = 0; j < 8; j++)
+      lines.push(
+        U(
+          T,
+          (t) =>
+            loadsOnly ? `${ssv(t)} += ${h(t, j)};` : `${ssv(t)} = fma(${h(t, j)}, ${h(t, j)}, ${ssv(t)});`,
+          ' ',
+        ),
+      );
+    if (loadsOnly) return lines.join('\n    ');
+    for (let q = 0; q < MQs; q++)
+      for (let j = 0; j < 8; j++) {
+        const src = noPhi
+          ? `vec4<f32>(${h(0, j)}, ${h(1 % T, j)}, ${h(2 % T, j)}, ${h(3 % T, j)}) + f32(${q})`
+          : `pp[pb + ${(j * OG * MQs + q) * KG}u]`;
+        lines.push(
+          phiOnly
+            ? `a0_${q} += ${src};`
+            : `{ let p = ${src}; ${U(T, (t) => `a${t}_${q} = fma(vec4<f32>(${h(t, j)}), p, a${t}_${q});`, ' ')} }`,
+        );
+      }
+    return lines.join('\n    ');
+  };
+  // Reduction: vec4 v of the list is a<t>_<q> (v = t·MQs + q) or ss<i> (v = T·MQs + i).
+  const vname = (v: number) => (v < T * MQs ? `a${Math.floor(v / MQs)}_${v % MQs}` : `ss${v - T * MQs}`);
+  const reduce = Array.from({ length: passes }, (_, pass) => {
+    const n = Math.min(P, V - pass * P);
+    return `
+  ${U(n, (i) => `red[lid * ${P}u + ${i}u] = ${vname(pass * P + i)};`)}
+  workgroupBarrier();
+  if (lid < ${(WG / KG) * n}u) {
+    // Pair pr = og + OG·tl: the KG threads lid = pr·KG + g hold its partials.
+    let pr = lid / ${n}u;
+    let i = lid % ${n}u;
+    let og = pr % ${OG}u;
+    let tl = pr / ${OG}u;
+    var s = vec4<f32>(0.0);
+    for (var g = 0u; g < ${KG}u; g++) { s += red[(pr * ${KG}u + g) * ${P}u + i]; }
+    let v = ${pass * P}u + i;
+    if (v < ${T * MQs}u) {
+      let tok = tile0 + (v / ${MQs}u) * ${TL}u + tl;
+      let m0 = (og * ${MQs}u + v % ${MQs}u) * 4u;
+      if (tok < N) {
+        ${U(4, (c) => `if (m0 + ${c}u < ${M}u) { part[(chunk * ${M + 1}u + m0 + ${c}u) * N + tok] = s[${c}]; }`, '\n        ')}
+      }
+    } else if (og == 0u) {
+      let t0 = (v - ${T * MQs}u) * 4u;
+      ${U(4, (c) => `if (t0 + ${c}u < ${T}u && tile0 + (t0 + ${c}u) * ${TL}u + tl < N) { part[(chunk * ${M + 1}u + ${M}u) * N + tile0 + (t0 + ${c}u) * ${TL}u + tl] = s[${c}]; }`, '\n      ')}
+    }
+  }
+  workgroupBarrier();`;
+  }).join('');
+  return {
+    key: `coeffs_fwd_split:${hc}:${xd}:${whole}:${T}:${OG}:${KG}:${WG}:${o.ablate ?? ''}`,
+    bufs: [
+      { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
+      { name: 'pp', dtype: 'f32', access: 'read', wgsl: 'vec4<f32>' },
+      { name: 'part', dtype: 'f32', access: 'rw' },
+    ],
+    body: `
+var<workgroup> red: array<vec4<f32>, ${WG * P}>;
+@compute @workgroup_size(${WG})
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let N = pu(0u);
+  let steps = pu(2u);
+  let spc = pu(3u);
+  let chunks = pu(4u);
+  let RV = pu(5u);
+  let last = N * RV - 1u;
+  let tile = wg_lin / chunks;
+  let chunk = wg_lin % chunks;
+  let tile0 = tile * ${TL * T}u;
+  let g = lid % ${KG}u;
+  let og = lid / ${KG}u % ${OG}u;
+  let tl = lid / ${KG * OG}u;
+  ${U(T, (t) => `let row${t} = min(tile0 + ${t * TL}u + tl, N - 1u);`)}
+  let s0 = chunk * spc;
+  let s1 = min(s0 + spc, steps);
+  ${U(T, (t) => U(MQs, (q) => `var a${t}_${q} = vec4<f32>(0.0);`, ' '))}
+  ${U(NS, (i) => `var ss${i} = vec4<f32>(0.0);`, ' ')}
+  var kv = s0 * ${KG}u + g;
+  for (var st = s0; st < s1; st++) {
+    let pb = st * ${SV}u + og * ${MQs * KG}u + g;
+    ${stepBody()}
+  }
+  ${reduce}
+}
+`,
+  };
+}
+
+/**
+ * The end of the split forward: per token (one invocation each), the chunks' partial x·φ and Σx²
+ * summed in chunk order, then the token epilogue of coeffs.wgsl.ts (same outputs and saved tensors
+ * as the other forward kernels). Bindings: part [chunks][M+1][N], coef (the packed buffer: the
+ * coefficients start at float 10's param), then the outputs as in coeffsForwardKernel.
+ * Params: 0 N, 1 K, 3 tmax, 4 rmsEps, 5 preEps, 6 sinkhornEps, 7 postMult, 9 chunks, 10 coef offset.
+ */
+export function coeffsSplitReduceKernel(hc: number, save: 'none' | 'history' | 'recompute'): KernelDef {
+  const { M } = coeffsShape(hc);
+  return {
+    key: `coeffs_fwd_split_reduce:${hc}:${save}`,
+    bufs: [
+      { name: 'part', dtype: 'f32', access: 'read' },
+      { name: 'coef', dtype: 'f32', access: 'read' },
+      { name: 'hpre', dtype: 'f32', access: 'rw' },
+      { name: 'hpost', dtype: 'f32', access: 'rw' },
+      { name: 'hres', dtype: 'f32', access: 'rw' },
+      { name: 's1', dtype: 'f32', access: 'rw' },
+      { name: 's2', dtype: 'f32', access: 'rw' },
+    ],
+    body: `
+const HC = ${hc}u;
+const HH = ${hc * hc}u;
+const M = ${M}u;
+@compute @workgroup_size(64)
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let n = wg_lin * 64u + lid;
+  let N = pu(0u);
+  if (n >= N) { return; }
+  let K = pu(1u);
+  let cb = pu(10u);
+  ${U(M + 1, (j) => `var a${j} = 0.0;`, ' ')}
+  for (var c = 0u; c < pu(9u); c++) {
+    let b = c * ${M + 1}u * N + n;
+    ${U(M + 1, (j) => `a${j} += part[b + ${j}u * N];`, ' ')}
+  }
+  let invr = inverseSqrt(a${M} / f32(K) + pf(4u));
+  var mix: array<f32, ${M}>;
+  ${U(M, (m) => `mix[${m}] = a${m} * invr;`, ' ')}
+  ${tokenEpilogue(hc, save, 'cb + ')}
+}
+`,
+  };
+}

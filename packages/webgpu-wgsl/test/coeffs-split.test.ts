@@ -1,0 +1,178 @@
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type TensorInfo } from '@liger-mhc/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { WebGpuBackend } from '../src/index.js';
+import { coeffsShape } from '../src/kernels/mhc/coeffs.wgsl.js';
+import { coeffsSplit, coeffsSplitBlocker, type SplitOptions } from '../src/kernels/mhc/coeffs-split.wgsl.js';
+import { free, gpu, skipReason } from './helpers.js';
+
+describe('coeffs split path: gating and grid', () => {
+  it('takes half x at hc <= 4 with K a multiple of 8, and says why not otherwise', () => {
+    expect(coeffsSplitBlocker(4, 'bf16', 16384)).toBeNull();
+    expect(coeffsSplitBlocker(1, 'f16', 8)).toBeNull();
+    expect(coeffsSplitBlocker(4, 'f32', 16384)).toMatch(/bf16\/f16/);
+    expect(coeffsSplitBlocker(5, 'bf16', 40)).toMatch(/hc > 4/);
+    expect(coeffsSplitBlocker(3, 'bf16', 12)).toMatch(/multiple of 8/);
+  });
+
+  it('splits K so the grid has a few hundred workgroups, never an empty chunk', () => {
+    // 8192 tokens: 128 tiles of 64 tokens, K = 16384 in 256 steps of 64 → 2 chunks of 128 steps.
+    expect(coeffsSplit(8192, 16384, 4)).toMatchObject({
+      tiles: 128,
+      steps: 256,
+      stepsPerChunk: 128,
+      chunks: 2,
+    });
+    // 32768 tokens fill the grid alone: one chunk.
+    expect(coeffsSplit(32768, 4096, 4)).toMatchObject({ tiles: 512, chunks: 1, stepsPerChunk: 64 });
+    // Few tokens: as many chunks as steps allow.
+    expect(coeffsSplit(16, 200, 4)).toMatchObject({ tiles: 1, steps: 4, stepsPerChunk: 1, chunks: 4 });
+    // φ packed per step: 8 elements × 2 groups × 3 quads × 8 threads at hc = 4 (M = 24).
+    expect(coeffsSplit(16, 200, 4).packed).toBe(4 * 384);
+    for (const [N, K] of [
+      [100, 800],
+      [5000, 3000],
+      [1, 8],
+      [70000, 64],
+    ] as const) {
+      const g = coeffsSplit(N, K, 4);
+      expect((g.chunks - 1) * g.stepsPerChunk).toBeLessThan(g.steps);
+      expect(g.chunks * g.stepsPerChunk).toBeGreaterThanOrEqual(g.steps);
+    }
+  });
+});
+
+const b = await gpu();
+afterAll(() => b?.dispose());
+
+/** Runs the coeffs forward on `path`; returns hPre, hPost, hRes, mix/invr (saved[0]), history. */
+async function forward(
+  be: WebGpuBackend,
+  path: 'split' | 'scalar',
+  args: { x: TensorInfo; phi: TensorInfo; b: TensorInfo; a: TensorInfo[]; hc: number },
+  opts: SplitOptions = {},
+): Promise<Float32Array[]> {
+  const keepPath = be.capabilities.coeffsForward;
+  const keepOpts = be.mhc.split;
+  be.setCoeffsPath(path);
+  be.mhc.split = opts;
+  try {
+    const r = be.mhc.coeffsForward({
+      x: args.x,
+      phi: args.phi,
+      b: args.b,
+      alphaPre: args.a[0]!,
+      alphaPost: args.a[1]!,
+      alphaRes: args.a[2]!,
+      config: { hc: args.hc, tmax: 20, rmsEps: 1e-6, preEps: 0, sinkhornEps: 1e-6, postMult: 2 },
+      save: 'history',
+    });
+    const ts = [r.hPre, r.hPost, r.hRes, ...r.saved];
+    const out = await Promise.all(ts.map(async (t) => (await be.read(t.handle)) as Float32Array));
+    free(be, ...ts);
+    return out;
+  } finally {
+    be.setCoeffsPath(keepPath);
+    be.mhc.split = keepOpts;
+  }
+}
+
+(b ? describe : describe.skip)(
+  `coeffs split path on the device${b ? '' : ` (skipped: ${skipReason()})`}`,
+  () => {
+    // Shapes that reach every branch: ragged token tiles (N not a multiple of 64), K with a partial
+    // last step (K % 64 != 0), several K chunks and one, hc = 1..4 (column quads partly used), bf16
+    // and f16, and the layouts the benchmark compares (4 tokens a thread in one column group of
+    // 256 threads, 16 and 32 threads per token along K).
+    const cases: [number, number, number, 'bf16' | 'f16', SplitOptions][] = [
+      [300, 4, 200, 'bf16', {}],
+      [129, 4, 1024, 'f16', {}],
+      [64, 3, 136, 'bf16', {}],
+      [70, 2, 64, 'f16', {}],
+      [33, 1, 8, 'bf16', {}],
+      [300, 4, 200, 'bf16', { tokens: 4, groups: 1, wg: 256 }],
+      [300, 4, 200, 'bf16', { targetGroups: 1 }],
+      [129, 4, 1024, 'bf16', { kg: 32 }],
+      [300, 4, 200, 'f16', { kg: 16, tokens: 4 }],
+      [129, 3, 1024, 'f16', { groups: 1, wg: 256 }],
+    ];
+    it.each(cases)(
+      'N=%i hc=%i c=%i %s %o: matches float64 and the f32 kernel',
+      async (N, hc, c, dt, opts) => {
+        const be = b!;
+        const K = hc * c;
+        const { M } = coeffsShape(hc);
+        let s = 99 + N + K;
+        const rnd = () => {
+          s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+          return s / 2 ** 32;
+        };
+        const enc = dt === 'bf16' ? f32ToBf16 : f32ToF16;
+        const dec = dt === 'bf16' ? bf16ToF32 : f16ToF32;
+        // Token n scaled by 2^(n%7-3) so invr differs per token; an all-zero token.
+        const xb = new Uint16Array(N * K);
+        for (let n = 0; n < N; n++)
+          for (let k = 0; k < K; k++) xb[n * K + k] = n === 5 ? 0 : enc((rnd() * 2 - 1) * 2 ** ((n % 7) - 3));
+        const pb = new Uint16Array(K * M);
+        for (let i = 0; i < K * M; i++) pb[i] = enc((rnd() * 2 - 1) * 0.05);
+        const x = be.zeros([N, K], dt);
+        be.write(x.handle, xb);
+        const phi = be.zeros([K, M], dt);
+        be.write(phi.handle, pb);
+        const bias = be.zeros([M], 'f32');
+        be.write(
+          bias.handle,
+          new Float32Array(M).map((_, i) => 0.1 * Math.cos(i)),
+        );
+        const a = [0.7, 1.1, 0.9].map((v) => {
+          const t = be.zeros([], 'f32');
+          be.write(t.handle, new Float32Array([v]));
+          return t;
+        });
+        const args = { x, phi, b: bias, a, hc };
+        const split = await forward(be, 'split', args, opts);
+        const again = await forward(be, 'split', args, opts);
+        const scalar = await forward(be, 'scalar', args);
+        free(be, x, phi, bias, ...a);
+
+        // Deterministic: a second run gives the same bits.
+        split.forEach((v, i) => {
+          expect(Buffer.from(v.buffer).equals(Buffer.from(again[i]!.buffer))).toBe(true);
+        });
+        // mix and invr against float64: error relative to Σ|x·φ|·invr (f32 summation: ~1e-7..1e-6).
+        const xv = Float64Array.from(xb, dec);
+        const pv = Float64Array.from(pb, dec);
+        let err = 0;
+        let errInvr = 0;
+        for (let n = 0; n < N; n++) {
+          let ss = 0;
+          const S = new Float64Array(M);
+          const A = new Float64Array(M);
+          for (let k = 0; k < K; k++) {
+            const v = xv[n * K + k]!;
+            ss += v * v;
+            for (let j = 0; j < M; j++) {
+              S[j] += v * pv[k * M + j]!;
+              A[j] += Math.abs(v * pv[k * M + j]!);
+            }
+          }
+          const invr = 1 / Math.sqrt(ss / K + 1e-6);
+          for (let j = 0; j < M; j++)
+            err = Math.max(
+              err,
+              Math.abs(split[3]![n * (M + 1) + j]! - S[j]! * invr) / (A[j]! * invr + 1e-30),
+            );
+          errInvr = Math.max(errInvr, Math.abs(split[3]![n * (M + 1) + M]! - invr) / invr);
+        }
+        expect(err).toBeLessThan(1e-5);
+        expect(errInvr).toBeLessThan(1e-5);
+        // The coefficients and the saved history agree with the f32 kernel up to summation order.
+        for (const i of [0, 1, 2, 4]) {
+          let d = 0;
+          for (let e = 0; e < scalar[i]!.length; e++)
+            d = Math.max(d, Math.abs(split[i]![e]! - scalar[i]![e]!));
+          expect(d).toBeLessThan(1e-4);
+        }
+      },
+    );
+  },
+);
