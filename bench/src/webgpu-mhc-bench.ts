@@ -2,13 +2,14 @@
 //   1. the core conformance kit on this device (case count);
 //   2. determinism: an mHC layer forward+backward twice, bit-compared;
 //   3. a soak: many forward+backward steps, live buffers/bytes unchanged;
-//   4. the coeffs forward's subgroup-matrix (tensor-core) path against its f32 path and a float64
-//      CPU reference, on bf16/f16 data with values below 2^-14 and above 65504 (where the device
-//      has the feature);
+//   4. the coeffs forward's fast paths (split; subgroup-matrix where the device has it) against the
+//      f32 kernel and a float64 CPU reference, on bf16/f16 data with values below 2^-14 and above
+//      65504; the conformance kit once per fast path;
 //   5. bf16, hc=4, identity inner layer: coeffs, pre, post_res and the whole layer, forward and
 //      forward+backward, GPU time from timestamp queries (median of trials), GB/s over minimal bytes,
 //      and the fraction of a copy roofline measured in the same process; the coeffs and layer rows
-//      again on the f32 coeffs path where the matrix path is active (path column).
+//      again on each coeffs path (path column), variants of the split kernel, and the split path's
+//      kernels alone (split_pack, split_main, split_reduce).
 // Bundled by tooling/gpu/webgpu-bundle.sh; run: node .gpu-build/webgpu/bench.mjs <outDir> [shapes] [soakSteps]
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../packages/core/sr
 import type { KernelDef } from '../../packages/webgpu-wgsl/src/backend.js';
 import { createWebGpuBackend, type WebGpuBackend } from '../../packages/webgpu-wgsl/src/index.js';
 import {
+  type CoeffsPath,
   type MatrixLayout,
   type MmaOptions,
   mmaAux,
@@ -26,6 +28,14 @@ import {
   mmaPhiSplitKernel,
   mmaShape,
 } from '../../packages/webgpu-wgsl/src/kernels/mhc/coeffs-mma.wgsl.js';
+import {
+  coeffsForwardSplitKernel,
+  coeffsPhiPackKernel,
+  coeffsSplit,
+  coeffsSplitReduceKernel,
+  type SplitOptions,
+  splitPackedLen,
+} from '../../packages/webgpu-wgsl/src/kernels/mhc/coeffs-split.wgsl.js';
 import { freeStep, type LayerInputs, layerStep } from '../../packages/webgpu-wgsl/test/mhc-layer.js';
 
 const outDir = process.argv[2] ?? '.';
@@ -127,12 +137,12 @@ async function copyRoofline(be: WebGpuBackend): Promise<{ kernelGBs: number; buf
   const src = be.output([n], 'i32');
   const dst = be.output([n], 'i32');
   // 16-byte elements, four per thread (grid-stride).
-  // 1.5 s of warm-up: after the CPU-side setup the card idles down, and 200 ms left this roofline
+  // 3 s of warm-up: after the CPU-side setup the card idles down, and 200 ms left this roofline
   // reading as low as 1680 GB/s (~4100 warm) on an H200.
   const ms = await gpuMs(
     be,
     () => be.dispatch(COPY, [src, dst], (p) => p.u32(0, n / 4), Math.ceil(n / 4 / 1024)),
-    1500,
+    3000,
   );
   const kernelGBs = (2 * n * 4) / ms / 1e6;
   // copyBufferToBuffer, wall clock over 20 copies after a warm-up (no timestamps outside passes).
@@ -294,6 +304,7 @@ async function pathCheck(
   c: number,
   dt: 'bf16' | 'f16',
   variant: MmaOptions,
+  fastPath: Exclude<CoeffsPath, 'scalar'> = 'subgroup-matrix',
 ) {
   const keep = be.mhc.mma;
   const K = hc * c;
@@ -343,7 +354,7 @@ async function pathCheck(
   const aPost = one();
   const aRes = one();
   const config = { hc, tmax: 20, rmsEps: 1e-6, preEps: 0, sinkhornEps: 1e-6, postMult: 2 };
-  const run = async (path: 'subgroup-matrix' | 'scalar') => {
+  const run = async (path: CoeffsPath) => {
     be.setCoeffsPath(path);
     be.mhc.mma = { ...keep, ...variant };
     const r = be.mhc.coeffsForward({
@@ -362,7 +373,7 @@ async function pathCheck(
     for (const t of [r.hPre, r.hPost, r.hRes, ...r.saved]) be.disposeData(t.handle);
     return out;
   };
-  const fast = await run('subgroup-matrix');
+  const fast = await run(fastPath);
   const slow = await run('scalar');
   be.mhc.mma = keep;
   for (const t of [x, phi, b, aPre, aPost, aRes]) be.disposeData(t.handle);
@@ -417,6 +428,7 @@ async function pathCheck(
   return {
     shape: `${N}x${hc}x${c}`,
     dtype: dt,
+    path: fastPath,
     variant,
     mixErrFast: errFast,
     mixErrScalar: errSlow,
@@ -442,27 +454,43 @@ interface Row {
   roofline: number;
 }
 
-async function main(): Promise<void> {
-  const be = await createWebGpuBackend();
-  log(`device: ${be.capabilities.device}; features ${JSON.stringify(be.features)}`);
-  let fastPath = be.capabilities.coeffsForward;
-  log(`coeffs forward path: ${fastPath}`);
-  const summary: Record<string, unknown> = {
-    device: be.capabilities.device,
-    date: new Date().toISOString(),
-    features: be.features,
-    coeffsForward: fastPath,
-  };
+/**
+ * A split-kernel variant from its name: '+'-joined flags, each setting one option of SplitOptions:
+ * t4 (tokens), g1 (column groups), wg256 (threads), kg16|kg32 (threads per token along K), t<N>
+ * (target groups, e.g. t512), loads-only|no-phi|phi-only (ablations). '' is the production kernel.
+ */
+function splitVariant(v: string): SplitOptions {
+  const o: SplitOptions = {};
+  for (const f of v.split('+').filter(Boolean)) {
+    if (f === 't4') o.tokens = 4;
+    else if (f === 'g1') o.groups = 1;
+    else if (f === 'wg256') o.wg = 256;
+    else if (f === 'kg16' || f === 'kg32') o.kg = Number(f.slice(2)) as 16 | 32;
+    else if (/^t\d+$/.test(f)) o.targetGroups = Number(f.slice(1));
+    else if (f === 'loads-only' || f === 'no-phi' || f === 'phi-only') o.ablate = f;
+    else throw new Error(`unknown split variant flag '${f}' in '${v}'`);
+  }
+  return o;
+}
 
-  // 0. The matrix path against the f32 path and float64 (first: a failure here switches the rest of
-  //    the run to the f32 path, so the log still says what broke).
-  // (BENCH_PATHCHECK=1 runs it without the feature too: both sides f32, a test of the check itself.)
-  // minTokens 0: the probes, path checks, conformance and "subgroup-matrix" rows run the matrix path
-  // at every N (production takes it from MMA_MIN_TOKENS tokens; the "scalar" rows are the other path).
+/** Sections 0-3 of the run: path checks, conformance, determinism, soak (results into `summary`). */
+async function checks(
+  be: WebGpuBackend,
+  summary: Record<string, unknown>,
+  fastPath: CoeffsPath,
+  fastPaths: Exclude<CoeffsPath, 'scalar'>[],
+  soakSteps: number,
+): Promise<void> {
+  const mmaOk = be.mmaSupport !== null;
   const base: MmaOptions = { minTokens: 0 };
+  // 0. The fast paths against the f32 path and float64 (first: a failure here is logged and the
+  //    path's rows below say so).
+  // minTokens 0: the probes, path checks, conformance and "subgroup-matrix" rows run the matrix path
+  // at every N (production takes it from MMA_MIN_TOKENS tokens; the "scalar" rows are the f32 path).
   be.mhc.mma = { ...base };
-  if (fastPath === 'subgroup-matrix') {
+  if (mmaOk) {
     try {
+      be.setCoeffsPath('subgroup-matrix');
       const p = await probeLayouts(be);
       log(`probe layouts: ${JSON.stringify(p.combos)}`);
       summary.probeLayouts = p;
@@ -475,53 +503,61 @@ async function main(): Promise<void> {
       log(`probe tiny expected:              ${JSON.stringify(want)}`);
       be.setCoeffsPath('scalar');
       log(`probe tiny on the f32 path:       ${JSON.stringify(await probeTiny(be))}`);
-      be.setCoeffsPath('subgroup-matrix');
     } catch (err) {
       log(`probe FAILED: ${(err as Error).message}`);
     }
+    be.setCoeffsPath(fastPath);
   }
-  if (fastPath === 'subgroup-matrix' || process.env.BENCH_PATHCHECK) {
+  {
     const checks = [];
-    try {
-      const cases: [number, number, number, 'bf16' | 'f16', MmaOptions][] = [
-        [1024, 4, 1024, 'bf16', {}],
-        [1024, 4, 1024, 'bf16', { normalOnly: true }],
-        [1024, 4, 1024, 'bf16', { tokens: 16 }],
-        [1024, 4, 1024, 'bf16', { prefetch: 2 }],
-        [100, 4, 200, 'bf16', {}],
-        [96, 2, 64, 'bf16', {}],
-        [256, 4, 1024, 'f16', {}],
-      ];
-      for (const [N, hc, c, dt, variant] of cases) {
-        const r = await pathCheck(be, N, hc, c, dt, variant);
-        checks.push(r);
-        log(`path check ${JSON.stringify(r)}`);
+    const cases: [number, number, number, 'bf16' | 'f16', MmaOptions, SplitOptions][] = [
+      [1024, 4, 1024, 'bf16', {}, {}],
+      [1024, 4, 1024, 'bf16', { normalOnly: true }, { tokens: 4, groups: 1, wg: 256 }],
+      [1024, 4, 1024, 'bf16', { tokens: 16 }, { tokens: 4 }],
+      [1024, 4, 1024, 'bf16', { prefetch: 2 }, { targetGroups: 1024, kg: 16 }],
+      [100, 4, 200, 'bf16', {}, {}],
+      [96, 2, 64, 'bf16', {}, {}],
+      [256, 4, 1024, 'f16', {}, {}],
+    ];
+    for (const path of fastPaths)
+      for (const [N, hc, c, dt, mv, sv] of cases) {
+        try {
+          be.mhc.split = sv;
+          const r = await pathCheck(be, N, hc, c, dt, mv, path);
+          checks.push({ ...r, splitVariant: sv });
+          log(`path check ${JSON.stringify({ ...r, splitVariant: sv })}`);
+        } catch (err) {
+          log(`path check ${path} FAILED to run: ${(err as Error).message}`);
+          checks.push({ path, error: (err as Error).message });
+        }
       }
-    } catch (err) {
-      log(`path check FAILED to run: ${(err as Error).message}`);
-      checks.push({ error: (err as Error).message });
-      fastPath = 'scalar';
-    }
     summary.pathChecks = checks;
     be.setCoeffsPath(fastPath);
     be.mhc.mma = { ...base };
+    be.mhc.split = {};
   }
 
-  // 1. Conformance on this device.
-  const t0 = performance.now();
-  const conf = await runConformance({ backend: be, fixturesDir: 'packages/core/fixtures/golden' });
-  summary.conformance = {
-    cases: conf.cases.length,
-    passed: conf.passed,
-    failed: conf.failed,
-    failures: conf.failures.slice(0, 20),
-    seconds: (performance.now() - t0) / 1000,
-  };
-  log(
-    `conformance (coeffs forward path: ${be.capabilities.coeffsForward}): ${conf.cases.length} cases, ${conf.passed} passed, ${conf.failed} failed`,
-  );
-  for (const f of conf.failures.slice(0, 20))
-    log(`  FAIL ${f.case}/${f.tensor} ratio ${f.ratio} ${f.error ?? ''}`);
+  // 1. Conformance on this device, on each fast path (the f32 path runs the calls they cannot take).
+  const confs: Record<string, unknown> = {};
+  for (const path of fastPaths) {
+    be.setCoeffsPath(path);
+    const t0 = performance.now();
+    const conf = await runConformance({ backend: be, fixturesDir: 'packages/core/fixtures/golden' });
+    confs[path] = {
+      cases: conf.cases.length,
+      passed: conf.passed,
+      failed: conf.failed,
+      failures: conf.failures.slice(0, 20),
+      seconds: (performance.now() - t0) / 1000,
+    };
+    log(
+      `conformance (coeffs forward path: ${path}): ${conf.cases.length} cases, ${conf.passed} passed, ${conf.failed} failed`,
+    );
+    for (const f of conf.failures.slice(0, 20))
+      log(`  FAIL ${f.case}/${f.tensor} ratio ${f.ratio} ${f.error ?? ''}`);
+  }
+  summary.conformance = confs;
+  be.setCoeffsPath(fastPath);
 
   // 2. Determinism at a real size.
   {
@@ -581,6 +617,31 @@ async function main(): Promise<void> {
     );
     for (const t of [L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut]) be.disposeData(t.handle);
   }
+}
+
+async function main(): Promise<void> {
+  // BENCH_DAWN_FLAGS (space-separated Dawn flags, e.g. enable-dawn-features=disable_robustness):
+  // measurements of what the toggles cost; production runs none.
+  const be = await createWebGpuBackend({
+    dawnFlags: process.env.BENCH_DAWN_FLAGS?.split(' ').filter(Boolean),
+  });
+  log(`device: ${be.capabilities.device}; features ${JSON.stringify(be.features)}`);
+  // The production path (the backend's default) and the other fast path where the device has it.
+  const fastPath = be.capabilities.coeffsForward;
+  const mmaOk = be.mmaSupport !== null;
+  const fastPaths: Exclude<CoeffsPath, 'scalar'>[] = mmaOk ? ['split', 'subgroup-matrix'] : ['split'];
+  log(`coeffs forward path: ${fastPath} (fast paths checked: ${fastPaths.join(', ')})`);
+  const summary: Record<string, unknown> = {
+    device: be.capabilities.device,
+    date: new Date().toISOString(),
+    features: be.features,
+    coeffsForward: fastPath,
+  };
+
+  // minTokens 0: the matrix path at every N where it is chosen (production: from MMA_MIN_TOKENS).
+  const base: MmaOptions = { minTokens: 0 };
+  // BENCH_SKIP_CHECKS=1 (iteration runs): timings only; the final figures keep the checks.
+  if (!process.env.BENCH_SKIP_CHECKS) await checks(be, summary, fastPath, fastPaths, soakSteps);
 
   // 5. Timings.
   const roof = await copyRoofline(be);
@@ -704,7 +765,7 @@ async function main(): Promise<void> {
       ['layer', 'fwd+bwd', 7 * X + 5 * F, () => freeStep(be, layerStep(be, L, 'history'))],
       ['layer', 'fwd+bwd(recompute)', 7 * X + 5 * F, () => freeStep(be, layerStep(be, L, 'recompute'))],
     ];
-    if (fastPath === 'subgroup-matrix') {
+    if (mmaOk) {
       // The matrix path's φ preparation alone (part of every coeffs forward on that path).
       const { MP } = mmaShape(hc);
       const aux = be.output([mmaAux(hc, K).len], 'f32');
@@ -725,45 +786,127 @@ async function main(): Promise<void> {
       ]);
       scratch.push(aux, phl);
     }
-    // Variants of the matrix path: 'normal-only' (no f16 subnormal operands), 'tn16' (16 tokens per
-    // workgroup), 'pf2' (two tiles prefetched); coeffs fwd and layer fwd only; and the ablations
-    // (coeffs fwd only). BENCH_VARIANTS (comma-separated) picks some of them, '' none.
+    {
+      // The split path's two small kernels alone (φ repack; the per-token sum of the K-chunk partials
+      // and the epilogue), at the production layout: the rest of its coeffs forward is the main kernel.
+      const M = hc * hc + 2 * hc;
+      const g = coeffsSplit(N, K, hc);
+      const ppLen = splitPackedLen(g.packed, hc);
+      const pp = be.output([ppLen * 4], 'f32');
+      // (room for the partials of variants with up to 64 chunks: split_main runs the current variant)
+      const part = be.zeros([Math.max(64, g.chunks) * (M + 1) * N], 'f32');
+      const outs = [be.output([N, hc], 'f32'), be.output([N, hc], 'f32'), be.output([N, hc, hc], 'f32')];
+      const dummy = [be.output([1], 'f32'), be.output([1], 'f32')];
+      cases.push(
+        [
+          'split_pack',
+          'fwd',
+          K * M * 2,
+          () =>
+            be.dispatch(
+              coeffsPhiPackKernel(hc, 'bf16'),
+              [L.phi, L.b, L.aPre, L.aPost, L.aRes, pp],
+              (p) => p.u32(0, K).u32(1, g.packed),
+              Math.ceil(ppLen / 256),
+            ),
+        ],
+        [
+          'split_reduce',
+          'fwd',
+          g.chunks * (M + 1) * N * 4,
+          () =>
+            be.dispatch(
+              coeffsSplitReduceKernel(hc, 'none'),
+              [part, pp, ...outs, ...dummy],
+              (p) =>
+                p
+                  .u32(0, N)
+                  .u32(1, K)
+                  .u32(3, 20)
+                  .f32(4, 1e-6)
+                  .f32(6, 1e-6)
+                  .f32(7, 2)
+                  .u32(9, g.chunks)
+                  .u32(10, g.packed * 4),
+              Math.ceil(N / 64),
+            ),
+        ],
+      );
+      cases.push([
+        'split_main',
+        'fwd',
+        X,
+        () => {
+          const gv = coeffsSplit(N, K, hc, be.mhc.split);
+          if (gv.chunks > 64 || gv.packed > g.packed) throw new Error('split_main: variant too large');
+          be.dispatch(
+            coeffsForwardSplitKernel(hc, 'bf16', K, be.mhc.split),
+            [L.x, pp, part],
+            (p) =>
+              p
+                .u32(0, N)
+                .u32(1, K)
+                .u32(2, gv.steps)
+                .u32(3, gv.stepsPerChunk)
+                .u32(4, gv.chunks)
+                .u32(5, K / 8),
+            gv.tiles * gv.chunks,
+          );
+        },
+      ]);
+      scratch.push(pp, part, ...outs, ...dummy);
+    }
+    // Paths: the production one first (pre/post_res/phi_prep rows only there), then the others,
+    // then variants (coeffs fwd and layer fwd only) and ablations (coeffs fwd only):
+    //   split:<flags> (see splitVariant); mma:normal-only, mma:tn16, mma:pf2,
+    //   mma:ablate:no-mma|no-stage|loads-only. BENCH_VARIANTS (comma-separated) picks some, '' none.
     const variants = (
-      process.env.BENCH_VARIANTS ?? 'normal-only,tn16,pf2,ablate:no-mma,ablate:no-stage,ablate:loads-only'
+      process.env.BENCH_VARIANTS ?? 'split:t4,split:kg16,split:t512,split:loads-only,split:no-phi'
     )
       .split(',')
-      .filter(Boolean);
-    const paths = fastPath === 'subgroup-matrix' ? ['subgroup-matrix', 'scalar', ...variants] : ['scalar'];
+      .filter(Boolean)
+      .filter((v) => mmaOk || !v.startsWith('mma:'));
+    const mains = [fastPath, ...(['split', 'subgroup-matrix', 'scalar'] as const)].filter(
+      (p, i, a) => a.indexOf(p) === i && (p !== 'subgroup-matrix' || mmaOk),
+    );
+    const paths: string[] = [...mains, ...variants];
     for (const path of paths) {
-      be.setCoeffsPath(path === 'scalar' ? 'scalar' : 'subgroup-matrix');
+      const [kind, v = '', arg = ''] = path.split(':');
+      be.setCoeffsPath(kind === 'mma' ? 'subgroup-matrix' : (kind as CoeffsPath));
       be.mhc.mma = {
         ...base,
-        normalOnly: path === 'normal-only',
-        tokens: path === 'tn16' ? 16 : 32,
-        prefetch: path === 'pf2' ? 2 : 1,
-        ablate: path.startsWith('ablate:') ? (path.slice(7) as MmaOptions['ablate']) : undefined,
+        normalOnly: v === 'normal-only',
+        tokens: v === 'tn16' ? 16 : 32,
+        prefetch: v === 'pf2' ? 2 : 1,
+        ablate: v === 'ablate' ? (arg as MmaOptions['ablate']) : undefined,
       };
+      const splitAblations = ['loads-only', 'no-phi', 'phi-only'];
+      be.mhc.split = kind === 'split' ? splitVariant(v) : {};
+      const isVariant = v !== '';
+      const isAblation =
+        v === 'ablate' || (kind === 'split' && v.split('+').some((f) => splitAblations.includes(f)));
       for (const [op, mode, bytes, fn] of cases) {
         // pre/post_res do not depend on the coeffs path.
-        if (path !== fastPath && (op === 'pre' || op === 'post_res' || op === 'phi_prep')) continue;
-        if (
-          ['normal-only', 'tn16', 'pf2'].includes(path) &&
-          !(mode === 'fwd' && (op === 'coeffs' || op === 'layer'))
-        )
+        if (path !== fastPath && (op === 'pre' || op === 'post_res')) continue;
+        if (op === 'phi_prep' && path !== 'subgroup-matrix') continue;
+        if (op.startsWith('split_') && !path.startsWith('split')) continue;
+        if ((op === 'split_pack' || op === 'split_reduce') && path !== 'split') continue;
+        if (isVariant && !(mode === 'fwd' && (op === 'coeffs' || op === 'layer' || op === 'split_main')))
           continue;
-        if (path.startsWith('ablate:') && !(mode === 'fwd' && op === 'coeffs')) continue;
+        if (isAblation && op !== 'coeffs' && op !== 'split_main') continue;
         // BENCH_QUICK=1: the forward rows only.
         if (process.env.BENCH_QUICK && mode !== 'fwd') continue;
         // The first case of a shape follows seconds of CPU-side input generation: a longer warm-up there.
-        const ms = await gpuMs(be, fn, rows.length === 0 || rows.at(-1)!.N !== N ? 1500 : 200);
+        const ms = await gpuMs(be, fn, rows.length === 0 || rows.at(-1)!.N !== N ? 4000 : 300);
         const GBs = bytes / ms / 1e6;
         const row = { op, mode, path, N, hc, c, ms, min_bytes: bytes, GBs, roofline: GBs / roofGBs };
         rows.push(row);
         log(JSON.stringify(row));
       }
     }
-    be.setCoeffsPath('subgroup-matrix');
+    be.setCoeffsPath(fastPath);
     be.mhc.mma = { ...base };
+    be.mhc.split = {};
     free(...scratch);
     free(
       co.hPre,
