@@ -11,8 +11,8 @@ import { halves8, U } from './common.js';
  * Why: x·φ at hc = 4 is 24 FMAs per element of x (plus one for Σx²), so the forward is bound by the
  * instructions it issues per element, not by reading x. coeffsForwardKernel loads every φ value for
  * each pair of x elements and walks all of K in one workgroup of 64 threads per 4 tokens. Here:
- *  - A thread owns T = 8 tokens × 8 consecutive elements of K per step (one 16-byte load of x per
- *    token) and half the columns (OG = 2 column groups): T·M/2 accumulators as vec4s, so each φ vec4
+ *  - A thread owns T = 8 tokens (4 below SPLIT_SMALL_N tokens) × 8 consecutive elements of K per
+ *    step (one 16-byte load of x per token) and half the columns (OG = 2 column groups): T·M/2 accumulators as vec4s, so each φ vec4
  *    it loads feeds 4·T FMAs and each x value 12.
  *  - KG = 8 neighbouring threads share a token and take the 8 consecutive 16-byte pieces of a
  *    128-byte stretch of its row.
@@ -33,6 +33,9 @@ import { halves8, U } from './common.js';
  * last step's missing pieces load as zeros (φ is zero there too). K must be a multiple of 8 (whole
  * 16-byte pieces; coeffsSplitBlocker).
  */
+
+/** Calls with fewer tokens take 4 tokens a thread (more token tiles); see mhc-kernels.ts. */
+export const SPLIT_SMALL_N = 4096;
 
 /** Options of the split kernel (the defaults are the production kernel; the benchmark tries others). */
 export interface SplitOptions {

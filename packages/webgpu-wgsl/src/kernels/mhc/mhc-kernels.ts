@@ -42,6 +42,7 @@ import {
   coeffsSplit,
   coeffsSplitBlocker,
   coeffsSplitReduceKernel,
+  SPLIT_SMALL_N,
   type SplitOptions,
   splitPackedLen,
 } from './coeffs-split.wgsl.js';
@@ -336,7 +337,9 @@ export class WebGpuMhcKernels implements MhcKernels {
     } else if (split) {
       // φ repacked for the kernel's loads, partial sums per K chunk, then a per-token kernel adds
       // them in chunk order and runs the epilogue (see coeffs-split.wgsl.ts).
-      const o = this.split;
+      // Below 4096 tokens 8 tokens a thread leave too few tiles: 4 (measured at 1024x4x4096 on an
+      // H200, bench/results/webgpu-mhc-h200-2026-11-27-split.md: 0.070 ms against 0.202).
+      const o: SplitOptions = { ...this.split, tokens: this.split.tokens ?? (N < SPLIT_SMALL_N ? 4 : 8) };
       const g = coeffsSplit(N, K, hc, o);
       const ppLen = splitPackedLen(g.packed, hc);
       const pp = this.b.output([ppLen * 4], 'f32');
