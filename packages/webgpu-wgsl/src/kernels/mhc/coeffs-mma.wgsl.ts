@@ -1,7 +1,7 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
 import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
-import { coeffsShape, tokenEpilogue } from './coeffs.wgsl.js';
+import { COEFFS_FWD_OUT, coeffsShape, tokenEpilogue } from './coeffs.wgsl.js';
 import { U } from './common.js';
 
 /**
@@ -423,12 +423,7 @@ export function coeffsForwardMmaKernel(
     bufs: [
       { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
       { name: 'phl', dtype: 'f16', access: 'read', wgsl: 'f16' },
-      { name: 'coef', dtype: 'f32', access: 'read' },
-      { name: 'hpre', dtype: 'f32', access: 'rw' },
-      { name: 'hpost', dtype: 'f32', access: 'rw' },
-      { name: 'hres', dtype: 'f32', access: 'rw' },
-      { name: 's1', dtype: 'f32', access: 'rw' },
-      { name: 's2', dtype: 'f32', access: 'rw' },
+      ...COEFFS_FWD_OUT,
     ],
     body: `
 ${smallConst(normalOnly)}

@@ -1,7 +1,7 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
 import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
-import { coeffsShape, tokenEpilogue } from './coeffs.wgsl.js';
+import { COEFFS_FWD_OUT, coeffsShape, tokenEpilogue } from './coeffs.wgsl.js';
 import { halves8, U } from './common.js';
 
 /**
@@ -293,15 +293,7 @@ export function coeffsSplitReduceKernel(hc: number, save: 'none' | 'history' | '
   const { M } = coeffsShape(hc);
   return {
     key: `coeffs_fwd_split_reduce:${hc}:${save}`,
-    bufs: [
-      { name: 'part', dtype: 'f32', access: 'read' },
-      { name: 'coef', dtype: 'f32', access: 'read' },
-      { name: 'hpre', dtype: 'f32', access: 'rw' },
-      { name: 'hpost', dtype: 'f32', access: 'rw' },
-      { name: 'hres', dtype: 'f32', access: 'rw' },
-      { name: 's1', dtype: 'f32', access: 'rw' },
-      { name: 's2', dtype: 'f32', access: 'rw' },
-    ],
+    bufs: [{ name: 'part', dtype: 'f32', access: 'read' }, ...COEFFS_FWD_OUT],
     body: `
 const HC = ${hc}u;
 const HH = ${hc * hc}u;

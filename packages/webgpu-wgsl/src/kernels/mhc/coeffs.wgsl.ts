@@ -1,6 +1,6 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
-import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
+import { type Buf, ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
 import { pair, U } from './common.js';
 import {
   type At,
@@ -31,6 +31,19 @@ export function coeffsShape(hc: number) {
   const WG = M <= 32 ? 64 : 32;
   return { M, T, WG };
 }
+
+/**
+ * The bindings every coeffs forward kernel ends with, in this order: coef (b and the alphas), then
+ * what tokenEpilogue writes. One list, so the paths cannot drift apart.
+ */
+export const COEFFS_FWD_OUT: readonly Buf[] = [
+  { name: 'coef', dtype: 'f32', access: 'read' },
+  { name: 'hpre', dtype: 'f32', access: 'rw' },
+  { name: 'hpost', dtype: 'f32', access: 'rw' },
+  { name: 'hres', dtype: 'f32', access: 'rw' },
+  { name: 's1', dtype: 'f32', access: 'rw' },
+  { name: 's2', dtype: 'f32', access: 'rw' },
+];
 
 /**
  * WGSL: the per-token end of the forward, shared by the scalar and the subgroup-matrix kernels.
@@ -129,12 +142,7 @@ export function coeffsForwardKernel(
     bufs: [
       { name: 'x', dtype: xd, access: 'read' },
       { name: 'phi', dtype: pd, access: 'read' },
-      { name: 'coef', dtype: 'f32', access: 'read' },
-      { name: 'hpre', dtype: 'f32', access: 'rw' },
-      { name: 'hpost', dtype: 'f32', access: 'rw' },
-      { name: 'hres', dtype: 'f32', access: 'rw' },
-      { name: 's1', dtype: 'f32', access: 'rw' },
-      { name: 's2', dtype: 'f32', access: 'rw' },
+      ...COEFFS_FWD_OUT,
     ],
     body: `
 const HC = ${hc}u;
