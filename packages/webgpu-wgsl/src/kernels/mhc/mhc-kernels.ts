@@ -337,8 +337,9 @@ export class WebGpuMhcKernels implements MhcKernels {
     } else if (split) {
       // φ repacked for the kernel's loads, partial sums per K chunk, then a per-token kernel adds
       // them in chunk order and runs the epilogue (see coeffs-split.wgsl.ts).
-      // Below 4096 tokens 8 tokens a thread leave too few tiles: 4 (measured at 1024x4x4096 on an
-      // H200, bench/results/webgpu-mhc-h200-2026-11-27-split.md: 0.070 ms against 0.202).
+      // Below 4096 tokens 8 tokens a thread leave few tiles: 4 (one H200 call at 1024x4x4096,
+      // bench/results/webgpu-mhc-h200-2026-11-27-split.md: 0.070 ms against 0.202; shapes that
+      // small varied by 2x between calls, so this rests on that one comparison).
       const o: SplitOptions = { ...this.split, tokens: this.split.tokens ?? (N < SPLIT_SMALL_N ? 4 : 8) };
       const g = coeffsSplit(N, K, hc, o);
       const ppLen = splitPackedLen(g.packed, hc);
