@@ -34,7 +34,6 @@ import {
   coeffsSplit,
   coeffsSplitReduceKernel,
   type SplitOptions,
-  splitPackedLen,
 } from '../../packages/webgpu-wgsl/src/kernels/mhc/coeffs-split.wgsl.js';
 import { freeStep, type LayerInputs, layerStep } from '../../packages/webgpu-wgsl/test/mhc-layer.js';
 
@@ -791,8 +790,7 @@ async function main(): Promise<void> {
       // and the epilogue), at the production layout: the rest of its coeffs forward is the main kernel.
       const M = hc * hc + 2 * hc;
       const g = coeffsSplit(N, K, hc);
-      const ppLen = splitPackedLen(g.packed, hc);
-      const pp = be.output([ppLen * 4], 'f32');
+      const pp = be.output([g.packedLen * 4], 'f32');
       // (room for the partials of variants with up to 64 chunks: split_main runs the current variant)
       const part = be.zeros([Math.max(64, g.chunks) * (M + 1) * N], 'f32');
       const outs = [be.output([N, hc], 'f32'), be.output([N, hc], 'f32'), be.output([N, hc, hc], 'f32')];
@@ -807,7 +805,7 @@ async function main(): Promise<void> {
               coeffsPhiPackKernel(hc, 'bf16'),
               [L.phi, L.b, L.aPre, L.aPost, L.aRes, pp],
               (p) => p.u32(0, K).u32(1, g.packed),
-              Math.ceil(ppLen / 256),
+              Math.ceil(g.packedLen / 256),
             ),
         ],
         [

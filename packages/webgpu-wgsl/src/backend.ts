@@ -188,7 +188,7 @@ export class WebGpuBackend implements Backend {
   /**
    * Choose the coeffs forward path: 'subgroup-matrix' takes effect only where the device supports
    * it (else the backend takes 'split'). Returns the path now in effect. Benchmarks and tests use
-   * this to run both paths on one device; LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX=1 (or the option
+   * this to run every path on one device; LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX=1 (or the option
    * disableSubgroupMatrix) keeps the feature from being requested at all.
    */
   setCoeffsPath(path: CoeffsPath): CoeffsPath {

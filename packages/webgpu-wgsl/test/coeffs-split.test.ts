@@ -28,6 +28,8 @@ describe('coeffs split path: gating and grid', () => {
     expect(coeffsSplit(16, 200, 4)).toMatchObject({ tiles: 1, steps: 4, stepsPerChunk: 1, chunks: 4 });
     // φ packed per step: 8 elements × 2 groups × 3 quads × 8 threads at hc = 4 (M = 24).
     expect(coeffsSplit(16, 200, 4).packed).toBe(4 * 384);
+    // then b and the three alphas (27 floats) in 7 vec4s.
+    expect(coeffsSplit(16, 200, 4).packedLen).toBe(4 * 384 + 7);
     for (const [N, K] of [
       [100, 800],
       [5000, 3000],

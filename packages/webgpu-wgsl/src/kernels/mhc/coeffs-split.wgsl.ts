@@ -12,8 +12,8 @@ import { halves8, U } from './common.js';
  * instructions it issues per element, not by reading x. coeffsForwardKernel loads every φ value for
  * each pair of x elements and walks all of K in one workgroup of 64 threads per 4 tokens. Here:
  *  - A thread owns T = 8 tokens (4 below SPLIT_SMALL_N tokens) × 8 consecutive elements of K per
- *    step (one 16-byte load of x per token) and half the columns (OG = 2 column groups): T·M/2 accumulators as vec4s, so each φ vec4
- *    it loads feeds 4·T FMAs and each x value 12.
+ *    step (one 16-byte load of x per token) and half the columns (OG = 2 column groups): T·M/2
+ *    accumulators as vec4s, so each φ vec4 it loads feeds 4·T FMAs and each x value 12.
  *  - KG = 8 neighbouring threads share a token and take the 8 consecutive 16-byte pieces of a
  *    128-byte stretch of its row.
  *  - φ is repacked per call (coeffsPhiPackKernel, 6 KB per 64 rows of K at hc = 4) so that what the
@@ -80,9 +80,13 @@ export function splitLayout(hc: number, o: SplitOptions = {}) {
   return { MQ, OG, MQs, T, WG, KG, STEP, TL, tileTokens: TL * T, SV };
 }
 
+/** Vec4s after the packed φ that hold b and the alphas (M+3 floats; see coeffsPhiPackKernel). */
+const coefVec4s = (hc: number): number => Math.ceil((coeffsShape(hc).M + 3) / 4);
+
 /**
  * The grid of a call: token tiles × K chunks. The chunk count depends on the shape only, so the
- * summation order (and the bits) of a shape never change.
+ * summation order (and the bits) of a shape never change. `packed`: vec4s of packed φ;
+ * `packedLen`: of the whole buffer the pack kernel writes (φ, then the coefficients).
  */
 export function coeffsSplit(N: number, K: number, hc: number, o: SplitOptions = {}) {
   const { tileTokens, SV, STEP } = splitLayout(hc, o);
@@ -91,7 +95,8 @@ export function coeffsSplit(N: number, K: number, hc: number, o: SplitOptions = 
   const want = Math.max(1, Math.ceil((o.targetGroups ?? 256) / tiles));
   const stepsPerChunk = Math.ceil(steps / Math.min(steps, want));
   const chunks = Math.ceil(steps / stepsPerChunk);
-  return { tiles, steps, stepsPerChunk, chunks, packed: steps * SV };
+  const packed = steps * SV;
+  return { tiles, steps, stepsPerChunk, chunks, packed, packedLen: packed + coefVec4s(hc) };
 }
 
 /**
@@ -105,7 +110,7 @@ export function coeffsSplit(N: number, K: number, hc: number, o: SplitOptions = 
 export function coeffsPhiPackKernel(hc: number, pd: DType, o: SplitOptions = {}): KernelDef {
   const { M } = coeffsShape(hc);
   const { OG, MQs, KG, STEP } = splitLayout(hc, o);
-  const CQ = Math.ceil((M + 3) / 4);
+  const CQ = coefVec4s(hc);
   return {
     key: `coeffs_phi_pack:${hc}:${pd}:${OG}:${KG}`,
     bufs: [
@@ -151,10 +156,6 @@ fn main(${ENTRY_ARGS}) {
 `,
   };
 }
-
-/** Vec4s of the packed buffer: φ, then the coefficients (see coeffsPhiPackKernel). */
-export const splitPackedLen = (packed: number, hc: number): number =>
-  packed + Math.ceil((coeffsShape(hc).M + 3) / 4);
 
 /**
  * The split forward: partial x·φ and Σx² of one token tile over one K chunk.

@@ -12,7 +12,7 @@ import {
   sizeOf,
   type TensorInfo,
 } from '@liger-mhc/core';
-import type { ParamWriter, WebGpuBackend } from '../../backend.js';
+import type { KernelDef, ParamWriter, WebGpuBackend } from '../../backend.js';
 import {
   COMPACT_M,
   coeffsBackwardPhiReduceKernel,
@@ -44,7 +44,6 @@ import {
   coeffsSplitReduceKernel,
   SPLIT_SMALL_N,
   type SplitOptions,
-  splitPackedLen,
 } from './coeffs-split.wgsl.js';
 import { pairOutDtype, wide } from './common.js';
 import { postResBackwardKernel, postResForwardKernel, postResForwardWideKernel } from './post_res.wgsl.js';
@@ -84,6 +83,24 @@ export class WebGpuMhcKernels implements MhcKernels {
     };
   }
 
+  /**
+   * A row-wise forward (pre, post_res): one thread per (token, unit), `per` units (pairs or 16-byte
+   * pieces) a row of c elements. Params: 0 N, 1 c, 2 per, 3 N·per.
+   */
+  private rowwise(def: KernelDef, tensors: TensorInfo[], N: number, c: number, per: number): void {
+    this.b.dispatch(
+      def,
+      tensors,
+      (p) =>
+        p
+          .u32(0, N)
+          .u32(1, c)
+          .u32(2, per)
+          .u32(3, N * per),
+      Math.ceil((N * per) / 256),
+    );
+  }
+
   private dims3(x: TensorInfo, name: string) {
     if (x.shape.length !== 3) throw new ShapeError(name, '[N, hc, c]', x.shape);
     const [N, hc, c] = x.shape as [number, number, number];
@@ -100,32 +117,16 @@ export class WebGpuMhcKernels implements MhcKernels {
     const { N, hc, c } = this.dims3(x, 'x');
     this.expect(hPre, 'hPre', [N, hc]);
     const out = this.pairOutput([N, c], x.dtype, c);
-    if (wide(c, x.dtype, out.od)) {
-      const cq = c / 8;
-      this.b.dispatch(
-        preForwardWideKernel(hc, x.dtype, hPre.dtype, out.od),
-        [x, hPre, out.t],
-        (p) =>
-          p
-            .u32(0, N)
-            .u32(1, c)
-            .u32(2, cq)
-            .u32(3, N * cq),
-        Math.ceil((N * cq) / 256),
-      );
-      return out.finish();
-    }
-    const cp = Math.ceil(c / 2);
-    this.b.dispatch(
-      preForwardKernel(hc, x.dtype, hPre.dtype, out.od, c),
+    // 16-byte pieces (8 halves a thread) where every tensor allows them, else pairs.
+    const w = wide(c, x.dtype, out.od);
+    this.rowwise(
+      w
+        ? preForwardWideKernel(hc, x.dtype, hPre.dtype, out.od)
+        : preForwardKernel(hc, x.dtype, hPre.dtype, out.od, c),
       [x, hPre, out.t],
-      (p) =>
-        p
-          .u32(0, N)
-          .u32(1, c)
-          .u32(2, cp)
-          .u32(3, N * cp),
-      Math.ceil((N * cp) / 256),
+      N,
+      c,
+      w ? c / 8 : Math.ceil(c / 2),
     );
     return out.finish();
   }
@@ -165,32 +166,15 @@ export class WebGpuMhcKernels implements MhcKernels {
     this.orientation(orientation);
     if (hPost.dtype !== hRes.dtype) throw new ArgumentError('hRes', 'hPost and hRes must share a dtype');
     const out = this.pairOutput([N, hc, c], x.dtype, c);
-    if (wide(c, x.dtype, f.dtype, out.od)) {
-      const cq = c / 8;
-      this.b.dispatch(
-        postResForwardWideKernel(hc, orientation, x.dtype, f.dtype, hPost.dtype, out.od),
-        [x, f, hPost, hRes, out.t],
-        (p) =>
-          p
-            .u32(0, N)
-            .u32(1, c)
-            .u32(2, cq)
-            .u32(3, N * cq),
-        Math.ceil((N * cq) / 256),
-      );
-      return out.finish();
-    }
-    const cp = Math.ceil(c / 2);
-    this.b.dispatch(
-      postResForwardKernel(hc, orientation, x.dtype, f.dtype, hPost.dtype, out.od, c),
+    const w = wide(c, x.dtype, f.dtype, out.od);
+    this.rowwise(
+      w
+        ? postResForwardWideKernel(hc, orientation, x.dtype, f.dtype, hPost.dtype, out.od)
+        : postResForwardKernel(hc, orientation, x.dtype, f.dtype, hPost.dtype, out.od, c),
       [x, f, hPost, hRes, out.t],
-      (p) =>
-        p
-          .u32(0, N)
-          .u32(1, c)
-          .u32(2, cp)
-          .u32(3, N * cp),
-      Math.ceil((N * cp) / 256),
+      N,
+      c,
+      w ? c / 8 : Math.ceil(c / 2),
     );
     return out.finish();
   }
@@ -342,13 +326,12 @@ export class WebGpuMhcKernels implements MhcKernels {
       // small varied by 2x between calls, so this rests on that one comparison).
       const o: SplitOptions = { ...this.split, tokens: this.split.tokens ?? (N < SPLIT_SMALL_N ? 4 : 8) };
       const g = coeffsSplit(N, K, hc, o);
-      const ppLen = splitPackedLen(g.packed, hc);
-      const pp = this.b.output([ppLen * 4], 'f32');
+      const pp = this.b.output([g.packedLen * 4], 'f32');
       this.b.dispatch(
         coeffsPhiPackKernel(hc, phi.dtype, o),
         [phi, b, alphaPre, alphaPost, alphaRes, pp],
         (p) => p.u32(0, K).u32(1, g.packed),
-        Math.ceil(ppLen / 256),
+        Math.ceil(g.packedLen / 256),
       );
       const part = this.b.output([g.chunks * (M + 1) * N], 'f32');
       this.b.dispatch(
