@@ -33,6 +33,26 @@ fn row_sum(lid: u32, v: f32) -> f32 {
 `;
 
 /**
+ * WGSL: the workgroup writes o[base + j] = f(i = base + j, j) for j < `bound`, two elements a thread
+ * for a half output (each thread owns whole words), else one. Where `valid` is given, elements with
+ * j >= valid are written as 0 without evaluating f.
+ */
+function storeRow(half: boolean, bound: string, f: (i: string, j: string) => string, valid?: string): string {
+  if (!half) {
+    const v = f('base + j', 'j');
+    return `for (var j = lid; j < ${bound}; j += ${ROW_WG}u) { st_o(base + j, ${valid ? `select(0.0, ${v}, j < ${valid})` : v}); }`;
+  }
+  const lo = valid ?? bound;
+  return `for (var j = 2u * lid; j < ${bound}; j += ${2 * ROW_WG}u) {
+    let i = base + j;
+    var v = vec2<f32>(0.0);
+    ${valid ? `if (j < ${valid}) { v.x = ${f('i', 'j')}; }` : `v.x = ${f('i', 'j')};`}
+    if (j + 1u < ${lo}) { v.y = ${f('i + 1u', 'j + 1u')}; }
+    st2_o(i, v, true);
+  }`;
+}
+
+/**
  * Softmax over the last axis, optionally causal (row r sees keys 0..(r mod Tq)).
  * Params: 0 rows, 1 V, 2 Tq (0 = not causal).
  */
@@ -60,18 +80,7 @@ fn main(${ENTRY_ARGS}) {
   var s = 0.0;
   for (var j = lid; j < len; j += ${ROW_WG}u) { s += exp(ld_a(base + j) - m); }
   s = row_sum(lid, s);
-  ${
-    half
-      ? `for (var j = 2u * lid; j < V; j += ${2 * ROW_WG}u) {
-    var v = vec2<f32>(0.0);
-    if (j < len) { v.x = exp(ld_a(base + j) - m) / s; }
-    if (j + 1u < len) { v.y = exp(ld_a(base + j + 1u) - m) / s; }
-    st2_o(base + j, v, true);
-  }`
-      : `for (var j = lid; j < V; j += ${ROW_WG}u) {
-    st_o(base + j, select(0.0, exp(ld_a(base + j) - m) / s, j < len));
-  }`
-  }
+  ${storeRow(half, 'V', (i) => `exp(ld_a(${i}) - m) / s`, 'len')}
 }
 `,
   };
@@ -98,14 +107,7 @@ fn main(${ENTRY_ARGS}) {
   var d = 0.0;
   for (var j = lid; j < V; j += ${ROW_WG}u) { d += ld_g(base + j) * ld_y(base + j); }
   d = row_sum(lid, d);
-  ${
-    half
-      ? `for (var j = 2u * lid; j < V; j += ${2 * ROW_WG}u) {
-    let i = base + j;
-    st2_o(i, vec2<f32>(ld_y(i) * (ld_g(i) - d), select(0.0, ld_y(i + 1u) * (ld_g(i + 1u) - d), j + 1u < V)), true);
-  }`
-      : `for (var j = lid; j < V; j += ${ROW_WG}u) { st_o(base + j, ld_y(base + j) * (ld_g(base + j) - d)); }`
-  }
+  ${storeRow(half, 'V', (i) => `ld_y(${i}) * (ld_g(${i}) - d)`)}
 }
 `,
   };
@@ -255,14 +257,7 @@ fn main(${ENTRY_ARGS}) {
   ss = row_sum(lid, ss);
   let ir = 1.0 / sqrt(ss / f32(D) + pf(2u));
   if (lid == 0u) { inv[r] = ir; }
-  ${
-    half
-      ? `for (var j = 2u * lid; j < D; j += ${2 * ROW_WG}u) {
-    let i = base + j;
-    st2_o(i, vec2<f32>(ld_a(i) * ir * ld_w(j), select(0.0, ld_a(i + 1u) * ir * ld_w(j + 1u), j + 1u < D)), true);
-  }`
-      : `for (var j = lid; j < D; j += ${ROW_WG}u) { st_o(base + j, ld_a(base + j) * ir * ld_w(j)); }`
-  }
+  ${storeRow(half, 'D', (i, j) => `ld_a(${i}) * ir * ld_w(${j})`)}
 }
 `,
   };
@@ -294,16 +289,7 @@ fn main(${ENTRY_ARGS}) {
   for (var j = lid; j < D; j += ${ROW_WG}u) { dot += ld_g(base + j) * ld_w(j) * ld_a(base + j); }
   dot = row_sum(lid, dot);
   let c = s * s * s * dot / f32(D);
-  ${
-    half
-      ? `for (var j = 2u * lid; j < D; j += ${2 * ROW_WG}u) {
-    let i = base + j;
-    var v = vec2<f32>(${gx('i', 'j')}, 0.0);
-    if (j + 1u < D) { v.y = ${gx('i + 1u', 'j + 1u')}; }
-    st2_o(i, v, true);
-  }`
-      : `for (var j = lid; j < D; j += ${ROW_WG}u) { st_o(base + j, ${gx('base + j', 'j')}); }`
-  }
+  ${storeRow(half, 'D', gx)}
 }
 `,
   };
