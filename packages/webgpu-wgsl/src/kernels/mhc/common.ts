@@ -57,3 +57,17 @@ export function pack8(dtype: DType, v: readonly string[]): string {
 export function wide(c: number, ...dtypes: DType[]): boolean {
   return c % 8 === 0 && dtypes.every(isHalf);
 }
+
+/** Workgroup size of the row-wise forwards (pre, post_res); mhc-kernels.ts `rowwise` sizes the grid. */
+export const ROW_UNIT_WG = 256;
+
+/**
+ * WGSL: the thread of a row-wise forward, one per (token, unit of its row), units being pairs or
+ * 16-byte pieces: defines t (flat index), per (units a row), n (token) and u (the unit), and
+ * returns past the last. Params as `rowwise`: 2 per, 3 N·per.
+ */
+export const ROW_UNIT = `let t = wg_lin * ${ROW_UNIT_WG}u + lid;
+  if (t >= pu(3u)) { return; }
+  let per = pu(2u);
+  let n = t / per;
+  let u = t - n * per;`;

@@ -45,7 +45,7 @@ import {
   SPLIT_SMALL_N,
   type SplitOptions,
 } from './coeffs-split.wgsl.js';
-import { pairOutDtype, wide } from './common.js';
+import { pairOutDtype, ROW_UNIT_WG, wide } from './common.js';
 import { postResBackwardKernel, postResForwardKernel, postResForwardWideKernel } from './post_res.wgsl.js';
 import { preBackwardKernel, preForwardKernel, preForwardWideKernel } from './pre.wgsl.js';
 
@@ -97,7 +97,7 @@ export class WebGpuMhcKernels implements MhcKernels {
           .u32(1, c)
           .u32(2, per)
           .u32(3, N * per),
-      Math.ceil((N * per) / 256),
+      Math.ceil((N * per) / ROW_UNIT_WG),
     );
   }
 

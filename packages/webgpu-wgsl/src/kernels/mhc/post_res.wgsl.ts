@@ -1,7 +1,7 @@
 import type { DType, Orientation } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
 import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
-import { halves8, pack8, pair, U } from './common.js';
+import { halves8, pack8, pair, ROW_UNIT, ROW_UNIT_WG, U } from './common.js';
 
 /**
  * post_res: xOut[n, o, :] = Σ_i R[o, i] · x[n, i, :] + hPost[n, o] · f[n, :], with R = hRes[n]
@@ -35,15 +35,12 @@ export function postResForwardKernel(
     ],
     body: `
 const HC = ${hc}u;
-@compute @workgroup_size(256)
+@compute @workgroup_size(${ROW_UNIT_WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let t = wg_lin * 256u + lid;
+  ${ROW_UNIT}
   let c = pu(1u);
-  let cp = pu(2u);
-  if (t >= pu(3u)) { return; }
-  let n = t / cp;
-  let ch = 2u * (t - n * cp);
+  let ch = 2u * u;
   let second = ch + 1u < c;
   ${U(hc, (i) => `let x${i} = ${pair('x', xd, `(n * HC + ${i}u) * c + ch`, 'second', aligned)};`)}
   let fv = ${pair('f', fd, 'n * c + ch', 'second', aligned)};
@@ -81,22 +78,18 @@ export function postResForwardWideKernel(
     ],
     body: `
 const HC = ${hc}u;
-@compute @workgroup_size(256)
+@compute @workgroup_size(${ROW_UNIT_WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let t = wg_lin * 256u + lid;
-  if (t >= pu(3u)) { return; }
-  let cq = pu(2u);
-  let n = t / cq;
-  let j = t - n * cq;
-  ${U(hc, (i) => `let xw${i} = x[(n * HC + ${i}u) * cq + j];`)}
+  ${ROW_UNIT}
+  ${U(hc, (i) => `let xw${i} = x[(n * HC + ${i}u) * per + u];`)}
   let fw = f[t];
   ${U(hc, (o) => `let p${o} = ld_hp(n * HC + ${o}u);`)}
   ${U(hc * hc, (k) => `let r${k} = ld_hr(n * HC * HC + ${k}u);`)}
   ${U(
     hc,
     (o) =>
-      `o[(n * HC + ${o}u) * cq + j] = ${pack8(
+      `o[(n * HC + ${o}u) * per + u] = ${pack8(
         od,
         Array.from(
           { length: 8 },

@@ -1,7 +1,7 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
 import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
-import { halves8, pack8, pair, U } from './common.js';
+import { halves8, pack8, pair, ROW_UNIT, ROW_UNIT_WG, U } from './common.js';
 
 /**
  * pre: xIn[n, :] = Σ_s hPre[n, s] · x[n, s, :]  (forward), and its backward
@@ -21,15 +21,12 @@ export function preForwardKernel(hc: number, xd: DType, hd: DType, od: DType, c:
     ],
     body: `
 const HC = ${hc}u;
-@compute @workgroup_size(256)
+@compute @workgroup_size(${ROW_UNIT_WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let t = wg_lin * 256u + lid;
+  ${ROW_UNIT}
   let c = pu(1u);
-  let cp = pu(2u);
-  if (t >= pu(3u)) { return; }
-  let n = t / cp;
-  let ch = 2u * (t - n * cp);
+  let ch = 2u * u;
   let second = ch + 1u < c;
   var acc = vec2<f32>(0.0);
   for (var s = 0u; s < HC; s++) {
@@ -56,17 +53,13 @@ export function preForwardWideKernel(hc: number, xd: DType, hd: DType, od: DType
     ],
     body: `
 const HC = ${hc}u;
-@compute @workgroup_size(256)
+@compute @workgroup_size(${ROW_UNIT_WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let t = wg_lin * 256u + lid;
-  if (t >= pu(3u)) { return; }
-  let cq = pu(2u);
-  let n = t / cq;
-  let j = t - n * cq;
+  ${ROW_UNIT}
   ${U(
     hc,
-    (s) => `let xw${s} = x[(n * HC + ${s}u) * cq + j];
+    (s) => `let xw${s} = x[(n * HC + ${s}u) * per + u];
   let h${s} = ld_h(n * HC + ${s}u);`,
   )}
   o[t] = ${pack8(
