@@ -789,7 +789,8 @@ async function main(): Promise<void> {
       // The split path's two small kernels alone (φ repack; the per-token sum of the K-chunk partials
       // and the epilogue), at the production layout: the rest of its coeffs forward is the main kernel.
       const M = hc * hc + 2 * hc;
-      const g = coeffsSplit(N, K, hc);
+      const prod = be.mhc.splitOptions(N);
+      const g = coeffsSplit(N, K, hc, prod);
       const pp = be.output([g.packedLen * 4], 'f32');
       // (room for the partials of variants with up to 64 chunks: split_main runs the current variant)
       const part = be.zeros([Math.max(64, g.chunks) * (M + 1) * N], 'f32');
@@ -802,7 +803,7 @@ async function main(): Promise<void> {
           K * M * 2,
           () =>
             be.dispatch(
-              coeffsPhiPackKernel(hc, 'bf16'),
+              coeffsPhiPackKernel(hc, 'bf16', prod),
               [L.phi, L.b, L.aPre, L.aPost, L.aRes, pp],
               (p) => p.u32(0, K).u32(1, g.packed),
               Math.ceil(g.packedLen / 256),
@@ -835,10 +836,12 @@ async function main(): Promise<void> {
         'fwd',
         X,
         () => {
-          const gv = coeffsSplit(N, K, hc, be.mhc.split);
+          // The options a coeffs forward of this path and variant would take.
+          const o = be.mhc.splitOptions(N);
+          const gv = coeffsSplit(N, K, hc, o);
           if (gv.chunks > 64 || gv.packed > g.packed) throw new Error('split_main: variant too large');
           be.dispatch(
-            coeffsForwardSplitKernel(hc, 'bf16', K, be.mhc.split),
+            coeffsForwardSplitKernel(hc, 'bf16', K, o),
             [L.x, pp, part],
             (p) =>
               p
@@ -878,11 +881,9 @@ async function main(): Promise<void> {
         prefetch: v === 'pf2' ? 2 : 1,
         ablate: v === 'ablate' ? (arg as MmaOptions['ablate']) : undefined,
       };
-      const splitAblations = ['loads-only', 'no-phi', 'phi-only'];
       be.mhc.split = kind === 'split' ? splitVariant(v) : {};
       const isVariant = v !== '';
-      const isAblation =
-        v === 'ablate' || (kind === 'split' && v.split('+').some((f) => splitAblations.includes(f)));
+      const isAblation = v === 'ablate' || be.mhc.split.ablate !== undefined;
       for (const [op, mode, bytes, fn] of cases) {
         // pre/post_res do not depend on the coeffs path.
         if (path !== fastPath && (op === 'pre' || op === 'post_res')) continue;

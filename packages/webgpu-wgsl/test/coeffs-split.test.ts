@@ -2,7 +2,12 @@ import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type TensorInfo } from '@lige
 import { afterAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/index.js';
 import { coeffsShape } from '../src/kernels/mhc/coeffs.wgsl.js';
-import { coeffsSplit, coeffsSplitBlocker, type SplitOptions } from '../src/kernels/mhc/coeffs-split.wgsl.js';
+import {
+  coeffsSplit,
+  coeffsSplitBlocker,
+  SPLIT_SMALL_N,
+  type SplitOptions,
+} from '../src/kernels/mhc/coeffs-split.wgsl.js';
 import { free, gpu, skipReason } from './helpers.js';
 
 describe('coeffs split path: gating and grid', () => {
@@ -99,6 +104,20 @@ async function forward(
       [300, 4, 200, 'f16', { kg: 16, tokens: 4 }],
       [129, 3, 1024, 'f16', { groups: 1, wg: 256 }],
     ];
+    it('takes 4 tokens a thread below SPLIT_SMALL_N tokens, 8 from there, unless told', () => {
+      const be = b!;
+      const keep = be.mhc.split;
+      try {
+        be.mhc.split = { kg: 16 };
+        expect(be.mhc.splitOptions(SPLIT_SMALL_N - 1)).toEqual({ kg: 16, tokens: 4 });
+        expect(be.mhc.splitOptions(SPLIT_SMALL_N)).toEqual({ kg: 16, tokens: 8 });
+        be.mhc.split = { tokens: 8 };
+        expect(be.mhc.splitOptions(16).tokens).toBe(8);
+      } finally {
+        be.mhc.split = keep;
+      }
+    });
+
     it.each(cases)(
       'N=%i hc=%i c=%i %s %o: matches float64 and the f32 kernel',
       async (N, hc, c, dt, opts) => {

@@ -66,6 +66,16 @@ export class WebGpuMhcKernels implements MhcKernels {
   /** Options of the split kernel (coeffs-split.wgsl.ts), as `mma`. */
   split: SplitOptions = {};
 
+  /**
+   * The split kernel's options for a call of N tokens: `split`, with 4 tokens a thread below
+   * SPLIT_SMALL_N tokens (8 leave few tiles there: one H200 call at 1024x4x4096,
+   * bench/results/webgpu-mhc-h200-2026-11-27-split.md, 0.070 ms against 0.202; shapes that small
+   * varied by 2x between calls, so this rests on that one comparison).
+   */
+  splitOptions(N: number): SplitOptions {
+    return { ...this.split, tokens: this.split.tokens ?? (N < SPLIT_SMALL_N ? 4 : 8) };
+  }
+
   /** An output written two elements per thread: f32 scratch when halves would straddle words. */
   private pairOutput(shape: readonly number[], dtype: TensorInfo['dtype'], rowLen: number) {
     const od = pairOutDtype(dtype, rowLen);
@@ -321,10 +331,7 @@ export class WebGpuMhcKernels implements MhcKernels {
     } else if (split) {
       // φ repacked for the kernel's loads, partial sums per K chunk, then a per-token kernel adds
       // them in chunk order and runs the epilogue (see coeffs-split.wgsl.ts).
-      // Below 4096 tokens 8 tokens a thread leave few tiles: 4 (one H200 call at 1024x4x4096,
-      // bench/results/webgpu-mhc-h200-2026-11-27-split.md: 0.070 ms against 0.202; shapes that
-      // small varied by 2x between calls, so this rests on that one comparison).
-      const o: SplitOptions = { ...this.split, tokens: this.split.tokens ?? (N < SPLIT_SMALL_N ? 4 : 8) };
+      const o = this.splitOptions(N);
       const g = coeffsSplit(N, K, hc, o);
       const pp = this.b.output([g.packedLen * 4], 'f32');
       this.b.dispatch(
