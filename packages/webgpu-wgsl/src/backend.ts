@@ -111,7 +111,14 @@ export class WebGpuBackend implements Backend {
   readonly ops: WebGpuGenericKernels;
   readonly device: GPUDevice;
   readonly features: AcquiredDevice['features'];
-  readonly limits: { maxWorkgroupStorage: number; maxGroups: number; maxBinding: number; maxBuffer: number };
+  readonly limits: {
+    maxWorkgroupStorage: number;
+    maxGroups: number;
+    maxBinding: number;
+    maxBuffer: number;
+    /** Storage buffers one kernel may bind (the device asks for up to 10). */
+    maxStorageBuffers: number;
+  };
 
   private pool: BufferPool;
   private live = new Set<WebGpuHandle>();
@@ -147,6 +154,7 @@ export class WebGpuBackend implements Backend {
       maxGroups: lim.maxComputeWorkgroupsPerDimension,
       maxBinding: lim.maxStorageBufferBindingSize,
       maxBuffer: lim.maxBufferSize,
+      maxStorageBuffers: lim.maxStorageBuffersPerShaderStage,
     };
     this.capabilities = {
       dtypes: ['f32', 'f16', 'bf16', 'i32'],
@@ -184,6 +192,17 @@ export class WebGpuBackend implements Backend {
 
   /** What the device offers the coeffs matrix path (null: the feature is missing or disabled). */
   readonly mmaSupport: MmaDeviceSupport | null;
+  /**
+   * Subgroup size when kernels may treat consecutive local invocations as the lanes of one
+   * subgroup (the split coeffs kernel's shuffle reduction): the device has subgroups of one fixed
+   * size and probeSubgroups saw lane = local_invocation_index % size. 0 otherwise.
+   */
+  subgroupLanes = 0;
+
+  /** Writes per buffer (see generation). */
+  private gens = new WeakMap<GPUBuffer, number>();
+  /** Callbacks run when a handle is disposed (see onDispose). */
+  private disposeHooks = new Map<DataHandle, (() => void)[]>();
 
   /**
    * Choose the coeffs forward path: 'subgroup-matrix' takes effect only where the device supports
@@ -205,6 +224,7 @@ export class WebGpuBackend implements Backend {
       this.endPass();
       this.enc().clearBuffer(h.handle.buffer!, 0, h.handle.bytes);
       this.usedInBatch.add(h.handle.buffer!);
+      this.wrote(h.handle.buffer!);
     }
     return h.handle;
   }
@@ -248,12 +268,49 @@ export class WebGpuBackend implements Backend {
     this.openScopes();
     const bytes = data.byteLength;
     if (bytes === 0) return;
+    this.wrote(h.buffer!);
     if (bytes % 4 === 0) this.device.queue.writeBuffer(h.buffer!, 0, data.buffer, data.byteOffset, bytes);
     else {
       // An odd number of halves: pad to whole words (writeBuffer moves multiples of 4 bytes).
       const padded = new Uint8Array(bytes + 2);
       padded.set(new Uint8Array(data.buffer, data.byteOffset, bytes));
       this.device.queue.writeBuffer(h.buffer!, 0, padded.buffer, 0, bytes + 2);
+    }
+  }
+
+  /**
+   * Sets subgroupLanes: runs one 128-invocation workgroup that records each invocation's subgroup
+   * lane and size. WGSL leaves the mapping from local invocations to subgroup lanes to the
+   * implementation, so kernels that rely on it (coeffs-split's shuffle reduction) check it here.
+   */
+  async probeSubgroups(): Promise<void> {
+    const f = this.features;
+    if (!f.subgroups || f.subgroupMinSize === 0 || f.subgroupMinSize !== f.subgroupMaxSize) return;
+    const out = this.output([128], 'i32');
+    try {
+      this.dispatch(
+        {
+          key: 'probe_subgroup_lanes',
+          directives: 'enable subgroups;\n',
+          bufs: [{ name: 'o', dtype: 'i32', access: 'rw' }],
+          body: `
+@compute @workgroup_size(128)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sid: u32,
+        @builtin(subgroup_size) sgs: u32) {
+  o[lid] = i32(sid | (sgs << 16u));
+}
+`,
+        },
+        [out],
+        () => {},
+        1,
+      );
+      const v = (await this.read(out.handle)) as Int32Array;
+      const size = v[0]! >>> 16;
+      const linear = size > 0 && v.every((w, lid) => w >>> 16 === size && (w & 0xffff) === lid % size);
+      this.subgroupLanes = linear && size === f.subgroupMinSize ? size : 0;
+    } finally {
+      this.disposeData(out.handle);
     }
   }
 
@@ -287,6 +344,11 @@ export class WebGpuBackend implements Backend {
   disposeData(handle: DataHandle): void {
     const h = handle as WebGpuHandle;
     if (!(h instanceof WebGpuHandle) || h.disposed || h.owner !== this) return;
+    const hooks = this.disposeHooks.get(handle);
+    if (hooks) {
+      this.disposeHooks.delete(handle);
+      for (const fn of hooks) fn();
+    }
     h.disposed = true;
     if (this.live.delete(h)) this.liveBytes -= h.bytes;
     const buf = h.buffer!;
@@ -336,6 +398,7 @@ export class WebGpuBackend implements Backend {
     }
     this.live.clear();
     this.liveBytes = 0;
+    this.disposeHooks.clear();
     for (const a of this.arenas) a.buffer.destroy();
     this.arenas = [];
     this.querySet?.destroy();
@@ -381,6 +444,7 @@ export class WebGpuBackend implements Backend {
     buffers.forEach((b, i) => {
       entries.push({ binding: i + 1, resource: { buffer: b } });
       this.usedInBatch.add(b);
+      if (def.bufs[i]?.access === 'rw') this.wrote(b);
     });
     const bindGroup = this.device.createBindGroup({ layout, entries });
     const pass = this.computePass();
@@ -396,6 +460,28 @@ export class WebGpuBackend implements Backend {
     this.endPass();
     this.enc().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
     this.usedInBatch.add(src).add(dst);
+    this.wrote(dst);
+  }
+
+  private wrote(b: GPUBuffer): void {
+    this.gens.set(b, (this.gens.get(b) ?? 0) + 1);
+  }
+
+  /**
+   * How many writes have been enqueued into a tensor's buffer: every dispatch that binds it
+   * writable, write(), copy() into it and the clear of zeros(). Values derived from a tensor can be
+   * cached against its handle and this count (the coeffs forward's packed φ does).
+   */
+  generation(t: TensorInfo): number {
+    const h = this.handle(t.handle, 'tensor');
+    return this.gens.get(h.buffer!) ?? 0;
+  }
+
+  /** Runs `fn` when `handle` is disposed (before its buffer returns to the pool), or with the backend. */
+  onDispose(handle: DataHandle, fn: () => void): void {
+    const hooks = this.disposeHooks.get(handle);
+    if (hooks) hooks.push(fn);
+    else this.disposeHooks.set(handle, [fn]);
   }
 
   private fold(n: number): [number, number, number] {
@@ -607,7 +693,7 @@ export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): P
   if (options.device) {
     const device = options.device;
     const f = device.features;
-    return new WebGpuBackend(
+    const be = new WebGpuBackend(
       {
         device,
         adapter: null as unknown as GPUAdapter,
@@ -626,6 +712,10 @@ export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): P
       },
       options,
     );
+    await be.probeSubgroups();
+    return be;
   }
-  return new WebGpuBackend(await acquireDevice(options), options);
+  const be = new WebGpuBackend(await acquireDevice(options), options);
+  await be.probeSubgroups();
+  return be;
 }

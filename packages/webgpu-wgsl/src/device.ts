@@ -149,14 +149,13 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const subgroups = adapter.features.has('subgroups' as GPUFeatureName);
   if (shaderF16) want.push('shader-f16');
   if (timestampQuery) want.push('timestamp-query');
+  // Subgroups: the split coeffs kernel's shuffle reduction (and the matrix kernel) use them.
+  if (subgroups) want.push('subgroups' as GPUFeatureName);
   const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
   const configs = subgroupMatrixConfigs(info);
   // The matrix kernel stages x as f16, so the feature is only worth asking for with shader-f16.
   const subgroupMatrix = adapter.features.has(SUBGROUP_MATRIX) && shaderF16 && !noMatrix;
-  if (subgroupMatrix) {
-    want.push(SUBGROUP_MATRIX);
-    if (subgroups) want.push('subgroups' as GPUFeatureName);
-  }
+  if (subgroupMatrix) want.push(SUBGROUP_MATRIX);
   // Ask for the adapter's maxima of the limits our kernels are sized by: the defaults (128 MiB
   // bindings, 16 KiB workgroup memory) are far below what the GPUs offer.
   const l = adapter.limits;

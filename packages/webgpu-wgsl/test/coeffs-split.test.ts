@@ -5,6 +5,7 @@ import { coeffsShape } from '../src/kernels/mhc/coeffs.wgsl.js';
 import {
   coeffsSplit,
   coeffsSplitBlocker,
+  SPLIT_KG16_K,
   SPLIT_SMALL_N,
   type SplitOptions,
 } from '../src/kernels/mhc/coeffs-split.wgsl.js';
@@ -89,12 +90,14 @@ async function forward(
     // Shapes that reach every branch: ragged token tiles (N not a multiple of 64), K with a partial
     // last step (K % 64 != 0), several K chunks and one, hc = 1..4 (column quads partly used), bf16
     // and f16, 8 tokens a thread (the default from 4096 tokens; 4 below), and the layouts the benchmark
-    // compares (4 tokens a thread in one column group of
-    // 256 threads, 16 and 32 threads per token along K).
+    // compares (4 tokens a thread in one column group of 256 threads, 16 and 32 threads per token
+    // along K, the Σx² split and touch loads).
     const cases: [number, number, number, 'bf16' | 'f16', SplitOptions][] = [
       [300, 4, 200, 'bf16', {}],
       [300, 4, 200, 'bf16', { tokens: 8 }],
       [129, 4, 1024, 'f16', { tokens: 8 }],
+      // K = 8192: the production 8-token kernel with 16 threads per token along K.
+      [70, 4, 2048, 'bf16', { tokens: 8 }],
       [64, 3, 136, 'bf16', {}],
       [70, 2, 64, 'f16', {}],
       [33, 1, 8, 'bf16', {}],
@@ -103,16 +106,67 @@ async function forward(
       [129, 4, 1024, 'bf16', { kg: 32 }],
       [300, 4, 200, 'f16', { kg: 16, tokens: 4 }],
       [129, 3, 1024, 'f16', { groups: 1, wg: 256 }],
+      // Σx² split between the column groups (tokens rotated in the second), with touch loads.
+      [300, 4, 200, 'bf16', { tokens: 8, ssSplit: true }],
+      [129, 4, 1024, 'f16', { tokens: 8, ssSplit: true, prefetch: 1, prefetchPhi: true }],
+      [300, 3, 200, 'bf16', { tokens: 4, ssSplit: true, prefetch: 2, kg: 16 }],
+      [70, 2, 64, 'f16', { ssSplit: true, prefetchPhi: true }],
+      [300, 4, 200, 'bf16', { tokens: 8, wg: 64, ssSplit: true, prefetch: 1, targetGroups: 1024 }],
+      [300, 4, 200, 'bf16', { tokens: 8, kg: 4 }],
+      // Both reductions of the KG threads' sums (the default takes subgroups where it can).
+      [300, 4, 200, 'bf16', { tokens: 8, reduce: 'workgroup' }],
+      [129, 3, 1024, 'f16', { reduce: 'workgroup', kg: 4 }],
+      [300, 2, 200, 'f16', { tokens: 8, reduce: 'subgroup', ssSplit: false }],
+      [300, 4, 200, 'bf16', { tokens: 8, reduce: 'subgroup', stageOut: true }],
+      [129, 3, 1024, 'f16', { reduce: 'subgroup', stageOut: true, kg: 4, ssSplit: false }],
+      // Tiles from the last token down (ragged last tile first).
+      [300, 4, 200, 'bf16', { tokens: 8, tileOrder: 'desc' }],
+      [129, 4, 1024, 'f16', { tileOrder: 'desc', reduce: 'workgroup' }],
+      [129, 3, 1024, 'f16', { kg: 4, ssSplit: false, prefetch: 2 }],
+      // Nested bindings (x rows, φ [step][j·MQs+q][lane]); 6 tokens a thread (ragged tiles).
+      [300, 4, 200, 'bf16', { nested: true }],
+      [129, 4, 1024, 'f16', { nested: true, tokens: 8, kg: 16, ssSplit: true, prefetch: 2 }],
+      [300, 3, 200, 'bf16', { nested: true, tokens: 6, ssSplit: true }],
+      [70, 2, 64, 'f16', { nested: true, tokens: 6, prefetch: 1 }],
     ];
     it('takes 4 tokens a thread below SPLIT_SMALL_N tokens, 8 from there, unless told', () => {
       const be = b!;
       const keep = be.mhc.split;
       try {
-        be.mhc.split = { kg: 16 };
-        expect(be.mhc.splitOptions(SPLIT_SMALL_N - 1)).toEqual({ kg: 16, tokens: 4 });
-        expect(be.mhc.splitOptions(SPLIT_SMALL_N)).toEqual({ kg: 16, tokens: 8 });
+        be.mhc.split = {};
+        // The shuffle reduction where the probed subgroups hold a token's KG threads.
+        const lanes = be.subgroupLanes;
+        expect(lanes === 0 || lanes === be.features.subgroupMinSize).toBe(true);
+        const red = (kg: number) => (lanes >= kg ? 'subgroup' : 'workgroup');
+        // 8 tokens: the Σx² split and touch loads; 16 threads per token along K from SPLIT_KG16_K.
+        expect(be.mhc.splitOptions(SPLIT_SMALL_N - 1, 16384)).toEqual({ tokens: 4, reduce: red(8) });
+        expect(be.mhc.splitOptions(SPLIT_SMALL_N, SPLIT_KG16_K)).toEqual({
+          tokens: 8,
+          ssSplit: true,
+          prefetch: 1,
+          kg: 16,
+          tileOrder: 'desc',
+          reduce: red(16),
+        });
+        expect(be.mhc.splitOptions(SPLIT_SMALL_N, SPLIT_KG16_K - 8).kg).toBe(8);
+        // What the caller sets wins.
+        be.mhc.split = { kg: 16, prefetch: 0, reduce: 'workgroup' };
+        expect(be.mhc.splitOptions(SPLIT_SMALL_N - 1, 64)).toEqual({
+          kg: 16,
+          prefetch: 0,
+          tokens: 4,
+          reduce: 'workgroup',
+        });
+        expect(be.mhc.splitOptions(SPLIT_SMALL_N, 64)).toEqual({
+          tokens: 8,
+          ssSplit: true,
+          prefetch: 0,
+          kg: 16,
+          tileOrder: 'desc',
+          reduce: 'workgroup',
+        });
         be.mhc.split = { tokens: 8 };
-        expect(be.mhc.splitOptions(16).tokens).toBe(8);
+        expect(be.mhc.splitOptions(16, 64).tokens).toBe(8);
       } finally {
         be.mhc.split = keep;
       }
@@ -197,5 +251,226 @@ async function forward(
         }
       },
     );
+
+    // withPre (the layer forward): the reduce dispatch also writes xIn. It must equal preForward of
+    // the hPre it returns, bit for bit, and leave every other output unchanged. c = 200 leaves the
+    // last thread of a row with fewer pieces; c = 136 at hc = 3 and f16 at c = 1024 too.
+    it.each([
+      [300, 4, 200, 'bf16', 4],
+      [129, 4, 1024, 'f16', 8],
+      [70, 3, 136, 'bf16', 1],
+      [300, 4, 200, 'bf16', 2],
+      [129, 4, 1024, 'f16', -4],
+    ] as const)(
+      'N=%i hc=%i c=%i %s, %i pieces a thread: the fused pre equals preForward of its hPre',
+      async (N, hc, c, dt, prePieces) => {
+        const be = b!;
+        const K = hc * c;
+        const { M } = coeffsShape(hc);
+        let s = 7 + N;
+        const rnd = () => {
+          s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+          return s / 2 ** 32 - 0.5;
+        };
+        const enc = dt === 'bf16' ? f32ToBf16 : f32ToF16;
+        const x = be.zeros([N, K], dt);
+        be.write(
+          x.handle,
+          Uint16Array.from({ length: N * K }, () => enc(rnd() * 4)),
+        );
+        const phi = be.zeros([K, M], 'f32');
+        be.write(
+          phi.handle,
+          Float32Array.from({ length: K * M }, () => rnd() * 0.1),
+        );
+        const bias = be.zeros([M], 'f32');
+        be.write(
+          bias.handle,
+          Float32Array.from({ length: M }, () => rnd()),
+        );
+        const [aPre, aPost, aRes] = [0.7, 1.1, 0.9].map((v) => {
+          const t = be.zeros([], 'f32');
+          be.write(t.handle, new Float32Array([v]));
+          return t;
+        });
+        const keepPath = be.capabilities.coeffsForward;
+        const keepSplit = be.mhc.split;
+        be.setCoeffsPath('split');
+        // A negative count: that many pieces, tokens in ascending order (the default is descending).
+        be.mhc.split = {
+          prePieces: Math.abs(prePieces) as 1 | 2 | 4 | 8,
+          preOrder: prePieces < 0 ? 'asc' : 'desc',
+        };
+        try {
+          const run = (withPre: boolean) =>
+            be.mhc.coeffsForward({
+              x,
+              phi,
+              b: bias,
+              alphaPre: aPre!,
+              alphaPost: aPost!,
+              alphaRes: aRes!,
+              config: { hc, tmax: 20, rmsEps: 1e-6, preEps: 1e-4, sinkhornEps: 1e-6, postMult: 2 },
+              save: 'history',
+              withPre,
+            });
+          const fused = run(true);
+          const plain = run(false);
+          expect(plain.xIn).toBeUndefined();
+          expect(fused.xIn?.shape).toEqual([N, c]);
+          expect(fused.xIn?.dtype).toBe(dt);
+          const ref = be.mhc.preForward({ ...x, shape: [N, hc, c] }, fused.hPre);
+          const bits = async (t: TensorInfo) => Buffer.from((await be.read(t.handle)).buffer);
+          const fa = [fused.hPre, fused.hPost, fused.hRes, ...fused.saved];
+          const pa = [plain.hPre, plain.hPost, plain.hRes, ...plain.saved];
+          for (let i = 0; i < fa.length; i++)
+            expect((await bits(fa[i]!)).equals(await bits(pa[i]!))).toBe(true);
+          const got = await bits(fused.xIn!);
+          expect(got.equals(await bits(ref))).toBe(true);
+          // Not vacuous: xIn is not all zeros.
+          expect(
+            new Uint16Array(got.buffer, got.byteOffset, got.length / 2).some((v) => (v & 0x7fff) !== 0),
+          ).toBe(true);
+          free(be, ...fa, ...pa, fused.xIn!, ref);
+          // A device with WebGPU's default 8 storage bindings per kernel gets no fused pre (9 needed).
+          const lim = be.limits as { maxStorageBuffers: number };
+          const keepLim = lim.maxStorageBuffers;
+          lim.maxStorageBuffers = 8;
+          try {
+            const r8 = run(true);
+            expect(r8.xIn).toBeUndefined();
+            free(be, r8.hPre, r8.hPost, r8.hRes, ...r8.saved);
+          } finally {
+            lim.maxStorageBuffers = keepLim;
+          }
+        } finally {
+          be.setCoeffsPath(keepPath);
+          be.mhc.split = keepSplit;
+          free(be, x, phi, bias, aPre!, aPost!, aRes!);
+        }
+      },
+    );
+
+    // Inference calls the forward with the same weights again and again: from the second such call
+    // the packed φ is kept, and any write to φ, b or an alpha (host write, an in-place kernel such
+    // as the optimizer's) must make the next call repack.
+    it('keeps the packed φ across calls with unchanged weights and never serves a stale one', async () => {
+      const be = b!;
+      const N = 300;
+      const hc = 4;
+      const c = 200;
+      const K = hc * c;
+      const { M } = coeffsShape(hc);
+      let s = 5;
+      const rnd = () => {
+        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+        return s / 2 ** 32 - 0.5;
+      };
+      const x = be.zeros([N, K], 'bf16');
+      be.write(
+        x.handle,
+        Uint16Array.from({ length: N * K }, () => f32ToBf16(rnd() * 4)),
+      );
+      const phiA = Float32Array.from({ length: K * M }, () => rnd() * 0.1);
+      const phiB = Float32Array.from({ length: K * M }, () => rnd() * 0.1);
+      const phi = be.zeros([K, M], 'f32');
+      be.write(phi.handle, phiA);
+      const bias = be.zeros([M], 'f32');
+      be.write(
+        bias.handle,
+        Float32Array.from({ length: M }, () => rnd()),
+      );
+      const alphas = [0.7, 1.1, 0.9].map((v) => {
+        const t = be.zeros([], 'f32');
+        be.write(t.handle, new Float32Array([v]));
+        return t;
+      });
+      const keepPath = be.capabilities.coeffsForward;
+      be.setCoeffsPath('split');
+      const run = async (p: TensorInfo, bb: TensorInfo = bias) => {
+        const r = be.mhc.coeffsForward({
+          x,
+          phi: p,
+          b: bb,
+          alphaPre: alphas[0]!,
+          alphaPost: alphas[1]!,
+          alphaRes: alphas[2]!,
+          config: { hc, tmax: 20, rmsEps: 1e-6, preEps: 1e-4, sinkhornEps: 1e-6, postMult: 2 },
+          save: 'none',
+        });
+        const ts = [r.hPre, r.hPost, r.hRes];
+        const out = Buffer.concat(
+          await Promise.all(ts.map(async (t) => Buffer.from((await be.read(t.handle)).buffer))),
+        );
+        free(be, ...ts);
+        return out;
+      };
+      try {
+        const live0 = be.memory().liveBuffers;
+        const r1 = await run(phi);
+        expect(be.memory().liveBuffers).toBe(live0);
+        const r2 = await run(phi);
+        // The second call with the same weights keeps its pack: one buffer more, held for φ.
+        expect(be.memory().liveBuffers).toBe(live0 + 1);
+        const r3 = await run(phi);
+        expect(be.memory().liveBuffers).toBe(live0 + 1);
+        expect(r2.equals(r1)).toBe(true);
+        expect(r3.equals(r1)).toBe(true);
+
+        // A host write to φ: the next call sees the new values (as a fresh tensor holding them does).
+        be.write(phi.handle, phiB);
+        const fresh = be.zeros([K, M], 'f32');
+        be.write(fresh.handle, phiB);
+        const want = await run(fresh);
+        free(be, fresh);
+        expect(want.equals(r1)).toBe(false);
+        expect((await run(phi)).equals(want)).toBe(true);
+        expect((await run(phi)).equals(want)).toBe(true);
+
+        // An in-place kernel on φ (the optimizer's step) and a write to b: both repack.
+        const grad = be.zeros([K, M], 'f32');
+        be.write(
+          grad.handle,
+          Float32Array.from({ length: K * M }, () => rnd()),
+        );
+        const m = be.zeros([K, M], 'f32');
+        const v = be.zeros([K, M], 'f32');
+        be.ops.adamwStep(phi, grad, m, v, {
+          lr: 0.01,
+          beta1: 0.9,
+          beta2: 0.999,
+          eps: 1e-8,
+          weightDecay: 0,
+          step: 1,
+        });
+        const stepped = (await be.read(phi.handle)) as Float32Array;
+        const fresh2 = be.zeros([K, M], 'f32');
+        be.write(fresh2.handle, Float32Array.from(stepped));
+        const want2 = await run(fresh2);
+        free(be, fresh2, grad, m, v);
+        expect(want2.equals(want)).toBe(false);
+        expect((await run(phi)).equals(want2)).toBe(true);
+        be.write(
+          bias.handle,
+          Float32Array.from({ length: M }, () => rnd()),
+        );
+        const bias2 = be.zeros([M], 'f32');
+        be.write(bias2.handle, (await be.read(bias.handle)) as Float32Array);
+        const want3 = await run(phi, bias2);
+        free(be, bias2);
+        expect(want3.equals(want2)).toBe(false);
+        expect((await run(phi)).equals(want3)).toBe(true);
+
+        // Disposing φ frees its kept pack with it.
+        await run(phi);
+        await run(phi);
+        const live1 = be.memory().liveBuffers;
+        free(be, phi);
+        expect(be.memory().liveBuffers).toBe(live1 - 2);
+      } finally {
+        be.setCoeffsPath(keepPath);
+        free(be, x, phi, bias, ...alphas);
+      }
+    });
   },
 );

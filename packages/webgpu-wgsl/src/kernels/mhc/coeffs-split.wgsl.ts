@@ -2,7 +2,7 @@ import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
 import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
 import { COEFFS_FWD_OUT, coeffsShape, tokenEpilogue } from './coeffs.wgsl.js';
-import { halves8, U } from './common.js';
+import { halves8, pack8, U } from './common.js';
 
 /**
  * coeffs forward as a register-tiled, K-split f32 kernel: the same math, outputs and saved tensors as
@@ -36,24 +36,58 @@ import { halves8, U } from './common.js';
 
 /** Calls with fewer tokens take 4 tokens a thread (more token tiles); see mhc-kernels.ts. */
 export const SPLIT_SMALL_N = 4096;
+/** From this K (= hc·c), 16 threads share a token along K instead of 8; see mhc-kernels.ts. */
+export const SPLIT_KG16_K = 8192;
 
 /** Options of the split kernel (the defaults are the production kernel; the benchmark tries others). */
 export interface SplitOptions {
   /** Tokens per thread. */
-  tokens?: 4 | 8;
+  tokens?: 4 | 5 | 6 | 7 | 8;
   /** Threads per token along K (KG): each loads 16 bytes (8 halves) of the token's row per step, so
    * a step reads 16·KG contiguous bytes of each row (and covers 8·KG elements of K). */
-  kg?: 8 | 16 | 32;
+  kg?: 4 | 8 | 16 | 32;
   /** Column groups: 2 splits the columns between two threads of a token (so each holds T·M/2
    * accumulators and every φ value it loads feeds T FMAs per column). */
   groups?: 1 | 2;
-  /** Threads per workgroup. */
-  wg?: 128 | 256;
+  /** Threads per workgroup (64: finer steps of occupancy when registers limit it). */
+  wg?: 64 | 128 | 256;
   /** Workgroups the K split aims for (at least; fewer when K has too few steps). */
   targetGroups?: number;
   /** Benchmark ablations (results are wrong): x loads only; no φ loads (FMAs on x alone); φ loads
-   * with one add each instead of the FMAs. */
-  ablate?: 'loads-only' | 'no-phi' | 'phi-only';
+   * with one add each instead of the FMAs; no reduction across the KG threads (each thread's sums
+   * folded into one value and written: the cost of the workgroup reduction). */
+  ablate?: 'loads-only' | 'no-phi' | 'phi-only' | 'no-red';
+  /** Touch loads: each step also loads one word of each of its tokens' pieces `prefetch` steps ahead
+   * (0: none), so that step's loads find the line in cache. One register a token, not a piece. */
+  prefetch?: 0 | 1 | 2;
+  /** Touch loads of the next step's packed φ (one word per 128-byte line). */
+  prefetchPhi?: boolean;
+  /** Nested bindings: x as rows of K/8 pieces and packed φ as [step][j·MQs+q][og·KG+g], so the
+   * bounds clamps WebGPU adds to every dynamic index fall on loop-invariant or per-step indices and
+   * the 8·MQs φ loads of a step take constant offsets from one address (see the kernel). */
+  nested?: boolean;
+  /**
+   * How the KG threads of a token add their partial sums: through workgroup memory (passes with
+   * barriers) or with subgroup shuffles (a butterfly, no barriers; needs subgroups whose lanes are
+   * consecutive local invocations, at least KG of them: WebGpuBackend.subgroupLanes).
+   */
+  reduce?: 'workgroup' | 'subgroup';
+  /** With the subgroup reduction: stage the tile's sums in workgroup memory and write them out
+   * row by row (consecutive tokens per store) instead of one scattered float per lane. */
+  stageOut?: boolean;
+  /**
+   * Token order of the fused pre: 'desc' (default) walks tokens from the last down. The main kernel
+   * reads x in ascending tiles and post_res in ascending tokens, so descending here starts where
+   * the main kernel's last reads may still sit in L2, and ends where post_res starts.
+   */
+  preOrder?: 'asc' | 'desc';
+  /** Tile order of the main kernel ('asc' default; 'desc' starts from the last tokens). */
+  tileOrder?: 'asc' | 'desc';
+  /** 16-byte pieces of xIn per thread of the fused pre (coeffsSplitReduceKernel); default SPLIT_PRE_PIECES. */
+  prePieces?: 1 | 2 | 4 | 8;
+  /** Σx² split between the two column groups: group og holds its tokens rotated by og·T/2, so each
+   * thread squares only the first T/2 of its slots (uniform code, half the Σx² FMAs). */
+  ssSplit?: boolean;
 }
 
 /** Why a call cannot take the split kernel (null: it can). */
@@ -102,6 +136,7 @@ export function coeffsSplit(N: number, K: number, hc: number, o: SplitOptions = 
 /**
  * φ [K, M] (any dtype) → f32 vec4s in the order the split kernel reads them:
  *   index (((step·8 + j)·OG + og)·MQs + q)·KG + g  holds  φ[k, 4c..4c+3]
+ *   (nested: (((step·8 + j)·MQs + q)·OG + og)·KG + g)
  * with k = step·8·KG + g·8 + j and column quad c = og·MQs + q; zero where k ≥ K or past M.
  * After them (from vec4 `packed`) the reduce kernel's coefficients: b, alphaPre, alphaPost,
  * alphaRes as f32 [M+3], so the call needs no buffer copies (each would end the compute pass).
@@ -111,8 +146,9 @@ export function coeffsPhiPackKernel(hc: number, pd: DType, o: SplitOptions = {})
   const { M } = coeffsShape(hc);
   const { OG, MQs, KG, STEP } = splitLayout(hc, o);
   const CQ = coefVec4s(hc);
+  const nested = !!o.nested;
   return {
-    key: `coeffs_phi_pack:${hc}:${pd}:${OG}:${KG}`,
+    key: `coeffs_phi_pack:${hc}:${pd}:${OG}:${KG}:${nested}`,
     bufs: [
       { name: 'phi', dtype: pd, access: 'read' },
       { name: 'b', dtype: 'f32', access: 'read' },
@@ -144,7 +180,7 @@ fn main(${ENTRY_ARGS}) {
   let K = pu(0u);
   let g = e % ${KG}u;
   let r = e / ${KG}u;
-  let c = (r / ${MQs}u % ${OG}u) * ${MQs}u + r % ${MQs}u;
+  let c = ${nested ? `(r % ${OG}u) * ${MQs}u + r / ${OG}u % ${MQs}u` : `(r / ${MQs}u % ${OG}u) * ${MQs}u + r % ${MQs}u`};
   let r3 = r / ${MQs * OG}u;
   let k = (r3 / 8u) * ${STEP}u + g * 8u + r3 % 8u;
   var v = vec4<f32>(0.0);
@@ -162,7 +198,8 @@ fn main(${ENTRY_ARGS}) {
  * Thread layout (lid): g = lid % KG (its 16-byte piece of each step), og = lid / KG % OG (its
  * column group), tl = lid / (KG·OG) (its token lane; its tokens are tile0 + t·TL + tl, t < T).
  * Bindings: x (as vec4<u32>: 8 halves), pp (packed φ), part [chunks][M+1][N].
- * Params: 0 N, 1 K, 2 steps, 3 steps per chunk, 4 chunks, 5 row length in 16-byte pieces (K/8).
+ * Params: 0 N, 1 K, 2 steps, 3 steps per chunk, 4 chunks, 5 row length in 16-byte pieces (K/8),
+ * 6 zero (the touch loads' sink).
  */
 export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: SplitOptions = {}): KernelDef {
   const { M } = coeffsShape(hc);
@@ -170,18 +207,31 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
   const loadsOnly = o.ablate === 'loads-only';
   const noPhi = o.ablate === 'no-phi';
   const phiOnly = o.ablate === 'phi-only';
+  const PF = o.prefetch ?? 0;
+  const pfPhi = !!o.prefetchPhi;
+  // Σx² split between the column groups (see SplitOptions.ssSplit): SQ slots are squared.
+  const ssSplit = !!o.ssSplit && OG === 2;
+  const SQ = ssSplit ? T / 2 : T;
   // Whole steps: no piece of a step can fall past the end of a row.
   const whole = K % STEP === 0;
-  const NS = Math.ceil(T / 4);
-  // The vec4s reduced across the KG threads: T·MQs accumulators, then Σx² (4 tokens a vec4).
+  const NS = Math.ceil(SQ / 4);
+  // The vec4s reduced across the KG threads: T·MQs accumulators, then Σx² (4 slots a vec4).
   const V = T * MQs + NS;
-  // Workgroup memory per reduction pass: P vec4s per thread (16 KB: WebGPU's default limit).
-  const P = Math.min(V, Math.floor(16384 / (WG * 16)));
+  // Workgroup memory per reduction pass: P vec4s per thread (16 KB: WebGPU's default limit), and
+  // at most KG, since a pass sums its (WG/KG)·P vec4s with one thread each.
+  const P = Math.min(V, Math.floor(16384 / (WG * 16)), KG);
   const passes = Math.ceil(V / P);
-  const load = (t: number) => {
-    const idx = `row${t} * RV + kv`;
-    return whole ? `x[min(${idx}, last)]` : `select(vec4<u32>(0u), x[min(${idx}, last)], kv < RV)`;
-  };
+  const nested = !!o.nested;
+  if (nested && pfPhi) throw new Error('split kernel: prefetchPhi works on the flat layout only');
+  const RVc = K / 8;
+  // nested: x[row][piece] (the row clamp is loop-invariant, the piece clamp one per step).
+  const xAt = (t: number, kv: string) =>
+    nested ? `x[row${t}][${kv}]` : `x[min(row${t} * RV + ${kv}, last)]`;
+  const load = (t: number) => (whole ? xAt(t, 'kv') : `select(vec4<u32>(0u), ${xAt(t, 'kv')}, kv < RV)`);
+  // Token index (0..T-1 within the tile) of slot t: rotated by og·T/2 with ssSplit.
+  const slotTok = (t: string) => (ssSplit ? `((${t} + og * ${T / 2}u) % ${T}u)` : t);
+  // Touch loads of the next step's φ: one word per 128-byte line (8 vec4s), lanes spread over SV.
+  const phiTouches = Math.ceil(SV / 8 / 32);
   const ssv = (t: number) => `ss${t >> 2}[${t & 3}]`;
   const h = (t: number, j: number) => `h${t}[${j}]`;
   // One step: x of the T tokens converted to f32 (all 8 elements first), Σx², then per column quad
@@ -189,29 +239,51 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
   const stepBody = () => {
     const lines: string[] = [];
     lines.push(U(T, (t) => `let w${t} = ${load(t)};`, '\n    '));
+    if (PF > 0)
+      lines.push(
+        U(
+          T,
+          (t) =>
+            `let tv${t} = ${nested ? `x[row${t}][min(kv + ${PF * KG}u, ${RVc - 1}u)]` : `x[min(row${t} * RV + kv + ${PF * KG}u, last)]`}.x;`,
+          '\n    ',
+        ),
+      );
+    if (pfPhi)
+      lines.push(
+        U(
+          phiTouches,
+          (i) => `let tp${i} = pp[min(st * ${SV}u + ${SV}u + (sl + ${32 * i}u) * 8u, plast)].x;`,
+          '\n    ',
+        ),
+      );
     lines.push(`kv += ${KG}u;`);
     lines.push(U(T, (t) => `let h${t} = array<f32, 8>(${halves8(xd, `w${t}`).join(', ')});`, '\n    '));
     for (let j = 0; j < 8; j++)
       lines.push(
         U(
-          T,
+          SQ,
           (t) =>
             loadsOnly ? `${ssv(t)} += ${h(t, j)};` : `${ssv(t)} = fma(${h(t, j)}, ${h(t, j)}, ${ssv(t)});`,
           ' ',
         ),
       );
-    if (loadsOnly) return lines.join('\n    ');
-    for (let q = 0; q < MQs; q++)
-      for (let j = 0; j < 8; j++) {
-        const src = noPhi
-          ? `vec4<f32>(${h(0, j)}, ${h(1 % T, j)}, ${h(2 % T, j)}, ${h(3 % T, j)}) + f32(${q})`
-          : `pp[pb + ${(j * OG * MQs + q) * KG}u]`;
-        lines.push(
-          phiOnly
-            ? `a0_${q} += ${src};`
-            : `{ let p = ${src}; ${U(T, (t) => `a${t}_${q} = fma(vec4<f32>(${h(t, j)}), p, a${t}_${q});`, ' ')} }`,
-        );
-      }
+    if (!loadsOnly)
+      for (let q = 0; q < MQs; q++)
+        for (let j = 0; j < 8; j++) {
+          const src = noPhi
+            ? `vec4<f32>(${h(0, j)}, ${h(1 % T, j)}, ${h(2 % T, j)}, ${h(3 % T, j)}) + f32(${q})`
+            : nested
+              ? `pp[st][${j * MQs + q}u][lane]`
+              : `pp[pb + ${(j * OG * MQs + q) * KG}u]`;
+          lines.push(
+            phiOnly
+              ? `a0_${q} += ${src};`
+              : `{ let p = ${src}; ${U(T, (t) => `a${t}_${q} = fma(vec4<f32>(${h(t, j)}), p, a${t}_${q});`, ' ')} }`,
+          );
+        }
+    // The touches are consumed last, so the step's work hides their latency.
+    if (PF > 0) lines.push(`sink ^= ${U(T, (t) => `tv${t}`, ' ^ ')};`);
+    if (pfPhi) lines.push(`sink ^= ${U(phiTouches, (i) => `bitcast<u32>(tp${i})`, ' ^ ')};`);
     return lines.join('\n    ');
   };
   // Reduction: vec4 v of the list is a<t>_<q> (v = t·MQs + q) or ss<i> (v = T·MQs + i).
@@ -231,27 +303,99 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
     for (var g = 0u; g < ${KG}u; g++) { s += red[(pr * ${KG}u + g) * ${P}u + i]; }
     let v = ${pass * P}u + i;
     if (v < ${T * MQs}u) {
-      let tok = tile0 + (v / ${MQs}u) * ${TL}u + tl;
+      let tok = tile0 + ${slotTok(`(v / ${MQs}u)`)} * ${TL}u + tl;
       let m0 = (og * ${MQs}u + v % ${MQs}u) * 4u;
       if (tok < N) {
         ${U(4, (c) => `if (m0 + ${c}u < ${M}u) { part[(chunk * ${M + 1}u + m0 + ${c}u) * N + tok] = s[${c}]; }`, '\n        ')}
       }
-    } else if (og == 0u) {
+    } else if (${ssSplit ? 'true' : 'og == 0u'}) {
+      // Σx² of slots t0..t0+3 (slots past SQ hold nothing).
       let t0 = (v - ${T * MQs}u) * 4u;
-      ${U(4, (c) => `if (t0 + ${c}u < ${T}u && tile0 + (t0 + ${c}u) * ${TL}u + tl < N) { part[(chunk * ${M + 1}u + ${M}u) * N + tile0 + (t0 + ${c}u) * ${TL}u + tl] = s[${c}]; }`, '\n      ')}
+      ${U(4, (c) => `{ let tok = tile0 + ${slotTok(`(t0 + ${c}u)`)} * ${TL}u + tl; if (t0 + ${c}u < ${SQ}u && tok < N) { part[(chunk * ${M + 1}u + ${M}u) * N + tok] = s[${c}]; } }`, '\n      ')}
     }
   }
   workgroupBarrier();`;
   }).join('');
+  // The subgroup reduction: a butterfly over the KG lanes of a token (lanes g ^ 1, g ^ 2, ...). At
+  // level l each lane keeps the half of its list picked by bit l of g and adds its partner's copy of
+  // that half, so after log2(KG) levels lane g holds the full sums of FP/KG consecutive floats of
+  // the flattened accumulators, starting at base(g) = Σ_l bit_l(g)·FP/2^(l+1). Each sum is a fixed
+  // tree over the lanes: deterministic.
+  const stage = !!o.stageOut && o.reduce === 'subgroup';
+  const tileTokens = TL * T;
+  // Where a reduced float goes: straight to part, or (stage) to the tile's rows in workgroup memory.
+  const put = (tok: string) => (stage ? 'true' : `${tok} < N`);
+  const store = (m: string, tok: string, val: string) =>
+    stage
+      ? `outs[${m} * ${tileTokens}u + ${tok} - tile0] = ${val};`
+      : `part[(chunk * ${M + 1}u + ${m}) * N + ${tok}] = ${val};`;
+  const sgReduce = () => {
+    const F = 4 * V;
+    const FP = Math.ceil(F / KG) * KG;
+    const flat = Array.from({ length: FP }, (_, f) => (f < F ? `${vname(f >> 2)}[${f & 3}]` : '0.0'));
+    const lines: string[] = [];
+    let cur = flat;
+    let n = FP;
+    for (let l = 0, m = 1; m < KG; l++, m *= 2) {
+      const h = n / 2;
+      lines.push(`let b${l} = ((g >> ${l}u) & 1u) == 1u;`);
+      const next: string[] = [];
+      for (let i = 0; i < h; i++) {
+        lines.push(
+          `let r${l}_${i} = select(${cur[i]}, ${cur[i + h]}, b${l}) + subgroupShuffleXor(select(${cur[i + h]}, ${cur[i]}, b${l}), ${m}u);`,
+        );
+        next.push(`r${l}_${i}`);
+      }
+      cur = next;
+      n = h;
+    }
+    const L = Math.log2(KG);
+    const base =
+      Array.from({ length: L }, (_, l) => `select(0u, ${FP >> (l + 1)}u, b${l})`).join(' + ') || '0u';
+    const per = FP / KG;
+    lines.push(`let fb = ${base};`);
+    lines.push(
+      U(
+        per,
+        (j) => `{ let f = fb + ${j}u; let v = f / 4u; let c = f % 4u;
+    if (v < ${T * MQs}u) {
+      let tok = tile0 + ${slotTok(`(v / ${MQs}u)`)} * ${TL}u + tl;
+      let m = (og * ${MQs}u + v % ${MQs}u) * 4u + c;
+      if (m < ${M}u && ${put('tok')}) { ${store('m', 'tok', cur[j]!)} }
+    } else if (v < ${V}u && ${ssSplit ? 'true' : 'og == 0u'}) {
+      let slot = (v - ${T * MQs}u) * 4u + c;
+      let tok = tile0 + ${slotTok('slot')} * ${TL}u + tl;
+      if (slot < ${SQ}u && ${put('tok')}) { ${store(`${M}u`, 'tok', cur[j]!)} }
+    } }`,
+        '\n  ',
+      ),
+    );
+    if (stage)
+      lines.push(`workgroupBarrier();
+  // The tile's sums, one row of consecutive tokens per column.
+  for (var i = lid; i < ${(M + 1) * tileTokens}u; i += ${WG}u) {
+    let tok = tile0 + i % ${tileTokens}u;
+    if (tok < N) { part[(chunk * ${M + 1}u + i / ${tileTokens}u) * N + tok] = outs[i]; }
+  }`);
+    return lines.join('\n  ');
+  };
+  const sg = o.reduce === 'subgroup';
   return {
-    key: `coeffs_fwd_split:${hc}:${xd}:${whole}:${T}:${OG}:${KG}:${WG}:${o.ablate ?? ''}`,
+    directives: sg ? 'enable subgroups;\n' : undefined,
+    key: `coeffs_fwd_split:${hc}:${xd}:${whole}:${T}:${OG}:${KG}:${WG}:${o.ablate ?? ''}:${PF}:${pfPhi}:${ssSplit}:${nested ? K : ''}:${sg}:${stage}:${o.tileOrder ?? ''}`,
     bufs: [
-      { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
-      { name: 'pp', dtype: 'f32', access: 'read', wgsl: 'vec4<f32>' },
+      { name: 'x', dtype: xd, access: 'read', wgsl: nested ? `array<vec4<u32>, ${RVc}>` : 'vec4<u32>' },
+      {
+        name: 'pp',
+        dtype: 'f32',
+        access: 'read',
+        wgsl: nested ? `array<array<vec4<f32>, ${OG * KG}>, ${8 * MQs}>` : 'vec4<f32>',
+      },
       { name: 'part', dtype: 'f32', access: 'rw' },
     ],
     body: `
-var<workgroup> red: array<vec4<f32>, ${WG * P}>;
+${sg ? '' : `var<workgroup> red: array<vec4<f32>, ${WG * P}>;`}
+${stage ? `var<workgroup> outs: array<f32, ${(M + 1) * tileTokens}>;` : ''}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
@@ -261,58 +405,146 @@ fn main(${ENTRY_ARGS}) {
   let chunks = pu(4u);
   let RV = pu(5u);
   let last = N * RV - 1u;
-  let tile = wg_lin / chunks;
+  let tile = ${o.tileOrder === 'desc' ? `(N + ${TL * T - 1}u) / ${TL * T}u - 1u - wg_lin / chunks` : 'wg_lin / chunks'};
   let chunk = wg_lin % chunks;
   let tile0 = tile * ${TL * T}u;
   let g = lid % ${KG}u;
   let og = lid / ${KG}u % ${OG}u;
   let tl = lid / ${KG * OG}u;
-  ${U(T, (t) => `let row${t} = min(tile0 + ${t * TL}u + tl, N - 1u);`)}
+  ${U(T, (t) => `let row${t} = min(tile0 + ${slotTok(`${t}u`)} * ${TL}u + tl, N - 1u);`)}
+  ${nested ? `let lane = og * ${KG}u + g;` : ''}
+  ${pfPhi ? 'let sl = lid % 32u;\n  let plast = arrayLength(&pp) - 1u;' : ''}
+  ${PF > 0 || pfPhi ? 'var sink = 0u;' : ''}
   let s0 = chunk * spc;
   let s1 = min(s0 + spc, steps);
   ${U(T, (t) => U(MQs, (q) => `var a${t}_${q} = vec4<f32>(0.0);`, ' '))}
   ${U(NS, (i) => `var ss${i} = vec4<f32>(0.0);`, ' ')}
   var kv = s0 * ${KG}u + g;
   for (var st = s0; st < s1; st++) {
-    let pb = st * ${SV}u + og * ${MQs * KG}u + g;
+    ${nested ? '' : `let pb = st * ${SV}u + og * ${MQs * KG}u + g;`}
     ${stepBody()}
   }
-  ${reduce}
+  ${PF > 0 || pfPhi ? '// Keeps the touch loads alive; param 6 is 0, so this never writes.\n  if ((sink & pu(6u)) == 1u) { part[0] = 0.0; }' : ''}
+  ${
+    o.ablate === 'no-red'
+      ? `part[(chunk * ${M + 1}u) * N + min(tile0 + lid, N - 1u)] = dot(${[...Array.from({ length: V }, (_, v) => vname(v))].join(' + ')}, vec4<f32>(1.0));`
+      : sg
+        ? sgReduce()
+        : reduce
+  }
 }
 `,
   };
 }
+
+/** Threads of the reduce kernel's workgroups (both roles). */
+export const SPLIT_REDUCE_WG = 64;
+/** 16-byte pieces of a token's xIn each thread of the fused pre role writes. */
+export const SPLIT_PRE_PIECES = 4;
+
+/** WGSL: the chunks' partial sums a<j> (j in `cols`) of token n, added in chunk order. */
+const chunkSums = (M: number, cols: number[]) => `${cols.map((j) => `var a${j} = 0.0;`).join(' ')}
+  for (var c = 0u; c < pu(9u); c++) {
+    let b = c * ${M + 1}u * N + n;
+    ${cols.map((j) => `a${j} += part[b + ${j}u * N];`).join(' ')}
+  }
+  let invr = inverseSqrt(a${M} / f32(K) + pf(4u));`;
 
 /**
  * The end of the split forward: per token (one invocation each), the chunks' partial x·φ and Σx²
  * summed in chunk order, then the token epilogue of coeffs.wgsl.ts (same outputs and saved tensors
  * as the other forward kernels). Bindings: part [chunks][M+1][N], coef (the packed buffer: the
  * coefficients start at float 10's param), then the outputs as in coeffsForwardKernel.
- * Params: 0 N, 1 K, 3 tmax, 4 rmsEps, 5 preEps, 6 sinkhornEps, 7 postMult, 9 chunks, 10 coef offset.
+ * Params: 0 N, 1 K, 3 tmax, 4 rmsEps, 5 preEps, 6 sinkhornEps, 7 postMult, 9 chunks, 10 coef offset,
+ * 11 epilogue workgroups ceil(N / SPLIT_REDUCE_WG).
+ *
+ * With `pre` (the layer forward's withPre; half x with c a multiple of 8) the same dispatch also
+ * computes xIn = Σ_s hPre[n, s]·x[n, s, :], so the forward needs no separate pre kernel and the
+ * epilogue's latency-bound Sinkhorn runs beside the memory-bound pre instead of before it.
+ * Workgroups past the epilogue ones take that second role: each thread recomputes hPre of its token
+ * from the partials (the same sums and expressions as the epilogue, so the same values) and writes
+ * `pieces` (SPLIT_PRE_PIECES) 16-byte pieces of xIn, strided by the row's thread count so neighbouring lanes
+ * touch neighbouring pieces; all its loads come before its first store (see post_res.wgsl.ts). Extra bindings x (vec4<u32>) and xin; params 12 threads per token,
+ * 13 N·threads per token, 14 pieces per row (c/8).
  */
-export function coeffsSplitReduceKernel(hc: number, save: 'none' | 'history' | 'recompute'): KernelDef {
+export function coeffsSplitReduceKernel(
+  hc: number,
+  save: 'none' | 'history' | 'recompute',
+  pre: DType | null = null,
+  pieces: number = SPLIT_PRE_PIECES,
+  order: 'asc' | 'desc' = 'desc',
+): KernelDef {
   const { M } = coeffsShape(hc);
+  const all = Array.from({ length: M + 1 }, (_, j) => j);
+  const preCols = [...Array.from({ length: hc }, (_, s) => s), M];
+  const preRole = pre
+    ? `
+  if (wg_lin >= pu(11u)) {
+    let t = (wg_lin - pu(11u)) * ${SPLIT_REDUCE_WG}u + lid;
+    if (t >= pu(13u)) { return; }
+    let per = pu(12u);
+    let P8 = pu(14u);
+    let r = t / per;
+    let u = t - r * per;
+    let n = ${order === 'desc' ? 'N - 1u - r' : 'r'};
+    // x first: its loads are in flight while hPre is computed from the partials.
+    ${U(
+      pieces,
+      (p) => `let v${p} = min(u + ${p}u * per, P8 - 1u);
+    ${U(hc, (s) => `let xw${p}_${s} = x[(n * HC + ${s}u) * P8 + v${p}];`, '\n    ')}`,
+      '\n    ',
+    )}
+    ${chunkSums(M, preCols)}
+    let aPre = coef[cb + M];
+    ${U(
+      hc,
+      (s) => `let m${s} = a${s} * invr;
+    let hp${s} = sigmoid_f(m${s} * aPre + coef[cb + ${s}u]) + pf(5u);`,
+      '\n    ',
+    )}
+    ${U(
+      pieces,
+      (p) => `if (u + ${p}u * per < P8) {
+      xin[n * P8 + v${p}] = ${pack8(
+        pre,
+        Array.from({ length: 8 }, (_, e) => {
+          // Streams summed in index order, as preForwardWideKernel does.
+          let acc = `hp0 * ${halves8(pre, `xw${p}_0`)[e]}`;
+          for (let s = 1; s < hc; s++) acc = `(${acc}) + hp${s} * ${halves8(pre, `xw${p}_${s}`)[e]}`;
+          return acc;
+        }),
+      )};
+    }`,
+      '\n    ',
+    )}
+    return;
+  }`
+    : '';
   return {
-    key: `coeffs_fwd_split_reduce:${hc}:${save}`,
-    bufs: [{ name: 'part', dtype: 'f32', access: 'read' }, ...COEFFS_FWD_OUT],
+    key: `coeffs_fwd_split_reduce:${hc}:${save}:${pre ?? ''}:${pre ? `${pieces}:${order}` : ''}`,
+    bufs: [
+      { name: 'part', dtype: 'f32', access: 'read' },
+      ...COEFFS_FWD_OUT,
+      ...(pre
+        ? [
+            { name: 'x', dtype: pre, access: 'read', wgsl: 'vec4<u32>' } as const,
+            { name: 'xin', dtype: pre, access: 'rw', wgsl: 'vec4<u32>' } as const,
+          ]
+        : []),
+    ],
     body: `
 const HC = ${hc}u;
 const HH = ${hc * hc}u;
 const M = ${M}u;
-@compute @workgroup_size(64)
+@compute @workgroup_size(${SPLIT_REDUCE_WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let n = wg_lin * 64u + lid;
   let N = pu(0u);
-  if (n >= N) { return; }
   let K = pu(1u);
-  let cb = pu(10u);
-  ${U(M + 1, (j) => `var a${j} = 0.0;`, ' ')}
-  for (var c = 0u; c < pu(9u); c++) {
-    let b = c * ${M + 1}u * N + n;
-    ${U(M + 1, (j) => `a${j} += part[b + ${j}u * N];`, ' ')}
-  }
-  let invr = inverseSqrt(a${M} / f32(K) + pf(4u));
+  let cb = pu(10u);${preRole}
+  let n = wg_lin * ${SPLIT_REDUCE_WG}u + lid;
+  if (n >= N) { return; }
+  ${chunkSums(M, all)}
   var mix: array<f32, ${M}>;
   ${U(M, (m) => `mix[${m}] = a${m} * invr;`, ' ')}
   ${tokenEpilogue(hc, save, 'cb + ')}

@@ -51,11 +51,36 @@ fn main(${ENTRY_ARGS}) {
   };
 }
 
+/** Options of the 16-byte post_res forward (the defaults are the production kernel). */
+export interface PostResOptions {
+  /**
+   * 16-byte pieces per thread (p: pieces u, u + c/(8p), ... of a row; needs c a multiple of 8p).
+   * Default 2: on an H200 at 8192x4x4096 and 32768x4x1024, 0.148-0.150 ms against 0.156 for 1 and
+   * 0.160 for 4 (one call, bench/results/webgpu-mhc-h200-2026-11-27-layer.md).
+   */
+  pieces?: 1 | 2 | 4;
+  /** hPost and hRes loaded as vec4s (hc = 4, f32 coefficients): 5 loads a thread instead of 20. */
+  vecCoef?: boolean;
+  /** Token order ('asc' default): 'desc' starts from the last token (for L2 reuse with the kernel
+   * before it; see SplitOptions.preOrder). */
+  order?: 'asc' | 'desc';
+}
+
+/** The options that apply to a call (the others fall back to the defaults). */
+export function postResWideOptions(hc: number, hd: DType, c: number, o: PostResOptions): PostResOptions {
+  return {
+    pieces: c % (8 * (o.pieces ?? 2)) === 0 ? (o.pieces ?? 2) : 1,
+    vecCoef: !!o.vecCoef && hc === 4 && hd === 'f32',
+    order: o.order ?? 'asc',
+  };
+}
+
 /**
  * The same forward on 16-byte pieces (8 halves) of x, f and the output, for half tensors with c a
  * multiple of 8 (common.ts `wide`): one thread per (token, piece) does 16-byte loads and stores,
  * and loads the token's hc + hc² coefficients once per 8 channels instead of once per 2.
- * Params: 0 N, 1 c, 2 pieces per row c/8, 3 N·pieces.
+ * Params: 0 N, 1 c, 2 threads per row (pieces per row / pieces a thread), 3 N·threads per row,
+ * 4 pieces per row c/8.
  */
 export function postResForwardWideKernel(
   hc: number,
@@ -64,16 +89,45 @@ export function postResForwardWideKernel(
   fd: DType,
   hd: DType,
   od: DType,
+  opts: PostResOptions = {},
 ): KernelDef {
-  const xs = (i: number) => halves8(xd, `xw${i}`);
-  const fs = halves8(fd, 'fw');
+  const PT = opts.pieces ?? 1;
+  const vec = !!opts.vecCoef;
+  const desc = opts.order === 'desc';
+  const xs = (p: number, i: number) => halves8(xd, `xw${p}_${i}`);
+  const fs = (p: number) => halves8(fd, `fw${p}`);
+  const r = (k: number) => (vec ? `rv${k >> 2}[${k & 3}]` : `r${k}`);
+  const coefs = vec
+    ? `let pv = hp[nr];
+  ${U(hc, (o) => `let p${o} = pv[${o}];`)}
+  ${U(4, (i) => `let rv${i} = hr[nr * 4u + ${i}u];`)}`
+    : `${U(hc, (o) => `let p${o} = ld_hp(nr * HC + ${o}u);`)}
+  ${U(hc * hc, (k) => `let r${k} = ld_hr(nr * HC * HC + ${k}u);`)}`;
+  const out = (p: number, o: number) =>
+    pack8(
+      od,
+      Array.from(
+        { length: 8 },
+        (_, e) =>
+          `p${o} * ${fs(p)[e]}${U(hc, (i) => ` + ${r(resIndex(orientation, hc, o, i))} * ${xs(p, i)[e]}`, '')}`,
+      ),
+    );
+  // Every piece's loads come first in the source, so all are in flight before the first store (a
+  // compiler may not move a load above a store to another binding: it cannot rule out aliasing).
+  const loads = U(
+    PT,
+    (p) => `let v${p} = u + ${p}u * per;
+  ${U(hc, (i) => `let xw${p}_${i} = x[(nr * HC + ${i}u) * P8 + v${p}];`)}
+  let fw${p} = f[nr * P8 + v${p}];`,
+  );
+  const stores = U(PT, (p) => U(hc, (o) => `o[(nr * HC + ${o}u) * P8 + v${p}] = ${out(p, o)};`));
   return {
-    key: `post_res_fwd_wide:${hc}:${orientation}:${xd}:${fd}:${hd}:${od}`,
+    key: `post_res_fwd_wide:${hc}:${orientation}:${xd}:${fd}:${hd}:${od}:${PT}:${vec}:${desc}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
       { name: 'f', dtype: fd, access: 'read', wgsl: 'vec4<u32>' },
-      { name: 'hp', dtype: hd, access: 'read' },
-      { name: 'hr', dtype: hd, access: 'read' },
+      { name: 'hp', dtype: hd, access: 'read', ...(vec ? { wgsl: 'vec4<f32>' } : {}) },
+      { name: 'hr', dtype: hd, access: 'read', ...(vec ? { wgsl: 'vec4<f32>' } : {}) },
       { name: 'o', dtype: od, access: 'rw', wgsl: 'vec4<u32>' },
     ],
     body: `
@@ -82,22 +136,11 @@ const HC = ${hc}u;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   ${ROW_UNIT}
-  ${U(hc, (i) => `let xw${i} = x[(n * HC + ${i}u) * per + u];`)}
-  let fw = f[t];
-  ${U(hc, (o) => `let p${o} = ld_hp(n * HC + ${o}u);`)}
-  ${U(hc * hc, (k) => `let r${k} = ld_hr(n * HC * HC + ${k}u);`)}
-  ${U(
-    hc,
-    (o) =>
-      `o[(n * HC + ${o}u) * per + u] = ${pack8(
-        od,
-        Array.from(
-          { length: 8 },
-          (_, e) =>
-            `p${o} * ${fs[e]}${U(hc, (i) => ` + r${resIndex(orientation, hc, o, i)} * ${xs(i)[e]}`, '')}`,
-        ),
-      )};`,
-  )}
+  let P8 = pu(4u);
+  let nr = ${desc ? 'pu(0u) - 1u - n' : 'n'};
+  ${loads}
+  ${coefs}
+  ${stores}
 }
 `,
   };
