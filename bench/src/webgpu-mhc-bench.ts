@@ -92,16 +92,60 @@ function inputs(be: WebGpuBackend, N: number, hc: number, c: number): LayerInput
   };
 }
 
+/**
+ * Keeps the card's clocks up around timed work. The card lowers its SM clock whenever it idles (it
+ * sat at 345 MHz during the CPU-side input generation and took seconds to climb back to 1980 MHz
+ * under the benchmark's bursts: nvidia-smi log of an H200 call, 2026-11-27), which made the first
+ * compute-bound rows after a pause read up to 1.5x slow. A spin kernel of about `ms` milliseconds
+ * runs before every trial and through the warm-ups, so timed work starts on a busy card.
+ */
+const HEATER: KernelDef = {
+  key: 'bench_heater',
+  bufs: [{ name: 'o', dtype: 'f32', access: 'rw' }],
+  body: `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  var a = f32(lid + wid.x);
+  for (var i = 0u; i < pu(0u); i++) { a = fma(a, 0.9999, 1.0); }
+  if (a == -1.0) { o[0] = a; }
+}
+`,
+};
+let heaterOut: TensorInfo | null = null;
+let heaterItersPerMs = 0;
+function heat(be: WebGpuBackend, ms: number): void {
+  heaterOut ??= be.zeros([1], 'f32');
+  const iters = Math.max(1, Math.round(ms * (heaterItersPerMs || 1000)));
+  be.dispatch(HEATER, [heaterOut], (p) => p.u32(0, iters), 1056);
+}
+/** Measures the heater's iterations per millisecond (on a warm card). */
+async function calibrateHeater(be: WebGpuBackend): Promise<void> {
+  heaterItersPerMs = 1000;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 1500) {
+    heat(be, 20);
+    await be.sync();
+  }
+  be.beginTimer();
+  heat(be, 20);
+  const ms = await be.endTimer();
+  heaterItersPerMs = (20 * 1000) / ms;
+  log(`heater: ${Math.round(heaterItersPerMs)} iterations per ms`);
+}
+
 /** GPU ms per call of `fn` (timestamp queries over REPS calls), median over TRIALS. */
 async function gpuMs(be: WebGpuBackend, fn: () => void, warmMs = 200): Promise<number> {
-  // Warm-up of >= 200 ms: the card leaves its idle clocks (the first timed case used to read 3x slow).
+  // Warm-up of >= 200 ms with the heater between bursts (see HEATER): the card leaves its idle
+  // clocks (the first timed case used to read 3x slow).
   const w0 = performance.now();
   while (performance.now() - w0 < warmMs) {
+    heat(be, 2);
     for (let i = 0; i < 5; i++) fn();
     await be.sync();
   }
   const ts: number[] = [];
   for (let t = 0; t < TRIALS; t++) {
+    heat(be, 2);
     be.beginTimer();
     for (let r = 0; r < REPS; r++) fn();
     ts.push((await be.endTimer()) / REPS);
@@ -455,18 +499,30 @@ interface Row {
 
 /**
  * A split-kernel variant from its name: '+'-joined flags, each setting one option of SplitOptions:
- * t4 (tokens), g1 (column groups), wg256 (threads), kg16|kg32 (threads per token along K), t<N>
- * (target groups, e.g. t512), loads-only|no-phi|phi-only (ablations). '' is the production kernel.
+ * t4|tok<n> (tokens), g1 (column groups), wg256|wg64 (threads), kg4|kg8|kg16|kg32 (threads per token
+ * along K), t<N> (target groups, e.g. t512), pf0|pf1|pf2 (touch loads), pfphi, ss1|ss2 (Σx² split),
+ * nest (nested bindings), wgred|sgred (reduction through workgroup memory or subgroups), stage (staged partial writes), preasc|predesc (fused pre token order), tiledesc (main kernel tiles from the last), pp<n> (fused pre pieces a thread), loads-only|no-phi|phi-only|no-red (ablations). Each flag overrides one production
+ * choice (splitOptions); '' is the production kernel.
  */
 function splitVariant(v: string): SplitOptions {
   const o: SplitOptions = {};
   for (const f of v.split('+').filter(Boolean)) {
     if (f === 't4') o.tokens = 4;
     else if (f === 'g1') o.groups = 1;
-    else if (f === 'wg256') o.wg = 256;
-    else if (f === 'kg16' || f === 'kg32') o.kg = Number(f.slice(2)) as 16 | 32;
+    else if (f === 'wg256' || f === 'wg64') o.wg = Number(f.slice(2)) as 64 | 256;
+    else if (/^kg(4|8|16|32)$/.test(f)) o.kg = Number(f.slice(2)) as SplitOptions['kg'];
     else if (/^t\d+$/.test(f)) o.targetGroups = Number(f.slice(1));
-    else if (f === 'loads-only' || f === 'no-phi' || f === 'phi-only') o.ablate = f;
+    else if (f === 'loads-only' || f === 'no-phi' || f === 'phi-only' || f === 'no-red') o.ablate = f;
+    else if (f === 'pf0' || f === 'pf1' || f === 'pf2') o.prefetch = Number(f.slice(2)) as 0 | 1 | 2;
+    else if (f === 'pfphi') o.prefetchPhi = true;
+    else if (f === 'ss2' || f === 'ss1') o.ssSplit = f === 'ss2';
+    else if (f === 'nest') o.nested = true;
+    else if (f === 'wgred' || f === 'sgred') o.reduce = f === 'sgred' ? 'subgroup' : 'workgroup';
+    else if (f === 'stage') o.stageOut = true;
+    else if (f === 'preasc' || f === 'predesc') o.preOrder = f === 'preasc' ? 'asc' : 'desc';
+    else if (f === 'tiledesc') o.tileOrder = 'desc';
+    else if (/^pp\d$/.test(f)) o.prePieces = Number(f.slice(2)) as SplitOptions['prePieces'];
+    else if (/^tok\d$/.test(f)) o.tokens = Number(f.slice(3)) as SplitOptions['tokens'];
     else throw new Error(`unknown split variant flag '${f}' in '${v}'`);
   }
   return o;
@@ -514,6 +570,11 @@ async function checks(
       [1024, 4, 1024, 'bf16', { normalOnly: true }, { tokens: 4, groups: 1, wg: 256 }],
       [1024, 4, 1024, 'bf16', { tokens: 16 }, { tokens: 4 }],
       [1024, 4, 1024, 'bf16', { prefetch: 2 }, { targetGroups: 1024, kg: 16 }],
+      [1024, 4, 1024, 'bf16', {}, { prefetch: 1, prefetchPhi: true, ssSplit: true }],
+      [100, 4, 200, 'bf16', {}, { tokens: 4, ssSplit: true, prefetch: 2 }],
+      [256, 4, 1024, 'f16', {}, { kg: 16, ssSplit: true, prefetchPhi: true }],
+      [1024, 4, 1024, 'bf16', {}, { nested: true, ssSplit: true, prefetch: 1, kg: 16 }],
+      [100, 4, 200, 'bf16', {}, { nested: true, tokens: 6 }],
       [100, 4, 200, 'bf16', {}, {}],
       [96, 2, 64, 'bf16', {}, {}],
       [256, 4, 1024, 'f16', {}, {}],
@@ -531,10 +592,46 @@ async function checks(
         }
       }
     summary.pathChecks = checks;
+    // The fused pre (withPre, split path): xIn must equal preForward of the returned hPre bit for bit.
+    const fused = [];
+    be.setCoeffsPath('split');
+    for (const [N, hc, c] of [
+      [1024, 4, 1024],
+      [300, 4, 200],
+      [8192, 4, 4096],
+    ] as const) {
+      const L = inputs(be, N, hc, c);
+      const r = be.mhc.coeffsForward({
+        x: { ...L.x, shape: [N, hc * c] },
+        phi: L.phi,
+        b: L.b,
+        alphaPre: L.aPre,
+        alphaPost: L.aPost,
+        alphaRes: L.aRes,
+        config: { hc, tmax: 20, rmsEps: 1e-6, preEps: 1e-4, sinkhornEps: 1e-6, postMult: 2 },
+        save: 'none',
+        withPre: true,
+      });
+      const ref = be.mhc.preForward(L.x, r.hPre);
+      const got = r.xIn ? new Uint16Array((await be.read(r.xIn.handle)).buffer) : null;
+      const want = new Uint16Array((await be.read(ref.handle)).buffer);
+      let diff = got ? 0 : -1;
+      if (got) for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) diff++;
+      const rec = { N, hc, c, fused: !!got, differingElements: diff, elements: want.length };
+      log(`fused pre check ${JSON.stringify(rec)}`);
+      fused.push(rec);
+      for (const t of [r.hPre, r.hPost, r.hRes, ref, r.xIn, L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut])
+        if (t) be.disposeData(t.handle);
+    }
+    summary.fusedPreChecks = fused;
+    be.setCoeffsPath(fastPath);
     be.setCoeffsPath(fastPath);
     be.mhc.mma = { ...base };
     be.mhc.split = {};
   }
+
+  // BENCH_CHECKS=paths (iteration runs): the path checks above only.
+  if (process.env.BENCH_CHECKS === 'paths') return;
 
   // 1. Conformance on this device, on each fast path (the f32 path runs the calls they cannot take).
   const confs: Record<string, unknown> = {};
@@ -593,6 +690,8 @@ async function checks(
   // 3. Soak: live buffers/bytes unchanged over many steps.
   {
     const L = inputs(be, 256, 4, 256);
+    // Two warm-up steps: the pool's steady state, and the packed φ kept from the second call.
+    freeStep(be, layerStep(be, L));
     freeStep(be, layerStep(be, L));
     await be.sync();
     const before = be.memory();
@@ -643,6 +742,7 @@ async function main(): Promise<void> {
   if (!process.env.BENCH_SKIP_CHECKS) await checks(be, summary, fastPath, fastPaths, soakSteps);
 
   // 5. Timings.
+  await calibrateHeater(be);
   const roof = await copyRoofline(be);
   summary.copy = roof;
   log(
@@ -755,10 +855,38 @@ async function main(): Promise<void> {
         'fwd',
         3 * X + 2 * F,
         () => {
+          // As core's layer forward: pre fused into the coeffs forward where the backend can.
+          const r = be.mhc.coeffsForward({ ...cargs, save: 'none', withPre: true });
+          const xIn = r.xIn ?? be.mhc.preForward(L.x, r.hPre);
+          const out = be.mhc.postResForward(L.x, xIn, r.hPost, r.hRes, 'liger');
+          free(r.hPre, r.hPost, r.hRes, xIn, out);
+        },
+      ],
+      [
+        'layer',
+        'fwd(pre unfused)',
+        3 * X + 2 * F,
+        () => {
+          // The same forward with pre as its own kernel (what the fused pre saves).
           const r = be.mhc.coeffsForward({ ...cargs, save: 'none' });
           const xIn = be.mhc.preForward(L.x, r.hPre);
           const out = be.mhc.postResForward(L.x, xIn, r.hPost, r.hRes, 'liger');
           free(r.hPre, r.hPost, r.hRes, xIn, out);
+        },
+      ],
+      [
+        'layer',
+        'fwd(φ packed each call)',
+        3 * X + 2 * F,
+        () => {
+          // As a training step's forward: φ changes every step, so the split path repacks it (the
+          // plain fwd row repeats the call with the same weights, as inference does, and keeps it).
+          be.mhc.cachePackedPhi = false;
+          const r = be.mhc.coeffsForward({ ...cargs, save: 'none', withPre: true });
+          const xIn = r.xIn ?? be.mhc.preForward(L.x, r.hPre);
+          const out = be.mhc.postResForward(L.x, xIn, r.hPost, r.hRes, 'liger');
+          free(r.hPre, r.hPost, r.hRes, xIn, out);
+          be.mhc.cachePackedPhi = true;
         },
       ],
       ['layer', 'fwd+bwd', 7 * X + 5 * F, () => freeStep(be, layerStep(be, L, 'history'))],
@@ -789,7 +917,7 @@ async function main(): Promise<void> {
       // The split path's two small kernels alone (φ repack; the per-token sum of the K-chunk partials
       // and the epilogue), at the production layout: the rest of its coeffs forward is the main kernel.
       const M = hc * hc + 2 * hc;
-      const prod = be.mhc.splitOptions(N);
+      const prod = be.mhc.splitOptions(N, K);
       const g = coeffsSplit(N, K, hc, prod);
       const pp = be.output([g.packedLen * 4], 'f32');
       // (room for the partials of variants with up to 64 chunks: split_main runs the current variant)
@@ -837,7 +965,7 @@ async function main(): Promise<void> {
         X,
         () => {
           // The options a coeffs forward of this path and variant would take.
-          const o = be.mhc.splitOptions(N);
+          const o = be.mhc.splitOptions(N, K);
           const gv = coeffsSplit(N, K, hc, o);
           if (gv.chunks > 64 || gv.packed > g.packed) throw new Error('split_main: variant too large');
           be.dispatch(
@@ -850,7 +978,8 @@ async function main(): Promise<void> {
                 .u32(2, gv.steps)
                 .u32(3, gv.stepsPerChunk)
                 .u32(4, gv.chunks)
-                .u32(5, K / 8),
+                .u32(5, K / 8)
+                .u32(6, 0),
             gv.tiles * gv.chunks,
           );
         },
@@ -873,7 +1002,20 @@ async function main(): Promise<void> {
     const paths: string[] = [...mains, ...variants];
     for (const path of paths) {
       const [kind, v = '', arg = ''] = path.split(':');
-      be.setCoeffsPath(kind === 'mma' ? 'subgroup-matrix' : (kind as CoeffsPath));
+      be.setCoeffsPath(
+        kind === 'mma' ? 'subgroup-matrix' : kind === 'post' ? fastPath : (kind as CoeffsPath),
+      );
+      // post:<flags> (p1|p2|p4 pieces a thread, vec, desc; '+'-joined): the post_res forward's options,
+      // with the production coeffs.
+      const pf = v.split('+');
+      be.mhc.postRes =
+        kind === 'post'
+          ? {
+              pieces: pf.includes('p4') ? 4 : pf.includes('p1') ? 1 : 2,
+              vecCoef: pf.includes('vec'),
+              order: pf.includes('desc') ? 'desc' : 'asc',
+            }
+          : {};
       be.mhc.mma = {
         ...base,
         normalOnly: v === 'normal-only',
@@ -881,20 +1023,29 @@ async function main(): Promise<void> {
         prefetch: v === 'pf2' ? 2 : 1,
         ablate: v === 'ablate' ? (arg as MmaOptions['ablate']) : undefined,
       };
-      be.mhc.split = kind === 'split' ? splitVariant(v) : {};
+      // split:...+postdesc also runs post_res from the last token (with the layer rows' other ops).
+      const splitFlags = v.split('+').filter((f) => f !== 'postdesc');
+      if (kind === 'split' && splitFlags.length !== v.split('+').length) be.mhc.postRes = { order: 'desc' };
+      be.mhc.split = kind === 'split' ? splitVariant(splitFlags.join('+')) : {};
       const isVariant = v !== '';
       const isAblation = v === 'ablate' || be.mhc.split.ablate !== undefined;
       for (const [op, mode, bytes, fn] of cases) {
-        // pre/post_res do not depend on the coeffs path.
-        if (path !== fastPath && (op === 'pre' || op === 'post_res')) continue;
+        // pre/post_res do not depend on the coeffs path; post variants time post_res and the layer.
+        if (kind === 'post') {
+          if (mode !== 'fwd' || (op !== 'post_res' && op !== 'layer')) continue;
+        } else if (path !== fastPath && (op === 'pre' || op === 'post_res')) continue;
         if (op === 'phi_prep' && path !== 'subgroup-matrix') continue;
         if (op.startsWith('split_') && !path.startsWith('split')) continue;
         if ((op === 'split_pack' || op === 'split_reduce') && path !== 'split') continue;
-        if (isVariant && !(mode === 'fwd' && (op === 'coeffs' || op === 'layer' || op === 'split_main')))
+        if (
+          isVariant &&
+          kind !== 'post' &&
+          !(mode === 'fwd' && (op === 'coeffs' || op === 'layer' || op === 'split_main'))
+        )
           continue;
         if (isAblation && op !== 'coeffs' && op !== 'split_main') continue;
         // BENCH_QUICK=1: the forward rows only.
-        if (process.env.BENCH_QUICK && mode !== 'fwd') continue;
+        if (process.env.BENCH_QUICK && mode.startsWith('fwd+')) continue;
         // The first case of a shape follows seconds of CPU-side input generation: a longer warm-up there.
         const ms = await gpuMs(be, fn, rows.length === 0 || rows.at(-1)!.N !== N ? 4000 : 300);
         const GBs = bytes / ms / 1e6;
@@ -906,6 +1057,7 @@ async function main(): Promise<void> {
     be.setCoeffsPath(fastPath);
     be.mhc.mma = { ...base };
     be.mhc.split = {};
+    be.mhc.postRes = {};
     free(...scratch);
     free(
       co.hPre,

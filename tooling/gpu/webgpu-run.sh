@@ -7,6 +7,11 @@ B=.gpu-build/webgpu
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/card.txt"
+# The card's clocks, power and utilisation through the run (5 samples a second), beside the results.
+nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_event_reasons.active,utilization.gpu \
+  --format=csv -lms 200 >"$OUT/smi.csv" 2>&1 &
+SMI=$!
+trap 'kill $SMI 2>/dev/null' EXIT
 cp "$B/commit.txt" "$OUT/commit.txt" 2>/dev/null && cat "$OUT/commit.txt"
 node "$B/bench.mjs" "$OUT" "${SHAPES:-8192x4x4096,32768x4x1024}" "${SOAK:-10000}" 2>&1 | tee "$OUT/webgpu-bench.log"
 # The mini LM on this card through the WebGPU backend (TRAIN_STEPS=0 skips it); its per-step
