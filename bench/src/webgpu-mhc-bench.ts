@@ -42,7 +42,8 @@ const shapes = (process.argv[3] ?? '8192x4x4096,32768x4x1024')
   .split(',')
   .map((s) => s.split('x').map(Number) as [number, number, number]);
 const soakSteps = Number(process.argv[4] ?? 10000);
-const TRIALS = 7;
+// BENCH_TRIALS: trials per row (the median is reported).
+const TRIALS = Number(process.env.BENCH_TRIALS ?? 7);
 const REPS = 10;
 
 const log = (s: string) => console.log(s);
@@ -498,11 +499,17 @@ interface Row {
 }
 
 /**
- * A split-kernel variant from its name: '+'-joined flags, each setting one option of SplitOptions:
- * t4|tok<n> (tokens), g1 (column groups), wg256|wg64 (threads), kg4|kg8|kg16|kg32 (threads per token
- * along K), t<N> (target groups, e.g. t512), pf0|pf1|pf2 (touch loads), pfphi, ss1|ss2 (Σx² split),
- * nest (nested bindings), wgred|sgred (reduction through workgroup memory or subgroups), stage (staged partial writes), preasc|predesc (fused pre token order), tiledesc (main kernel tiles from the last), pp<n> (fused pre pieces a thread), loads-only|no-phi|phi-only|no-red (ablations). Each flag overrides one production
- * choice (splitOptions); '' is the production kernel.
+ * A split-kernel variant from its name: '+'-joined flags, each setting one option of SplitOptions
+ * over the production choices (splitOptions); '' is the production kernel. Flags:
+ *  - layout: t4|tok<n> (tokens a thread), g1 (column groups), wg256|wg64 (threads),
+ *    kg4|kg8|kg16|kg32 (threads per token along K), t<N> (target groups, e.g. t512), nest (nested
+ *    bindings), tiledesc (tiles from the last token);
+ *  - loads: pf0|pf1|pf2 (touch loads), pfphi, ss1|ss2 (Σx² split);
+ *  - reduction: wgred|sgred (workgroup memory or subgroups), stage (staged partial writes);
+ *  - fused pre: pp<n> (pieces a thread), preasc|predesc (token order);
+ *  - ablations: loads-only|no-phi|phi-only|no-red.
+ * The variant loop also takes postdesc (post_res from the last token) out of the list before this
+ * parses it.
  */
 function splitVariant(v: string): SplitOptions {
   const o: SplitOptions = {};
@@ -690,8 +697,6 @@ async function checks(
   // 3. Soak: live buffers/bytes unchanged over many steps.
   {
     const L = inputs(be, 256, 4, 256);
-    // Two warm-up steps: the pool's steady state, and the packed φ kept from the second call.
-    freeStep(be, layerStep(be, L));
     freeStep(be, layerStep(be, L));
     await be.sync();
     const before = be.memory();
@@ -874,21 +879,6 @@ async function main(): Promise<void> {
           free(r.hPre, r.hPost, r.hRes, xIn, out);
         },
       ],
-      [
-        'layer',
-        'fwd(φ packed each call)',
-        3 * X + 2 * F,
-        () => {
-          // As a training step's forward: φ changes every step, so the split path repacks it (the
-          // plain fwd row repeats the call with the same weights, as inference does, and keeps it).
-          be.mhc.cachePackedPhi = false;
-          const r = be.mhc.coeffsForward({ ...cargs, save: 'none', withPre: true });
-          const xIn = r.xIn ?? be.mhc.preForward(L.x, r.hPre);
-          const out = be.mhc.postResForward(L.x, xIn, r.hPost, r.hRes, 'liger');
-          free(r.hPre, r.hPost, r.hRes, xIn, out);
-          be.mhc.cachePackedPhi = true;
-        },
-      ],
       ['layer', 'fwd+bwd', 7 * X + 5 * F, () => freeStep(be, layerStep(be, L, 'history'))],
       ['layer', 'fwd+bwd(recompute)', 7 * X + 5 * F, () => freeStep(be, layerStep(be, L, 'recompute'))],
     ];
@@ -1025,7 +1015,7 @@ async function main(): Promise<void> {
       };
       // split:...+postdesc also runs post_res from the last token (with the layer rows' other ops).
       const splitFlags = v.split('+').filter((f) => f !== 'postdesc');
-      if (kind === 'split' && splitFlags.length !== v.split('+').length) be.mhc.postRes = { order: 'desc' };
+      if (kind === 'split' && v.split('+').includes('postdesc')) be.mhc.postRes = { order: 'desc' };
       be.mhc.split = kind === 'split' ? splitVariant(splitFlags.join('+')) : {};
       const isVariant = v !== '';
       const isAblation = v === 'ablate' || be.mhc.split.ablate !== undefined;

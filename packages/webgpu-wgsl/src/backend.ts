@@ -199,11 +199,6 @@ export class WebGpuBackend implements Backend {
    */
   subgroupLanes = 0;
 
-  /** Writes per buffer (see generation). */
-  private gens = new WeakMap<GPUBuffer, number>();
-  /** Callbacks run when a handle is disposed (see onDispose). */
-  private disposeHooks = new Map<DataHandle, (() => void)[]>();
-
   /**
    * Choose the coeffs forward path: 'subgroup-matrix' takes effect only where the device supports
    * it (else the backend takes 'split'). Returns the path now in effect. Benchmarks and tests use
@@ -224,7 +219,6 @@ export class WebGpuBackend implements Backend {
       this.endPass();
       this.enc().clearBuffer(h.handle.buffer!, 0, h.handle.bytes);
       this.usedInBatch.add(h.handle.buffer!);
-      this.wrote(h.handle.buffer!);
     }
     return h.handle;
   }
@@ -268,7 +262,6 @@ export class WebGpuBackend implements Backend {
     this.openScopes();
     const bytes = data.byteLength;
     if (bytes === 0) return;
-    this.wrote(h.buffer!);
     if (bytes % 4 === 0) this.device.queue.writeBuffer(h.buffer!, 0, data.buffer, data.byteOffset, bytes);
     else {
       // An odd number of halves: pad to whole words (writeBuffer moves multiples of 4 bytes).
@@ -344,11 +337,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
   disposeData(handle: DataHandle): void {
     const h = handle as WebGpuHandle;
     if (!(h instanceof WebGpuHandle) || h.disposed || h.owner !== this) return;
-    const hooks = this.disposeHooks.get(handle);
-    if (hooks) {
-      this.disposeHooks.delete(handle);
-      for (const fn of hooks) fn();
-    }
     h.disposed = true;
     if (this.live.delete(h)) this.liveBytes -= h.bytes;
     const buf = h.buffer!;
@@ -398,7 +386,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
     }
     this.live.clear();
     this.liveBytes = 0;
-    this.disposeHooks.clear();
     for (const a of this.arenas) a.buffer.destroy();
     this.arenas = [];
     this.querySet?.destroy();
@@ -444,7 +431,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
     buffers.forEach((b, i) => {
       entries.push({ binding: i + 1, resource: { buffer: b } });
       this.usedInBatch.add(b);
-      if (def.bufs[i]?.access === 'rw') this.wrote(b);
     });
     const bindGroup = this.device.createBindGroup({ layout, entries });
     const pass = this.computePass();
@@ -460,28 +446,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
     this.endPass();
     this.enc().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
     this.usedInBatch.add(src).add(dst);
-    this.wrote(dst);
-  }
-
-  private wrote(b: GPUBuffer): void {
-    this.gens.set(b, (this.gens.get(b) ?? 0) + 1);
-  }
-
-  /**
-   * How many writes have been enqueued into a tensor's buffer: every dispatch that binds it
-   * writable, write(), copy() into it and the clear of zeros(). Values derived from a tensor can be
-   * cached against its handle and this count (the coeffs forward's packed φ does).
-   */
-  generation(t: TensorInfo): number {
-    const h = this.handle(t.handle, 'tensor');
-    return this.gens.get(h.buffer!) ?? 0;
-  }
-
-  /** Runs `fn` when `handle` is disposed (before its buffer returns to the pool), or with the backend. */
-  onDispose(handle: DataHandle, fn: () => void): void {
-    const hooks = this.disposeHooks.get(handle);
-    if (hooks) hooks.push(fn);
-    else this.disposeHooks.set(handle, [fn]);
   }
 
   private fold(n: number): [number, number, number] {

@@ -4,7 +4,6 @@ import {
   type CoeffsBackwardResult,
   type CoeffsForwardArgs,
   type CoeffsForwardResult,
-  type DataHandle,
   type MhcKernels,
   type Orientation,
   type PostResBackwardResult,
@@ -48,7 +47,6 @@ import {
   SPLIT_REDUCE_WG,
   SPLIT_SMALL_N,
   type SplitOptions,
-  splitLayout,
 } from './coeffs-split.wgsl.js';
 import { pairOutDtype, ROW_UNIT_WG, wide } from './common.js';
 import {
@@ -65,14 +63,6 @@ import { preBackwardKernel, preForwardKernel, preForwardWideKernel } from './pre
  * pre.wgsl.ts, post_res.wgsl.ts and coeffs.wgsl.ts (+ sinkhorn.wgsl.ts). Every argument is checked
  * before anything is allocated or encoded, so a bad call leaves no half-written output.
  */
-/** A packed φ kept across calls (see WebGpuMhcKernels.packedPhi). */
-interface PackedPhi {
-  key: string;
-  srcs: DataHandle[];
-  gens: number[];
-  pp: TensorInfo | null;
-}
-
 export class WebGpuMhcKernels implements MhcKernels {
   constructor(private readonly b: WebGpuBackend) {}
 
@@ -93,9 +83,12 @@ export class WebGpuMhcKernels implements MhcKernels {
    * choices, which come from H200 calls (bench/results/webgpu-mhc-h200-2026-11-27-*.md):
    *  - 4 tokens a thread below SPLIT_SMALL_N tokens (8 leave few tiles there: 0.070 ms against 0.202
    *    at 1024x4x4096; shapes that small varied by 2x between calls, so this rests on one comparison);
-   *  - with 8 tokens: the Σx² split between column groups and touch loads one step ahead (each
-   *    ~3-4% faster at 8192x4x4096 and 32768x4x1024 together, in two calls; either alone was not),
-   *    and 16 threads per token along K from K = SPLIT_KG16_K (faster at K = 16384, slower at 4096);
+   *  - with 8 tokens, two sets that each won at one shape and lost at the other (the compiled
+   *    kernel's speed swings with small changes; every figure is from several calls):
+   *    from K = SPLIT_KG16_K, 16 threads per token along K, no Σx² split, no touch loads (0.2125 ms
+   *    main kernel at 8192x4x4096 against 0.219 with the other set); below it, 8 threads, the Σx²
+   *    split between column groups and touch loads one step ahead (0.224 ms at 32768x4x1024 against
+   *    0.2335);
    *  - the KG threads' partial sums added with subgroup shuffles where the device allows it: the
    *    workgroup-memory reduction took 7-9% of the main kernel (its ablation 'no-red');
    *  - tiles from the last token down (with 8 tokens): the op before a layer's coeffs (post_res of
@@ -104,7 +97,11 @@ export class WebGpuMhcKernels implements MhcKernels {
   splitOptions(N: number, K: number): SplitOptions {
     const tokens = this.split.tokens ?? (N < SPLIT_SMALL_N ? 4 : 8);
     const base: SplitOptions =
-      tokens === 8 ? { ssSplit: true, prefetch: 1, kg: K >= SPLIT_KG16_K ? 16 : 8, tileOrder: 'desc' } : {};
+      tokens !== 8
+        ? {}
+        : K >= SPLIT_KG16_K
+          ? { kg: 16, ssSplit: false, prefetch: 0, tileOrder: 'desc' }
+          : { kg: 8, ssSplit: true, prefetch: 1, tileOrder: 'desc' };
     const o: SplitOptions = { ...base, ...this.split, tokens };
     // The shuffle reduction where the device's subgroups allow it (see WebGpuBackend.subgroupLanes).
     const lanes = this.b.subgroupLanes;
@@ -315,71 +312,6 @@ export class WebGpuMhcKernels implements MhcKernels {
     return { N, K, M };
   }
 
-  /** Whether the split path may keep a packed φ across calls (packedPhi); the benchmark turns it off
-   * to time the repack. */
-  cachePackedPhi = true;
-  private phiPacks = new Map<DataHandle, PackedPhi>();
-
-  /**
-   * φ (with b and the alphas) in the split kernel's layout. Inference calls the forward again and
-   * again with the same weights, so the second call in a row that finds φ, b and the alphas the same
-   * tensors with no write to them in between (WebGpuBackend.generation) keeps its pack and later
-   * such calls skip the pack kernel; a pack is kept per φ and freed with it. Training writes φ every
-   * step, so it never keeps one and holds no memory for it.
-   */
-  private packedPhi(
-    hc: number,
-    K: number,
-    o: SplitOptions,
-    g: ReturnType<typeof coeffsSplit>,
-    t: { phi: TensorInfo; b: TensorInfo; alphaPre: TensorInfo; alphaPost: TensorInfo; alphaRes: TensorInfo },
-  ): { pp: TensorInfo; cached: boolean } {
-    const srcs = [t.phi, t.b, t.alphaPre, t.alphaPost, t.alphaRes];
-    const key = `${hc}:${K}:${t.phi.dtype}:${splitLayout(hc, o).OG}:${o.kg ?? 8}:${!!o.nested}`;
-    const gens = srcs.map((s) => this.b.generation(s));
-    const e = this.phiPacks.get(t.phi.handle);
-    const same =
-      this.cachePackedPhi &&
-      e !== undefined &&
-      e.key === key &&
-      e.srcs.every((h, i) => h === srcs[i]!.handle) &&
-      e.gens.every((v, i) => v === gens[i]);
-    if (same && e.pp) return { pp: e.pp, cached: true };
-    const pp = this.b.output([g.packedLen * 4], 'f32');
-    this.b.dispatch(
-      coeffsPhiPackKernel(hc, t.phi.dtype, o),
-      [t.phi, t.b, t.alphaPre, t.alphaPost, t.alphaRes, pp],
-      (p) => p.u32(0, K).u32(1, g.packed),
-      Math.ceil(g.packedLen / 256),
-    );
-    if (same) {
-      // The second call in a row with the same weights: keep this pack.
-      e.pp = pp;
-      return { pp, cached: true };
-    }
-    if (e) {
-      // φ changed (or the layout did): forget the old pack, remember what this call saw.
-      if (e.pp) this.b.disposeData(e.pp.handle);
-      e.pp = null;
-      e.key = key;
-      e.srcs = srcs.map((s) => s.handle);
-      e.gens = gens;
-    } else if (this.cachePackedPhi) {
-      // The handle itself, not t.phi: callers may pass a core Tensor, whose handle getter throws
-      // once it is disposed (which is when the hook runs).
-      const h = t.phi.handle;
-      this.phiPacks.set(h, { key, srcs: srcs.map((s) => s.handle), gens, pp: null });
-      this.b.onDispose(h, () => this.dropPack(h));
-    }
-    return { pp, cached: false };
-  }
-
-  private dropPack(phi: DataHandle): void {
-    const e = this.phiPacks.get(phi);
-    if (e?.pp) this.b.disposeData(e.pp.handle);
-    this.phiPacks.delete(phi);
-  }
-
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult {
     const { x, phi, b, alphaPre, alphaPost, alphaRes, config, save } = args;
     this.b.check({ x, phi, b, alphaPre, alphaPost, alphaRes });
@@ -448,7 +380,15 @@ export class WebGpuMhcKernels implements MhcKernels {
       // them in chunk order and runs the epilogue (see coeffs-split.wgsl.ts).
       const o = this.splitOptions(N, K);
       const g = coeffsSplit(N, K, hc, o);
-      const { pp, cached } = this.packedPhi(hc, K, o, g, { phi, b, alphaPre, alphaPost, alphaRes });
+      const pp = this.b.output([g.packedLen * 4], 'f32');
+      // A pack per call, also when φ is unchanged: keeping it across calls measured slower on an
+      // H200 (0.5-1.6% on the layer forward, bench/results/webgpu-mhc-h200-2026-11-27-layer.md).
+      this.b.dispatch(
+        coeffsPhiPackKernel(hc, phi.dtype, o),
+        [phi, b, alphaPre, alphaPost, alphaRes, pp],
+        (p) => p.u32(0, K).u32(1, g.packed),
+        Math.ceil(g.packedLen / 256),
+      );
       const part = this.b.output([g.chunks * (M + 1) * N], 'f32');
       this.b.dispatch(
         coeffsForwardSplitKernel(hc, x.dtype, K, o),
@@ -487,7 +427,7 @@ export class WebGpuMhcKernels implements MhcKernels {
         },
         E + (fusePre ? Math.ceil((N * per) / SPLIT_REDUCE_WG) : 0),
       );
-      if (!cached) this.b.disposeData(pp.handle);
+      this.b.disposeData(pp.handle);
       this.b.disposeData(part.handle);
     } else {
       this.b.dispatch(
