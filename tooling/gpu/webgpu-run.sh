@@ -19,10 +19,10 @@ node "$B/bench.mjs" "$OUT" "${SHAPES:-8192x4x4096,32768x4x1024}" "${SOAK:-10000}
 if [ "${TRAIN_STEPS:-200}" != 0 ] && [ -f "$B/cli/cli.mjs" ]; then
   echo "== mini LM training on webgpu (${TRAIN_STEPS:-200} steps)"
   mkdir -p "$B/cli/dist/linux-x64" && cp "$B/dist/linux-x64/dawn.node" "$B/cli/dist/linux-x64/"
-  timeout 300 node "$B/cli/cli.mjs" train --backend webgpu --steps "${TRAIN_STEPS:-200}" --out /tmp/run-webgpu >"$OUT/train-webgpu.log" 2>&1
+  timeout 300 node "$B/cli/cli.mjs" train --backend webgpu --steps "${TRAIN_STEPS:-200}" --out run-webgpu >"$OUT/train-webgpu.log" 2>&1
   echo "train rc=$?"
   grep -E "training|step ${TRAIN_STEPS:-200}|loss .* ->" "$OUT/train-webgpu.log" | tail -3
-  cp /tmp/run-webgpu/loss.json "$OUT/train-webgpu-loss.json" 2>/dev/null
+  cp run-webgpu/loss.json "$OUT/train-webgpu-loss.json" 2>/dev/null
 fi
 # NO_TORCH=1 skips the PyTorch anchors (iteration runs; the final figures keep them).
 if [ -f "$B/torch_mhc_bench.py" ] && [ -z "${NO_TORCH:-}" ]; then

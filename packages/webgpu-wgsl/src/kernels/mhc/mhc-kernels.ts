@@ -85,10 +85,10 @@ export class WebGpuMhcKernels implements MhcKernels {
    *    at 1024x4x4096; shapes that small varied by 2x between calls, so this rests on one comparison);
    *  - with 8 tokens, two sets that each won at one shape and lost at the other (the compiled
    *    kernel's speed swings with small changes; every figure is from several calls):
-   *    from K = SPLIT_KG16_K, 16 threads per token along K, no Σx² split, no touch loads (0.2125 ms
-   *    main kernel at 8192x4x4096 against 0.219 with the other set); below it, 8 threads, the Σx²
-   *    split between column groups and touch loads one step ahead (0.224 ms at 32768x4x1024 against
-   *    0.2335);
+   *    from K = SPLIT_KG16_K, 16 threads per token along K, no Σx² split, no touch loads (main
+   *    kernel 0.213 ms at 8192x4x4096 against 0.220 with the other set); below it, 8 threads, the
+   *    Σx² split between column groups and touch loads one step ahead (0.224 ms at 32768x4x1024
+   *    against 0.234);
    *  - the KG threads' partial sums added with subgroup shuffles where the device allows it: the
    *    workgroup-memory reduction took 7-9% of the main kernel (its ablation 'no-red');
    *  - tiles from the last token down (with 8 tokens): the op before a layer's coeffs (post_res of

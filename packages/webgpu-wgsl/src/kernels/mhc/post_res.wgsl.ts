@@ -55,8 +55,8 @@ fn main(${ENTRY_ARGS}) {
 export interface PostResOptions {
   /**
    * 16-byte pieces per thread (p: pieces u, u + c/(8p), ... of a row; needs c a multiple of 8p).
-   * Default 2: on an H200 at 8192x4x4096 and 32768x4x1024, 0.148-0.150 ms against 0.156 for 1 and
-   * 0.160 for 4 (one call, bench/results/webgpu-mhc-h200-2026-11-27-layer.md).
+   * Default 2: on an H200 at 8192x4x4096 and 32768x4x1024, 0.149-0.150 ms against 0.157 for 1
+   * (bench/results/webgpu-mhc-h200-2026-11-27-layer.md) and 0.160 for 4 (an earlier call).
    */
   pieces?: 1 | 2 | 4;
   /** hPost and hRes loaded as vec4s (hc = 4, f32 coefficients): 5 loads a thread instead of 20. */
