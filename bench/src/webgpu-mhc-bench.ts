@@ -33,7 +33,9 @@ import {
   coeffsPhiPackKernel,
   coeffsSplit,
   coeffsSplitReduceKernel,
+  SPLIT_REDUCE_WG,
   type SplitOptions,
+  splitMainParams,
 } from '../../packages/webgpu-wgsl/src/kernels/mhc/coeffs-split.wgsl.js';
 import { freeStep, type LayerInputs, layerStep } from '../../packages/webgpu-wgsl/test/mhc-layer.js';
 
@@ -502,10 +504,10 @@ interface Row {
  * A split-kernel variant from its name: '+'-joined flags, each setting one option of SplitOptions
  * over the production choices (splitOptions); '' is the production kernel. Flags:
  *  - layout: t4|tok<n> (tokens a thread), g1 (column groups), wg256|wg64 (threads),
- *    kg4|kg8|kg16|kg32 (threads per token along K), t<N> (target groups, e.g. t512), nest (nested
- *    bindings), tiledesc (tiles from the last token);
- *  - loads: pf0|pf1|pf2 (touch loads), pfphi, ss1|ss2 (Σx² split);
- *  - reduction: wgred|sgred (workgroup memory or subgroups), stage (staged partial writes);
+ *    kg4|kg8|kg16|kg32 (threads per token along K), t<N> (target groups, e.g. t512), tiledesc
+ *    (tiles from the last token);
+ *  - loads: pf0|pf1|pf2 (touch loads), ss1|ss2 (Σx² split);
+ *  - reduction: wgred|sgred (workgroup memory or subgroups);
  *  - fused pre: pp<n> (pieces a thread), preasc|predesc (token order);
  *  - ablations: loads-only|no-phi|phi-only|no-red.
  * The variant loop also takes postdesc (post_res from the last token) out of the list before this
@@ -521,11 +523,8 @@ function splitVariant(v: string): SplitOptions {
     else if (/^t\d+$/.test(f)) o.targetGroups = Number(f.slice(1));
     else if (f === 'loads-only' || f === 'no-phi' || f === 'phi-only' || f === 'no-red') o.ablate = f;
     else if (f === 'pf0' || f === 'pf1' || f === 'pf2') o.prefetch = Number(f.slice(2)) as 0 | 1 | 2;
-    else if (f === 'pfphi') o.prefetchPhi = true;
     else if (f === 'ss2' || f === 'ss1') o.ssSplit = f === 'ss2';
-    else if (f === 'nest') o.nested = true;
     else if (f === 'wgred' || f === 'sgred') o.reduce = f === 'sgred' ? 'subgroup' : 'workgroup';
-    else if (f === 'stage') o.stageOut = true;
     else if (f === 'preasc' || f === 'predesc') o.preOrder = f === 'preasc' ? 'asc' : 'desc';
     else if (f === 'tiledesc') o.tileOrder = 'desc';
     else if (/^pp\d$/.test(f)) o.prePieces = Number(f.slice(2)) as SplitOptions['prePieces'];
@@ -577,11 +576,11 @@ async function checks(
       [1024, 4, 1024, 'bf16', { normalOnly: true }, { tokens: 4, groups: 1, wg: 256 }],
       [1024, 4, 1024, 'bf16', { tokens: 16 }, { tokens: 4 }],
       [1024, 4, 1024, 'bf16', { prefetch: 2 }, { targetGroups: 1024, kg: 16 }],
-      [1024, 4, 1024, 'bf16', {}, { prefetch: 1, prefetchPhi: true, ssSplit: true }],
+      [1024, 4, 1024, 'bf16', {}, { prefetch: 1, ssSplit: true }],
       [100, 4, 200, 'bf16', {}, { tokens: 4, ssSplit: true, prefetch: 2 }],
-      [256, 4, 1024, 'f16', {}, { kg: 16, ssSplit: true, prefetchPhi: true }],
-      [1024, 4, 1024, 'bf16', {}, { nested: true, ssSplit: true, prefetch: 1, kg: 16 }],
-      [100, 4, 200, 'bf16', {}, { nested: true, tokens: 6 }],
+      [256, 4, 1024, 'f16', {}, { kg: 16, ssSplit: true }],
+      [1024, 4, 1024, 'bf16', {}, { ssSplit: true, prefetch: 1, kg: 16 }],
+      [100, 4, 200, 'bf16', {}, { tokens: 6 }],
       [100, 4, 200, 'bf16', {}, {}],
       [96, 2, 64, 'bf16', {}, {}],
       [256, 4, 1024, 'f16', {}, {}],
@@ -945,7 +944,7 @@ async function main(): Promise<void> {
                   .f32(7, 2)
                   .u32(9, g.chunks)
                   .u32(10, g.packed * 4),
-              Math.ceil(N / 64),
+              Math.ceil(N / SPLIT_REDUCE_WG),
             ),
         ],
       );
@@ -961,15 +960,7 @@ async function main(): Promise<void> {
           be.dispatch(
             coeffsForwardSplitKernel(hc, 'bf16', K, o),
             [L.x, pp, part],
-            (p) =>
-              p
-                .u32(0, N)
-                .u32(1, K)
-                .u32(2, gv.steps)
-                .u32(3, gv.stepsPerChunk)
-                .u32(4, gv.chunks)
-                .u32(5, K / 8)
-                .u32(6, 0),
+            splitMainParams(N, K, gv),
             gv.tiles * gv.chunks,
           );
         },
@@ -995,14 +986,13 @@ async function main(): Promise<void> {
       be.setCoeffsPath(
         kind === 'mma' ? 'subgroup-matrix' : kind === 'post' ? fastPath : (kind as CoeffsPath),
       );
-      // post:<flags> (p1|p2|p4 pieces a thread, vec, desc; '+'-joined): the post_res forward's options,
+      // post:<flags> (p1|p2|p4 pieces a thread, desc; '+'-joined): the post_res forward's options,
       // with the production coeffs.
       const pf = v.split('+');
       be.mhc.postRes =
         kind === 'post'
           ? {
               pieces: pf.includes('p4') ? 4 : pf.includes('p1') ? 1 : 2,
-              vecCoef: pf.includes('vec'),
               order: pf.includes('desc') ? 'desc' : 'asc',
             }
           : {};

@@ -108,26 +108,25 @@ async function forward(
       [129, 3, 1024, 'f16', { groups: 1, wg: 256 }],
       // Σx² split between the column groups (tokens rotated in the second), with touch loads.
       [300, 4, 200, 'bf16', { tokens: 8, ssSplit: true }],
-      [129, 4, 1024, 'f16', { tokens: 8, ssSplit: true, prefetch: 1, prefetchPhi: true }],
+      [129, 4, 1024, 'f16', { tokens: 8, ssSplit: true, prefetch: 1 }],
       [300, 3, 200, 'bf16', { tokens: 4, ssSplit: true, prefetch: 2, kg: 16 }],
-      [70, 2, 64, 'f16', { ssSplit: true, prefetchPhi: true }],
+      [70, 2, 64, 'f16', { ssSplit: true }],
       [300, 4, 200, 'bf16', { tokens: 8, wg: 64, ssSplit: true, prefetch: 1, targetGroups: 1024 }],
       [300, 4, 200, 'bf16', { tokens: 8, kg: 4 }],
       // Both reductions of the KG threads' sums (the default takes subgroups where it can).
       [300, 4, 200, 'bf16', { tokens: 8, reduce: 'workgroup' }],
       [129, 3, 1024, 'f16', { reduce: 'workgroup', kg: 4 }],
       [300, 2, 200, 'f16', { tokens: 8, reduce: 'subgroup', ssSplit: false }],
-      [300, 4, 200, 'bf16', { tokens: 8, reduce: 'subgroup', stageOut: true }],
-      [129, 3, 1024, 'f16', { reduce: 'subgroup', stageOut: true, kg: 4, ssSplit: false }],
+      [300, 4, 200, 'bf16', { tokens: 8, reduce: 'subgroup' }],
+      [129, 3, 1024, 'f16', { reduce: 'subgroup', kg: 4, ssSplit: false }],
       // Tiles from the last token down (ragged last tile first).
       [300, 4, 200, 'bf16', { tokens: 8, tileOrder: 'desc' }],
       [129, 4, 1024, 'f16', { tileOrder: 'desc', reduce: 'workgroup' }],
       [129, 3, 1024, 'f16', { kg: 4, ssSplit: false, prefetch: 2 }],
-      // Nested bindings (x rows, φ [step][j·MQs+q][lane]); 6 tokens a thread (ragged tiles).
-      [300, 4, 200, 'bf16', { nested: true }],
-      [129, 4, 1024, 'f16', { nested: true, tokens: 8, kg: 16, ssSplit: true, prefetch: 2 }],
-      [300, 3, 200, 'bf16', { nested: true, tokens: 6, ssSplit: true }],
-      [70, 2, 64, 'f16', { nested: true, tokens: 6, prefetch: 1 }],
+      [129, 4, 1024, 'f16', { tokens: 8, kg: 16, ssSplit: true, prefetch: 2 }],
+      // 6 tokens a thread (ragged tiles).
+      [300, 3, 200, 'bf16', { tokens: 6, ssSplit: true }],
+      [70, 2, 64, 'f16', { tokens: 6, prefetch: 1 }],
     ];
     it('takes 4 tokens a thread below SPLIT_SMALL_N tokens, 8 from there, unless told', () => {
       const be = b!;

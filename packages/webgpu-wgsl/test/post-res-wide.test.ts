@@ -9,18 +9,17 @@ afterAll(() => b?.dispose());
 (b ? describe : describe.skip)(
   `post_res 16-byte forward options on the device${b ? '' : ` (skipped: ${skipReason()})`}`,
   () => {
-    // Two or four pieces a thread and vec4 coefficient loads change how a thread walks the row, not
-    // the arithmetic: the output must be the one-piece kernel's, bit for bit, and match float64.
+    // Two or four pieces a thread and the token order change how threads walk the rows, not the
+    // arithmetic: the output must be the one-piece kernel's, bit for bit, and match float64.
     it.each([
       [{}, 'liger', 48],
       [{ pieces: 2 }, 'liger', 48],
-      [{ vecCoef: true }, 'deepseek', 40],
-      [{ pieces: 2, vecCoef: true }, 'liger', 64],
+      [{ pieces: 2 }, 'deepseek', 64],
       [{ pieces: 4 }, 'deepseek', 64],
       [{ order: 'desc' }, 'liger', 48],
-      [{ order: 'desc', pieces: 1, vecCoef: true }, 'deepseek', 40],
+      [{ order: 'desc', pieces: 1 }, 'deepseek', 40],
       // c = 40 is not a multiple of 16: two pieces fall back to one.
-      [{ pieces: 2, vecCoef: true }, 'deepseek', 40],
+      [{ pieces: 2 }, 'deepseek', 40],
     ] as [PostResOptions, Orientation, number][])('%o %s c=%i', async (opts, orientation, c) => {
       const be = b!;
       const N = 37;

@@ -1,8 +1,9 @@
 import type { DType } from '@liger-mhc/core';
-import type { KernelDef } from '../../backend.js';
+import type { KernelDef, ParamWriter } from '../../backend.js';
 import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
 import { COEFFS_FWD_OUT, coeffsShape, tokenEpilogue } from './coeffs.wgsl.js';
 import { halves8, pack8, U } from './common.js';
+import { preSum8 } from './pre.wgsl.js';
 
 /**
  * coeffs forward as a register-tiled, K-split f32 kernel: the same math, outputs and saved tensors as
@@ -60,21 +61,12 @@ export interface SplitOptions {
   /** Touch loads: each step also loads one word of each of its tokens' pieces `prefetch` steps ahead
    * (0: none), so that step's loads find the line in cache. One register a token, not a piece. */
   prefetch?: 0 | 1 | 2;
-  /** Touch loads of the next step's packed φ (one word per 128-byte line). */
-  prefetchPhi?: boolean;
-  /** Nested bindings: x as rows of K/8 pieces and packed φ as [step][j·MQs+q][og·KG+g], so the
-   * bounds clamps WebGPU adds to every dynamic index fall on loop-invariant or per-step indices and
-   * the 8·MQs φ loads of a step take constant offsets from one address (see the kernel). */
-  nested?: boolean;
   /**
    * How the KG threads of a token add their partial sums: through workgroup memory (passes with
    * barriers) or with subgroup shuffles (a butterfly, no barriers; needs subgroups whose lanes are
    * consecutive local invocations, at least KG of them: WebGpuBackend.subgroupLanes).
    */
   reduce?: 'workgroup' | 'subgroup';
-  /** With the subgroup reduction: stage the tile's sums in workgroup memory and write them out
-   * row by row (consecutive tokens per store) instead of one scattered float per lane. */
-  stageOut?: boolean;
   /**
    * Token order of the fused pre: 'desc' (default) walks tokens from the last down. The main kernel
    * reads x in ascending tiles and post_res in ascending tokens, so descending here starts where
@@ -83,7 +75,8 @@ export interface SplitOptions {
   preOrder?: 'asc' | 'desc';
   /** Tile order of the main kernel ('asc' default; 'desc' starts from the last tokens). */
   tileOrder?: 'asc' | 'desc';
-  /** 16-byte pieces of xIn per thread of the fused pre (coeffsSplitReduceKernel); default SPLIT_PRE_PIECES. */
+  /** 16-byte pieces of xIn per thread of the fused pre (coeffsSplitReduceKernel); default
+   * SPLIT_PRE_PIECES. */
   prePieces?: 1 | 2 | 4 | 8;
   /** Σx² split between the two column groups: group og holds its tokens rotated by og·T/2, so each
    * thread squares only the first T/2 of its slots (uniform code, half the Σx² FMAs). */
@@ -136,7 +129,6 @@ export function coeffsSplit(N: number, K: number, hc: number, o: SplitOptions = 
 /**
  * φ [K, M] (any dtype) → f32 vec4s in the order the split kernel reads them:
  *   index (((step·8 + j)·OG + og)·MQs + q)·KG + g  holds  φ[k, 4c..4c+3]
- *   (nested: (((step·8 + j)·MQs + q)·OG + og)·KG + g)
  * with k = step·8·KG + g·8 + j and column quad c = og·MQs + q; zero where k ≥ K or past M.
  * After them (from vec4 `packed`) the reduce kernel's coefficients: b, alphaPre, alphaPost,
  * alphaRes as f32 [M+3], so the call needs no buffer copies (each would end the compute pass).
@@ -146,9 +138,8 @@ export function coeffsPhiPackKernel(hc: number, pd: DType, o: SplitOptions = {})
   const { M } = coeffsShape(hc);
   const { OG, MQs, KG, STEP } = splitLayout(hc, o);
   const CQ = coefVec4s(hc);
-  const nested = !!o.nested;
   return {
-    key: `coeffs_phi_pack:${hc}:${pd}:${OG}:${KG}:${nested}`,
+    key: `coeffs_phi_pack:${hc}:${pd}:${OG}:${KG}`,
     bufs: [
       { name: 'phi', dtype: pd, access: 'read' },
       { name: 'b', dtype: 'f32', access: 'read' },
@@ -180,7 +171,7 @@ fn main(${ENTRY_ARGS}) {
   let K = pu(0u);
   let g = e % ${KG}u;
   let r = e / ${KG}u;
-  let c = ${nested ? `(r % ${OG}u) * ${MQs}u + r / ${OG}u % ${MQs}u` : `(r / ${MQs}u % ${OG}u) * ${MQs}u + r % ${MQs}u`};
+  let c = (r / ${MQs}u % ${OG}u) * ${MQs}u + r % ${MQs}u;
   let r3 = r / ${MQs * OG}u;
   let k = (r3 / 8u) * ${STEP}u + g * 8u + r3 % 8u;
   var v = vec4<f32>(0.0);
@@ -208,7 +199,6 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
   const noPhi = o.ablate === 'no-phi';
   const phiOnly = o.ablate === 'phi-only';
   const PF = o.prefetch ?? 0;
-  const pfPhi = !!o.prefetchPhi;
   // Σx² split between the column groups (see SplitOptions.ssSplit): SQ slots are squared.
   const ssSplit = !!o.ssSplit && OG === 2;
   const SQ = ssSplit ? T / 2 : T;
@@ -221,17 +211,11 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
   // at most KG, since a pass sums its (WG/KG)·P vec4s with one thread each.
   const P = Math.min(V, Math.floor(16384 / (WG * 16)), KG);
   const passes = Math.ceil(V / P);
-  const nested = !!o.nested;
-  if (nested && pfPhi) throw new Error('split kernel: prefetchPhi works on the flat layout only');
-  const RVc = K / 8;
-  // nested: x[row][piece] (the row clamp is loop-invariant, the piece clamp one per step).
-  const xAt = (t: number, kv: string) =>
-    nested ? `x[row${t}][${kv}]` : `x[min(row${t} * RV + ${kv}, last)]`;
+  // Piece kv of token t's row (tokens past N read row N-1; `last` keeps the index in x).
+  const xAt = (t: number, kv: string) => `x[min(row${t} * RV + ${kv}, last)]`;
   const load = (t: number) => (whole ? xAt(t, 'kv') : `select(vec4<u32>(0u), ${xAt(t, 'kv')}, kv < RV)`);
   // Token index (0..T-1 within the tile) of slot t: rotated by og·T/2 with ssSplit.
   const slotTok = (t: string) => (ssSplit ? `((${t} + og * ${T / 2}u) % ${T}u)` : t);
-  // Touch loads of the next step's φ: one word per 128-byte line (8 vec4s), lanes spread over SV.
-  const phiTouches = Math.ceil(SV / 8 / 32);
   const ssv = (t: number) => `ss${t >> 2}[${t & 3}]`;
   const h = (t: number, j: number) => `h${t}[${j}]`;
   // One step: x of the T tokens converted to f32 (all 8 elements first), Σx², then per column quad
@@ -239,23 +223,7 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
   const stepBody = () => {
     const lines: string[] = [];
     lines.push(U(T, (t) => `let w${t} = ${load(t)};`, '\n    '));
-    if (PF > 0)
-      lines.push(
-        U(
-          T,
-          (t) =>
-            `let tv${t} = ${nested ? `x[row${t}][min(kv + ${PF * KG}u, ${RVc - 1}u)]` : `x[min(row${t} * RV + kv + ${PF * KG}u, last)]`}.x;`,
-          '\n    ',
-        ),
-      );
-    if (pfPhi)
-      lines.push(
-        U(
-          phiTouches,
-          (i) => `let tp${i} = pp[min(st * ${SV}u + ${SV}u + (sl + ${32 * i}u) * 8u, plast)].x;`,
-          '\n    ',
-        ),
-      );
+    if (PF > 0) lines.push(U(T, (t) => `let tv${t} = ${xAt(t, `kv + ${PF * KG}u`)}.x;`, '\n    '));
     lines.push(`kv += ${KG}u;`);
     lines.push(U(T, (t) => `let h${t} = array<f32, 8>(${halves8(xd, `w${t}`).join(', ')});`, '\n    '));
     for (let j = 0; j < 8; j++)
@@ -272,9 +240,7 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
         for (let j = 0; j < 8; j++) {
           const src = noPhi
             ? `vec4<f32>(${h(0, j)}, ${h(1 % T, j)}, ${h(2 % T, j)}, ${h(3 % T, j)}) + f32(${q})`
-            : nested
-              ? `pp[st][${j * MQs + q}u][lane]`
-              : `pp[pb + ${(j * OG * MQs + q) * KG}u]`;
+            : `pp[pb + ${(j * OG * MQs + q) * KG}u]`;
           lines.push(
             phiOnly
               ? `a0_${q} += ${src};`
@@ -283,11 +249,21 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
         }
     // The touches are consumed last, so the step's work hides their latency.
     if (PF > 0) lines.push(`sink ^= ${U(T, (t) => `tv${t}`, ' ^ ')};`);
-    if (pfPhi) lines.push(`sink ^= ${U(phiTouches, (i) => `bitcast<u32>(tp${i})`, ' ^ ')};`);
     return lines.join('\n    ');
   };
   // Reduction: vec4 v of the list is a<t>_<q> (v = t·MQs + q) or ss<i> (v = T·MQs + i).
   const vname = (v: number) => (v < T * MQs ? `a${Math.floor(v / MQs)}_${v % MQs}` : `ss${v - T * MQs}`);
+  // WGSL: store `val`, component c of vec4 v of the (og, tl) threads' summed list, into part:
+  // column (og·MQs + v % MQs)·4 + c of slot v / MQs's token, or the Σx² of slot (v - T·MQs)·4 + c.
+  const storeSum = (v: string, c: string, val: string) => `if (${v} < ${T * MQs}u) {
+      let tok = tile0 + ${slotTok(`(${v} / ${MQs}u)`)} * ${TL}u + tl;
+      let m = (og * ${MQs}u + ${v} % ${MQs}u) * 4u + ${c};
+      if (m < ${M}u && tok < N) { part[(chunk * ${M + 1}u + m) * N + tok] = ${val}; }
+    } else if (${v} < ${V}u && ${ssSplit ? 'true' : 'og == 0u'}) {
+      let slot = (${v} - ${T * MQs}u) * 4u + ${c};
+      let tok = tile0 + ${slotTok('slot')} * ${TL}u + tl;
+      if (slot < ${SQ}u && tok < N) { part[(chunk * ${M + 1}u + ${M}u) * N + tok] = ${val}; }
+    }`;
   const reduce = Array.from({ length: passes }, (_, pass) => {
     const n = Math.min(P, V - pass * P);
     return `
@@ -302,17 +278,7 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
     var s = vec4<f32>(0.0);
     for (var g = 0u; g < ${KG}u; g++) { s += red[(pr * ${KG}u + g) * ${P}u + i]; }
     let v = ${pass * P}u + i;
-    if (v < ${T * MQs}u) {
-      let tok = tile0 + ${slotTok(`(v / ${MQs}u)`)} * ${TL}u + tl;
-      let m0 = (og * ${MQs}u + v % ${MQs}u) * 4u;
-      if (tok < N) {
-        ${U(4, (c) => `if (m0 + ${c}u < ${M}u) { part[(chunk * ${M + 1}u + m0 + ${c}u) * N + tok] = s[${c}]; }`, '\n        ')}
-      }
-    } else if (${ssSplit ? 'true' : 'og == 0u'}) {
-      // Σx² of slots t0..t0+3 (slots past SQ hold nothing).
-      let t0 = (v - ${T * MQs}u) * 4u;
-      ${U(4, (c) => `{ let tok = tile0 + ${slotTok(`(t0 + ${c}u)`)} * ${TL}u + tl; if (t0 + ${c}u < ${SQ}u && tok < N) { part[(chunk * ${M + 1}u + ${M}u) * N + tok] = s[${c}]; } }`, '\n      ')}
-    }
+    ${U(4, (c) => `{ ${storeSum('v', `${c}u`, `s[${c}]`)} }`, '\n    ')}
   }
   workgroupBarrier();`;
   }).join('');
@@ -321,14 +287,6 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
   // that half, so after log2(KG) levels lane g holds the full sums of FP/KG consecutive floats of
   // the flattened accumulators, starting at base(g) = Σ_l bit_l(g)·FP/2^(l+1). Each sum is a fixed
   // tree over the lanes: deterministic.
-  const stage = !!o.stageOut && o.reduce === 'subgroup';
-  const tileTokens = TL * T;
-  // Where a reduced float goes: straight to part, or (stage) to the tile's rows in workgroup memory.
-  const put = (tok: string) => (stage ? 'true' : `${tok} < N`);
-  const store = (m: string, tok: string, val: string) =>
-    stage
-      ? `outs[${m} * ${tileTokens}u + ${tok} - tile0] = ${val};`
-      : `part[(chunk * ${M + 1}u + ${m}) * N + ${tok}] = ${val};`;
   const sgReduce = () => {
     const F = 4 * V;
     const FP = Math.ceil(F / KG) * KG;
@@ -352,50 +310,27 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
     const L = Math.log2(KG);
     const base =
       Array.from({ length: L }, (_, l) => `select(0u, ${FP >> (l + 1)}u, b${l})`).join(' + ') || '0u';
-    const per = FP / KG;
     lines.push(`let fb = ${base};`);
     lines.push(
       U(
-        per,
-        (j) => `{ let f = fb + ${j}u; let v = f / 4u; let c = f % 4u;
-    if (v < ${T * MQs}u) {
-      let tok = tile0 + ${slotTok(`(v / ${MQs}u)`)} * ${TL}u + tl;
-      let m = (og * ${MQs}u + v % ${MQs}u) * 4u + c;
-      if (m < ${M}u && ${put('tok')}) { ${store('m', 'tok', cur[j]!)} }
-    } else if (v < ${V}u && ${ssSplit ? 'true' : 'og == 0u'}) {
-      let slot = (v - ${T * MQs}u) * 4u + c;
-      let tok = tile0 + ${slotTok('slot')} * ${TL}u + tl;
-      if (slot < ${SQ}u && ${put('tok')}) { ${store(`${M}u`, 'tok', cur[j]!)} }
-    } }`,
+        FP / KG,
+        (j) => `{ let f = fb + ${j}u; let v = f / 4u; let c = f % 4u;\n    ${storeSum('v', 'c', cur[j]!)} }`,
         '\n  ',
       ),
     );
-    if (stage)
-      lines.push(`workgroupBarrier();
-  // The tile's sums, one row of consecutive tokens per column.
-  for (var i = lid; i < ${(M + 1) * tileTokens}u; i += ${WG}u) {
-    let tok = tile0 + i % ${tileTokens}u;
-    if (tok < N) { part[(chunk * ${M + 1}u + i / ${tileTokens}u) * N + tok] = outs[i]; }
-  }`);
     return lines.join('\n  ');
   };
   const sg = o.reduce === 'subgroup';
   return {
     directives: sg ? 'enable subgroups;\n' : undefined,
-    key: `coeffs_fwd_split:${hc}:${xd}:${whole}:${T}:${OG}:${KG}:${WG}:${o.ablate ?? ''}:${PF}:${pfPhi}:${ssSplit}:${nested ? K : ''}:${sg}:${stage}:${o.tileOrder ?? ''}`,
+    key: `coeffs_fwd_split:${hc}:${xd}:${whole}:${T}:${OG}:${KG}:${WG}:${o.ablate ?? ''}:${PF}:${ssSplit}:${sg}:${o.tileOrder ?? ''}`,
     bufs: [
-      { name: 'x', dtype: xd, access: 'read', wgsl: nested ? `array<vec4<u32>, ${RVc}>` : 'vec4<u32>' },
-      {
-        name: 'pp',
-        dtype: 'f32',
-        access: 'read',
-        wgsl: nested ? `array<array<vec4<f32>, ${OG * KG}>, ${8 * MQs}>` : 'vec4<f32>',
-      },
+      { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
+      { name: 'pp', dtype: 'f32', access: 'read', wgsl: 'vec4<f32>' },
       { name: 'part', dtype: 'f32', access: 'rw' },
     ],
     body: `
 ${sg ? '' : `var<workgroup> red: array<vec4<f32>, ${WG * P}>;`}
-${stage ? `var<workgroup> outs: array<f32, ${(M + 1) * tileTokens}>;` : ''}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
@@ -412,19 +347,17 @@ fn main(${ENTRY_ARGS}) {
   let og = lid / ${KG}u % ${OG}u;
   let tl = lid / ${KG * OG}u;
   ${U(T, (t) => `let row${t} = min(tile0 + ${slotTok(`${t}u`)} * ${TL}u + tl, N - 1u);`)}
-  ${nested ? `let lane = og * ${KG}u + g;` : ''}
-  ${pfPhi ? 'let sl = lid % 32u;\n  let plast = arrayLength(&pp) - 1u;' : ''}
-  ${PF > 0 || pfPhi ? 'var sink = 0u;' : ''}
+  ${PF > 0 ? 'var sink = 0u;' : ''}
   let s0 = chunk * spc;
   let s1 = min(s0 + spc, steps);
   ${U(T, (t) => U(MQs, (q) => `var a${t}_${q} = vec4<f32>(0.0);`, ' '))}
   ${U(NS, (i) => `var ss${i} = vec4<f32>(0.0);`, ' ')}
   var kv = s0 * ${KG}u + g;
   for (var st = s0; st < s1; st++) {
-    ${nested ? '' : `let pb = st * ${SV}u + og * ${MQs * KG}u + g;`}
+    let pb = st * ${SV}u + og * ${MQs * KG}u + g;
     ${stepBody()}
   }
-  ${PF > 0 || pfPhi ? '// Keeps the touch loads alive; param 6 is 0, so this never writes.\n  if ((sink & pu(6u)) == 1u) { part[0] = 0.0; }' : ''}
+  ${PF > 0 ? '// Keeps the touch loads alive; param 6 is 0, so this never writes.\n  if ((sink & pu(6u)) == 1u) { part[0] = 0.0; }' : ''}
   ${
     o.ablate === 'no-red'
       ? `part[(chunk * ${M + 1}u) * N + min(tile0 + lid, N - 1u)] = dot(${[...Array.from({ length: V }, (_, v) => vname(v))].join(' + ')}, vec4<f32>(1.0));`
@@ -435,6 +368,19 @@ fn main(${ENTRY_ARGS}) {
 }
 `,
   };
+}
+
+/** The split kernel's parameters for a call's grid (coeffsSplit), in the order the kernel reads them. */
+export function splitMainParams(N: number, K: number, g: ReturnType<typeof coeffsSplit>) {
+  return (p: ParamWriter) =>
+    p
+      .u32(0, N)
+      .u32(1, K)
+      .u32(2, g.steps)
+      .u32(3, g.stepsPerChunk)
+      .u32(4, g.chunks)
+      .u32(5, K / 8)
+      .u32(6, 0);
 }
 
 /** Threads of the reduce kernel's workgroups (both roles). */
@@ -463,8 +409,9 @@ const chunkSums = (M: number, cols: number[]) => `${cols.map((j) => `var a${j} =
  * epilogue's latency-bound Sinkhorn runs beside the memory-bound pre instead of before it.
  * Workgroups past the epilogue ones take that second role: each thread recomputes hPre of its token
  * from the partials (the same sums and expressions as the epilogue, so the same values) and writes
- * `pieces` (SPLIT_PRE_PIECES) 16-byte pieces of xIn, strided by the row's thread count so neighbouring lanes
- * touch neighbouring pieces; all its loads come before its first store (see post_res.wgsl.ts). Extra bindings x (vec4<u32>) and xin; params 12 threads per token,
+ * `pieces` (SPLIT_PRE_PIECES) 16-byte pieces of xIn, strided by the row's thread count so
+ * neighbouring lanes touch neighbouring pieces; all its loads come before its first store (see
+ * post_res.wgsl.ts). Extra bindings x (vec4<u32>) and xin; params 12 threads per token,
  * 13 N·threads per token, 14 pieces per row (c/8).
  */
 export function coeffsSplitReduceKernel(
@@ -507,12 +454,12 @@ export function coeffsSplitReduceKernel(
       (p) => `if (u + ${p}u * per < P8) {
       xin[n * P8 + v${p}] = ${pack8(
         pre,
-        Array.from({ length: 8 }, (_, e) => {
-          // Streams summed in index order, as preForwardWideKernel does.
-          let acc = `hp0 * ${halves8(pre, `xw${p}_0`)[e]}`;
-          for (let s = 1; s < hc; s++) acc = `(${acc}) + hp${s} * ${halves8(pre, `xw${p}_${s}`)[e]}`;
-          return acc;
-        }),
+        preSum8(
+          hc,
+          pre,
+          (s) => `hp${s}`,
+          (s) => `xw${p}_${s}`,
+        ),
       )};
     }`,
       '\n    ',

@@ -47,6 +47,7 @@ import {
   SPLIT_REDUCE_WG,
   SPLIT_SMALL_N,
   type SplitOptions,
+  splitMainParams,
 } from './coeffs-split.wgsl.js';
 import { pairOutDtype, ROW_UNIT_WG, wide } from './common.js';
 import {
@@ -89,8 +90,9 @@ export class WebGpuMhcKernels implements MhcKernels {
    *    kernel 0.213 ms at 8192x4x4096 against 0.220 with the other set); below it, 8 threads, the
    *    Σx² split between column groups and touch loads one step ahead (0.224 ms at 32768x4x1024
    *    against 0.234);
-   *  - the KG threads' partial sums added with subgroup shuffles where the device allows it: the
-   *    workgroup-memory reduction took 7-9% of the main kernel (its ablation 'no-red');
+   *  - the KG threads' partial sums added with subgroup shuffles where the device allows it (main
+   *    kernel 0.213 against 0.232 ms through workgroup memory at 8192x4x4096, 0.224 against 0.234
+   *    at 32768x4x1024);
    *  - tiles from the last token down (with 8 tokens): the op before a layer's coeffs (post_res of
    *    the previous layer, ascending) leaves its last tokens in L2 (0.2-0.9% on the layer forward).
    */
@@ -210,7 +212,7 @@ export class WebGpuMhcKernels implements MhcKernels {
     const out = this.pairOutput([N, hc, c], x.dtype, c);
     const w = wide(c, x.dtype, f.dtype, out.od);
     if (w) {
-      const o = postResWideOptions(hc, hPost.dtype, c, this.postRes);
+      const o = postResWideOptions(c, this.postRes);
       const per = c / 8 / (o.pieces ?? 1);
       this.b.dispatch(
         postResForwardWideKernel(hc, orientation, x.dtype, f.dtype, hPost.dtype, out.od, o),
@@ -393,15 +395,7 @@ export class WebGpuMhcKernels implements MhcKernels {
       this.b.dispatch(
         coeffsForwardSplitKernel(hc, x.dtype, K, o),
         [x, pp, part],
-        (p) =>
-          p
-            .u32(0, N)
-            .u32(1, K)
-            .u32(2, g.steps)
-            .u32(3, g.stepsPerChunk)
-            .u32(4, g.chunks)
-            .u32(5, K / 8)
-            .u32(6, 0),
+        splitMainParams(N, K, g),
         g.tiles * g.chunks,
       );
       // With withPre (the layer forward) the same dispatch also writes xIn: its extra workgroups

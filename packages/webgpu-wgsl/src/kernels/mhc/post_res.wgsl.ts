@@ -59,18 +59,15 @@ export interface PostResOptions {
    * (bench/results/webgpu-mhc-h200-2026-11-27-layer.md) and 0.160 for 4 (an earlier call).
    */
   pieces?: 1 | 2 | 4;
-  /** hPost and hRes loaded as vec4s (hc = 4, f32 coefficients): 5 loads a thread instead of 20. */
-  vecCoef?: boolean;
   /** Token order ('asc' default): 'desc' starts from the last token (for L2 reuse with the kernel
    * before it; see SplitOptions.preOrder). */
   order?: 'asc' | 'desc';
 }
 
 /** The options that apply to a call (the others fall back to the defaults). */
-export function postResWideOptions(hc: number, hd: DType, c: number, o: PostResOptions): PostResOptions {
+export function postResWideOptions(c: number, o: PostResOptions): PostResOptions {
   return {
     pieces: c % (8 * (o.pieces ?? 2)) === 0 ? (o.pieces ?? 2) : 1,
-    vecCoef: !!o.vecCoef && hc === 4 && hd === 'f32',
     order: o.order ?? 'asc',
   };
 }
@@ -92,16 +89,10 @@ export function postResForwardWideKernel(
   opts: PostResOptions = {},
 ): KernelDef {
   const PT = opts.pieces ?? 1;
-  const vec = !!opts.vecCoef;
   const desc = opts.order === 'desc';
   const xs = (p: number, i: number) => halves8(xd, `xw${p}_${i}`);
   const fs = (p: number) => halves8(fd, `fw${p}`);
-  const r = (k: number) => (vec ? `rv${k >> 2}[${k & 3}]` : `r${k}`);
-  const coefs = vec
-    ? `let pv = hp[nr];
-  ${U(hc, (o) => `let p${o} = pv[${o}];`)}
-  ${U(4, (i) => `let rv${i} = hr[nr * 4u + ${i}u];`)}`
-    : `${U(hc, (o) => `let p${o} = ld_hp(nr * HC + ${o}u);`)}
+  const coefs = `${U(hc, (o) => `let p${o} = ld_hp(nr * HC + ${o}u);`)}
   ${U(hc * hc, (k) => `let r${k} = ld_hr(nr * HC * HC + ${k}u);`)}`;
   const out = (p: number, o: number) =>
     pack8(
@@ -109,7 +100,7 @@ export function postResForwardWideKernel(
       Array.from(
         { length: 8 },
         (_, e) =>
-          `p${o} * ${fs(p)[e]}${U(hc, (i) => ` + ${r(resIndex(orientation, hc, o, i))} * ${xs(p, i)[e]}`, '')}`,
+          `p${o} * ${fs(p)[e]}${U(hc, (i) => ` + r${resIndex(orientation, hc, o, i)} * ${xs(p, i)[e]}`, '')}`,
       ),
     );
   // Every piece's loads come first in the source, so all are in flight before the first store (a
@@ -122,12 +113,12 @@ export function postResForwardWideKernel(
   );
   const stores = U(PT, (p) => U(hc, (o) => `o[(nr * HC + ${o}u) * P8 + v${p}] = ${out(p, o)};`));
   return {
-    key: `post_res_fwd_wide:${hc}:${orientation}:${xd}:${fd}:${hd}:${od}:${PT}:${vec}:${desc}`,
+    key: `post_res_fwd_wide:${hc}:${orientation}:${xd}:${fd}:${hd}:${od}:${PT}:${desc}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
       { name: 'f', dtype: fd, access: 'read', wgsl: 'vec4<u32>' },
-      { name: 'hp', dtype: hd, access: 'read', ...(vec ? { wgsl: 'vec4<f32>' } : {}) },
-      { name: 'hr', dtype: hd, access: 'read', ...(vec ? { wgsl: 'vec4<f32>' } : {}) },
+      { name: 'hp', dtype: hd, access: 'read' },
+      { name: 'hr', dtype: hd, access: 'read' },
       { name: 'o', dtype: od, access: 'rw', wgsl: 'vec4<u32>' },
     ],
     body: `

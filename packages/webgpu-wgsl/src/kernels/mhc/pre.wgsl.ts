@@ -39,6 +39,24 @@ fn main(${ENTRY_ARGS}) {
 }
 
 /**
+ * WGSL: the 8 outputs of one 16-byte piece, Σ_s h(s)·x_s with x_s the 8 halves of the vec4<u32>
+ * named xw(s), streams summed in index order (as the pair kernel does). The fused pre of the split
+ * coeffs forward uses it too, so both give the same bits.
+ */
+export function preSum8(
+  hc: number,
+  xd: DType,
+  h: (s: number) => string,
+  xw: (s: number) => string,
+): string[] {
+  return Array.from({ length: 8 }, (_, e) => {
+    let acc = `${h(0)} * ${halves8(xd, xw(0))[e]}`;
+    for (let s = 1; s < hc; s++) acc = `(${acc}) + ${h(s)} * ${halves8(xd, xw(s))[e]}`;
+    return acc;
+  });
+}
+
+/**
  * The same forward on 16-byte pieces (8 halves) of x and the output, for half tensors with c a
  * multiple of 8 (common.ts `wide`): one thread per (token, piece). Params: 0 N, 1 c, 2 pieces per
  * row c/8, 3 N·pieces.
@@ -64,12 +82,12 @@ fn main(${ENTRY_ARGS}) {
   )}
   o[t] = ${pack8(
     od,
-    Array.from({ length: 8 }, (_, e) => {
-      // Streams summed in index order, as the pair kernel does.
-      let acc = `h0 * ${halves8(xd, 'xw0')[e]}`;
-      for (let s = 1; s < hc; s++) acc = `(${acc}) + h${s} * ${halves8(xd, `xw${s}`)[e]}`;
-      return acc;
-    }),
+    preSum8(
+      hc,
+      xd,
+      (s) => `h${s}`,
+      (s) => `xw${s}`,
+    ),
   )};
 }
 `,
