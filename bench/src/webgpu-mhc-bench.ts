@@ -17,7 +17,7 @@ import { runConformance } from '../../packages/core/src/conformance/index.js';
 import type { TensorInfo } from '../../packages/core/src/index.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../packages/core/src/index.js';
 import type { KernelDef } from '../../packages/webgpu-wgsl/src/backend.js';
-import { createWebGpuBackend, type WebGpuBackend } from '../../packages/webgpu-wgsl/src/index.js';
+import { createWebGpuBackend, type WebGpuBackend } from '../../packages/webgpu-wgsl/src/index.node.js';
 import {
   type CoeffsPath,
   type MatrixLayout,

@@ -11,11 +11,14 @@ export default mergeConfig(
   defineConfig({
     resolve: {
       alias: [
-        { find: /^@liger-mhc\/core\/conformance$/, replacement: `${coreSrc}conformance/index.ts` },
-        { find: /^@liger-mhc\/core$/, replacement: `${coreSrc}index.ts` },
+        { find: /^@liger-mhc\/core\/conformance$/, replacement: `${coreSrc}conformance/index.node.ts` },
+        { find: /^@liger-mhc\/core$/, replacement: `${coreSrc}index.node.ts` },
       ],
     },
     test: {
+      // The tests import the sources (src/index.ts, the browser entry): install Dawn first, as the
+      // package's Node entry does.
+      setupFiles: ['./src/dawn.ts'],
       testTimeout: 300_000,
       // On CPU-only machines the adapter is Mesa's lavapipe, whose LLVM pipeline compile dominates
       // the run (seconds per mHC kernel); its optimisation passes buy nothing for test-sized data.

@@ -23,9 +23,7 @@ await build({
   platform: 'browser',
   target: 'es2022',
   outfile: join(dist, 'main.js'),
-  // Node-only paths of the packages (Dawn, file reading) are behind dynamic imports that the
-  // browser never reaches: leave them out of the bundle.
-  external: ['node:*', 'webgpu'],
+  // No externals: the packages' browser entries (the `default` export condition) hold no Node code.
   sourcemap: true,
   logLevel: 'warning',
 });

@@ -7,6 +7,7 @@ export * from './errors.js';
 export * from './nn/index.js';
 export * from './ops/index.js';
 export * from './optim/index.js';
+export { type HostPlatform, hostPlatform, setHostPlatform } from './platform/platform.js';
 export { isGradEnabled, keep, noGrad, tidy } from './tensor/scope.js';
 export { broadcastShapes, sameShape, sizeOf } from './tensor/shape.js';
 export { isTensor, Tensor } from './tensor/tensor.js';

@@ -51,6 +51,26 @@ describe('backend registry', () => {
     expect(b.name).toBe('fancy');
   });
 
+  it("automatic selection initialises no backend whose probe says 'none' or 'software'", async () => {
+    const calls = { none: 0, soft: 0 };
+    const make = (name: 'none' | 'soft') => () => {
+      calls[name]++;
+      return Object.assign(new CpuBackend(), { name: `probed-${name}` });
+    };
+    registerBackend('probed-none', make('none'), 50, { probe: async () => 'none' });
+    registerBackend('probed-soft', make('soft'), 40, { probe: async () => 'software' });
+    const b = await ready();
+    expect(b.name).not.toMatch(/^probed-/);
+    expect(calls).toEqual({ none: 0, soft: 0 });
+    // The probe only steers automatic selection: asked for by name, the backend starts.
+    resetBackendSelection();
+    expect((await setBackend('probed-soft')).name).toBe('probed-soft');
+    expect(calls.soft).toBe(1);
+    // Out of the later tests' way: below the CPU reference.
+    registerBackend('probed-none', make('none'), -10);
+    registerBackend('probed-soft', make('soft'), -10);
+  });
+
   it('the environment variable outranks configuration; explicit outranks both', async () => {
     registerBackend('envb', () => Object.assign(new CpuBackend(), { name: 'envb' }), -1);
     registerBackend('cfgb', () => Object.assign(new CpuBackend(), { name: 'cfgb' }), -1);

@@ -16,8 +16,10 @@ export async function availableBackends(): Promise<Backend[]> {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const name of Object.keys(BACKEND_PACKAGES)) {
     try {
-      const dist = resolve(here, '..', '..', FOLDERS[name] ?? name, 'dist', 'index.js');
-      if (existsSync(dist)) await import(pathToFileURL(dist).href);
+      // The package's Node entry where it has one (webgpu-wgsl's loads Dawn), else its index.
+      const dir = resolve(here, '..', '..', FOLDERS[name] ?? name, 'dist');
+      const dist = ['index.node.js', 'index.js'].map((f) => resolve(dir, f)).find((f) => existsSync(f));
+      if (dist) await import(pathToFileURL(dist).href);
       out.push(await initBackend(name));
     } catch (err) {
       console.info(`[patch tests] backend '${name}' skipped: ${(err as Error).message.split('\n')[0]}`);

@@ -1,14 +1,30 @@
 import { BackendError } from '@liger-mhc/core';
 
 /**
- * Finding a GPUDevice: `navigator.gpu` in browsers, the `webgpu` npm package (Dawn) in Node.
- *
- * Dawn's Node binding crashes the process when the object returned by `create()` is garbage
- * collected while devices made from it are alive, so the instance is created once per process and
- * pinned in module scope for the life of the process (devices hold no reference back to it).
+ * Finding a GPUDevice: `navigator.gpu` in browsers; in Node, the GPU object of the provider that
+ * the package's Node entry installs (dawn.ts: the `webgpu` npm package, Dawn). This module has no
+ * Node-only code, so browser bundles never see Dawn.
  */
-let nodeGpu: GPU | null = null;
-const pinned: unknown[] = [];
+export interface NodeGpuProvider {
+  /** The process's GPU object (created once), with Dawn flags and its unsafe-APIs toggle. */
+  gpu(flags: readonly string[], unsafeApis: boolean): Promise<GPU>;
+  /** Whether an adapter can exist here, decided without loading the GPU runtime. */
+  probe(): Promise<'none' | 'software' | 'hardware' | 'unknown'>;
+}
+
+let nodeProvider: NodeGpuProvider | null = null;
+
+/** Called by the Node entry (dawn.ts). */
+export function setNodeGpuProvider(provider: NodeGpuProvider): void {
+  nodeProvider = provider;
+}
+
+/** For automatic backend selection: what acquireDevice would find, without starting a GPU runtime. */
+export async function probeAdapter(): Promise<'none' | 'software' | 'hardware' | 'unknown'> {
+  if (typeof navigator !== 'undefined' && (navigator as Navigator).gpu) return 'unknown';
+  if (isNode()) return nodeProvider ? nodeProvider.probe() : 'none';
+  return 'none';
+}
 
 export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
@@ -85,51 +101,17 @@ function isNode(): boolean {
   return typeof process !== 'undefined' && !!process.versions?.node;
 }
 
-async function nodeInstance(flags: readonly string[], unsafeApis: boolean): Promise<GPU> {
-  if (nodeGpu) return nodeGpu;
-  let mod: { create(options: string[]): GPU; globals: object };
-  try {
-    mod = (await import('webgpu')) as never;
-  } catch (err) {
-    throw new BackendError(
-      `webgpu: the 'webgpu' package (Dawn for Node) could not be loaded: ${(err as Error).message}`,
-    );
-  }
-  // Dawn's constant objects (GPUBufferUsage, ...) are set once so code that expects the browser
-  // globals also works; existing ones (a polyfill, a second copy) are kept.
-  for (const [k, v] of Object.entries(mod.globals)) {
-    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-  }
-  // vulkan_enable_f16_on_nvidia: Dawn hides shader-f16 on NVIDIA's Vulkan driver unless asked; the
-  // toggle is read only on that driver, so passing it everywhere is harmless. Timestamp
-  // quantisation (a fingerprinting guard for browsers) would blur the benchmark's GPU times.
-  // allow_unsafe_apis exposes Dawn's experimental features, among them the subgroup matrices (tensor
-  // cores) that the coeffs forward uses where the adapter has them.
-  const enable = ['vulkan_enable_f16_on_nvidia'];
-  if (unsafeApis) enable.push('allow_unsafe_apis');
-  const disable = ['timestamp_quantization'];
-  const extra: string[] = [];
-  for (const f of flags) {
-    const m = /^(enable|disable)-dawn-features=(.*)$/.exec(f);
-    if (m) (m[1] === 'enable' ? enable : disable).push(...m[2]!.split(',').filter(Boolean));
-    else extra.push(f);
-  }
-  const gpu = mod.create([
-    `enable-dawn-features=${enable.join(',')}`,
-    `disable-dawn-features=${disable.join(',')}`,
-    ...extra,
-  ]);
-  nodeGpu = gpu;
-  pinned.push(gpu, mod);
-  return gpu;
-}
-
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
   let gpu: GPU | undefined;
   const node = isNode() && !(typeof navigator !== 'undefined' && (navigator as Navigator).gpu);
   const noMatrix = opts.disableSubgroupMatrix ?? envDisablesSubgroupMatrix();
-  if (node) gpu = await nodeInstance(opts.dawnFlags ?? [], !noMatrix);
-  else {
+  if (node) {
+    if (!nodeProvider)
+      throw new BackendError(
+        "webgpu: no GPU provider for Node: import '@liger-mhc/webgpu-wgsl' by its package name (its Node entry loads Dawn)",
+      );
+    gpu = await nodeProvider.gpu(opts.dawnFlags ?? [], !noMatrix);
+  } else {
     gpu = typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined;
     if (!gpu)
       throw new BackendError(

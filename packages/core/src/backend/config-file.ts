@@ -1,4 +1,5 @@
 import { ArgumentError } from '../errors.js';
+import { hostPlatform } from '../platform/platform.js';
 
 /**
  * `liger-mhc.config.json`: choose a backend without code changes, per project. The file is looked
@@ -8,7 +9,7 @@ import { ArgumentError } from '../errors.js';
  *   { "backend": "webgpu" }
  *
  * Node only: in a browser there is no working directory, so there is no file and this returns
- * null. node:fs is imported dynamically so that core still loads in a browser bundle.
+ * null. Files are reached through the host hooks (platform/), so the browser build has no fs code.
  */
 export const CONFIG_FILE_NAME = 'liger-mhc.config.json';
 export const CONFIG_PATH_ENV = 'LIGER_MHC_CONFIG';
@@ -20,28 +21,11 @@ export interface LigerMhcConfigFile {
   backend: string | null;
 }
 
-function isNode(): boolean {
-  return typeof process !== 'undefined' && Boolean(process.versions?.node);
-}
-
 /** The nearest config file from `startDir` (default: the working directory) upwards, or null. */
 export async function findConfigFile(startDir?: string): Promise<string | null> {
-  if (!isNode()) return null;
-  const { access } = await import('node:fs/promises');
-  const { dirname, join, resolve } = await import('node:path');
-  let dir = resolve(startDir ?? process.cwd());
-  for (;;) {
-    const candidate = join(dir, CONFIG_FILE_NAME);
-    try {
-      await access(candidate);
-      return candidate;
-    } catch {
-      // not here: try the parent
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return null;
-    dir = parent;
-  }
+  const host = hostPlatform();
+  const start = startDir ?? host.cwd();
+  return start === null ? null : host.findUp(CONFIG_FILE_NAME, start);
 }
 
 /**
@@ -50,15 +34,14 @@ export async function findConfigFile(startDir?: string): Promise<string | null> 
  * JSON or has a wrong field is an ArgumentError naming the file: the user wrote it to be obeyed.
  */
 export async function loadConfigFile(startDir?: string): Promise<LigerMhcConfigFile | null> {
-  if (!isNode()) return null;
-  const { readFile } = await import('node:fs/promises');
-  const { resolve } = await import('node:path');
-  const explicit = process.env[CONFIG_PATH_ENV]?.trim();
-  const path = explicit ? resolve(explicit) : await findConfigFile(startDir);
+  const host = hostPlatform();
+  if (host.name !== 'node') return null;
+  const explicit = host.env(CONFIG_PATH_ENV)?.trim();
+  const path = explicit ? host.resolvePath(explicit) : await findConfigFile(startDir);
   if (path === null) return null;
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = new TextDecoder().decode(await host.readFile(path));
   } catch (err) {
     throw new ArgumentError(
       explicit ? CONFIG_PATH_ENV : path,

@@ -69,3 +69,11 @@ export interface Backend {
 
 /** For kernels a backend does not implement: the error names kernel and backend. */
 export type BackendFactory = () => Backend | Promise<Backend>;
+
+/**
+ * A cheap look, before initialising, at what a backend would find: 'none' (it cannot start here),
+ * 'software' (only a CPU emulation of a GPU), 'hardware', or 'unknown'. Automatic selection skips
+ * 'none' and tries 'software' only when nothing else starts, without initialising them first: a
+ * GPU runtime's driver probing (and its warnings) is then left out of runs that end on the CPU.
+ */
+export type BackendProbe = () => Promise<'none' | 'software' | 'hardware' | 'unknown'>;

@@ -1,7 +1,8 @@
 import { CpuBackend } from '../cpu/cpu-backend.js';
 import { BackendError } from '../errors.js';
+import { hostPlatform } from '../platform/platform.js';
 import { loadConfigFile } from './config-file.js';
-import type { Backend, BackendFactory } from './contract.js';
+import type { Backend, BackendFactory, BackendProbe } from './contract.js';
 
 export {
   CONFIG_FILE_NAME,
@@ -28,6 +29,7 @@ export {
 interface Entry {
   factory: BackendFactory;
   priority: number;
+  probe: BackendProbe | null;
   instance: Backend | null;
   pending: Promise<Backend> | null;
   failure: Error | null;
@@ -50,10 +52,22 @@ export const BACKEND_ENV = 'LIGER_MHC_BACKEND';
 /** The CPU reference registers with the lowest priority: every GPU backend outranks it. */
 export const CPU_PRIORITY = 0;
 
-export function registerBackend(name: string, factory: BackendFactory, priority = 0): void {
+export function registerBackend(
+  name: string,
+  factory: BackendFactory,
+  priority = 0,
+  options: { probe?: BackendProbe } = {},
+): void {
   const old = entries.get(name);
   if (old?.instance && old.instance === current) current = null;
-  entries.set(name, { factory, priority, instance: null, pending: null, failure: null });
+  entries.set(name, {
+    factory,
+    priority,
+    probe: options.probe ?? null,
+    instance: null,
+    pending: null,
+    failure: null,
+  });
 }
 
 export function registeredBackends(): { name: string; priority: number; initialised: boolean }[] {
@@ -112,7 +126,7 @@ export async function setBackend(name: string): Promise<Backend> {
 
 /** LIGER_MHC_BACKEND, trimmed; null where unset, empty, or there is no process (browsers). */
 function envBackend(): string | null {
-  const v = typeof process !== 'undefined' ? process.env?.[BACKEND_ENV]?.trim() : undefined;
+  const v = hostPlatform().env(BACKEND_ENV)?.trim();
   return v ? v : null;
 }
 
@@ -125,7 +139,7 @@ export function requestedBackend(): string | null {
 
 /** Read the config file (once per working directory) when neither environment nor API decides. */
 async function readConfigFile(): Promise<void> {
-  const cwd = typeof process !== 'undefined' && process.cwd ? process.cwd() : '';
+  const cwd = hostPlatform().cwd() ?? '';
   if (fromFile && fromFile.cwd === cwd) return;
   const file = await loadConfigFile();
   fromFile = { backend: file?.backend ?? null, path: file?.path ?? null, cwd };
@@ -154,7 +168,18 @@ export async function ready(): Promise<Backend> {
   );
   const names = registeredBackends().map((r) => r.name);
   let emulated: Backend | null = null;
+  const softwareOnly: string[] = [];
   for (const name of names) {
+    const e = entries.get(name);
+    if (e?.probe && !e.instance) {
+      const seen = await e.probe().catch(() => 'unknown' as const);
+      if (seen === 'none') continue;
+      // Only an emulated GPU here: slower than the CPU reference, tried last (below).
+      if (seen === 'software') {
+        softwareOnly.push(name);
+        continue;
+      }
+    }
     let b: Backend;
     try {
       b = await initBackend(name);
@@ -168,6 +193,10 @@ export async function ready(): Promise<Backend> {
     }
     current = b;
     return b;
+  }
+  for (const name of softwareOnly) {
+    if (emulated) break;
+    emulated = await initBackend(name).catch(() => null);
   }
   if (emulated) {
     current = emulated;
@@ -229,26 +258,7 @@ export function disposeBackend(name: string): void {
 }
 
 async function importBackendPackage(name: string): Promise<void> {
-  const pkg = BACKEND_PACKAGES[name]!;
-  if (typeof process === 'undefined' || !process.versions?.node) {
-    // Browsers: bundlers resolve bare specifiers; an absent package simply stays unregistered.
-    await import(/* @vite-ignore */ pkg).catch(() => undefined);
-    return;
-  }
-  const { createRequire } = await import('node:module');
-  const { pathToFileURL } = await import('node:url');
-  // Resolve from the user's project first (core may be installed beside the backend package, not
-  // above it), then from core's own location.
-  for (const base of [`${process.cwd()}/package.json`, import.meta.url]) {
-    try {
-      const req = createRequire(base);
-      const resolved = req.resolve(pkg);
-      await import(/* @vite-ignore */ pathToFileURL(resolved).href);
-      return;
-    } catch {
-      // not installed from this base
-    }
-  }
+  await hostPlatform().importPackage(BACKEND_PACKAGES[name]!);
 }
 
 registerBackend('cpu', () => new CpuBackend(), CPU_PRIORITY);

@@ -1,5 +1,7 @@
-// Node built-ins are imported inside the functions that read files, so this module (and the kit's
-// index) also loads in a browser, where cases are fetched and passed to runGoldenCase directly.
+import { hostPlatform } from '../platform/platform.js';
+// Files are read through core's host hooks (Node's are installed by the Node entry), so this module
+// (and the kit's index) also loads in a browser, where cases are fetched and passed to
+// runGoldenCase directly.
 
 /** A tensor in a fixture: row-major float64 values. */
 export interface FixtureTensor {
@@ -81,20 +83,20 @@ export function defaultFixturesDir(): string {
  * `op` field. Unknown ops are reported, not silently skipped.
  */
 export async function loadCases(dir: string): Promise<{ cases: GoldenCase[]; unknown: string[] }> {
-  const { readdir, readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
+  const host = hostPlatform();
+  const text = async (f: string) => new TextDecoder().decode(await host.readFile(`${dir}/${f}`));
   let files: string[];
   try {
-    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { file: string }[];
+    const index = JSON.parse(await text('index.json')) as { file: string }[];
     files = index.map((e) => e.file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    files = (await readdir(dir)).filter((f) => f.endsWith('.json') && f !== 'index.json').sort();
+    if ((err as { code?: string }).code !== 'ENOENT') throw err;
+    files = (await host.readDir(dir)).filter((f) => f.endsWith('.json') && f !== 'index.json').sort();
   }
   const cases: GoldenCase[] = [];
   const unknown: string[] = [];
   for (const f of files) {
-    const c = JSON.parse(await readFile(join(dir, f), 'utf8')) as GoldenCase & { op: string };
+    const c = JSON.parse(await text(f)) as GoldenCase & { op: string };
     if (!c || typeof c !== 'object' || !('op' in c)) continue;
     if (['coeffs', 'apply', 'layer', 'miniLm'].includes(c.op)) cases.push(c);
     else unknown.push(`${f} (op '${c.op}')`);

@@ -1,6 +1,7 @@
 import type { DType, StorageArray } from '../dtype.js';
 import { ArgumentError } from '../errors.js';
 import { fromStorage, type TensorOptions } from '../ops/creation.js';
+import { hostPlatform } from '../platform/platform.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from './module.js';
 
@@ -70,16 +71,14 @@ export function deserializeStateDict(bytes: Uint8Array, options: TensorOptions =
   return out;
 }
 
-/** Save a module's parameters to a .safetensors file (Node). */
+/** Save a module's parameters to a .safetensors file (Node; written atomically). */
 export async function saveStateDict(module: Module, path: string): Promise<void> {
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(path, await serializeStateDict(module.stateDict()));
+  await hostPlatform().writeFile(path, await serializeStateDict(module.stateDict()));
 }
 
 /** Load a .safetensors file into a module's parameters (Node). */
 export async function loadStateDict(module: Module, path: string): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
-  const state = deserializeStateDict(new Uint8Array(await readFile(path)), { backend: 'cpu' });
+  const state = deserializeStateDict(await hostPlatform().readFile(path), { backend: 'cpu' });
   try {
     await module.loadStateDict(state);
   } finally {
