@@ -3,7 +3,7 @@
  * (navigator.gpu) and in Node (the `webgpu` package, Dawn). Importing this module registers the
  * backend as 'webgpu' with priority 10 (above the CPU reference's 0).
  */
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 import { registerBackend } from '@liger-mhc/core';
 import { createWebGpuBackend } from './backend.js';
 import { probeAdapter } from './device.js';

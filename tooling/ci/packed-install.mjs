@@ -1,0 +1,251 @@
+#!/usr/bin/env node
+// The packages as a user gets them: `pnpm pack` every publishable package once (pnpm rewrites
+// workspace:* to versions), `npm install` the tarballs into a scratch project outside the workspace
+// (third-party dependencies from the registry), then, there:
+//   - examples/node on cpu and on webgpu (lavapipe where no GPU), checked against the CPU;
+//   - the CUDA package loads; with its prebuilt platform package in the workspace, setBackend('cuda')
+//     must fail only with CudaUnavailableError kind 'no-driver' or 'no-device' (never 'no-addon');
+//   - a consumer TypeScript file type-checks with skipLibCheck: false;
+//   - require('@liger-mhc/core') works or says to use import.
+// No CUDA compiler is reachable: PATH holds only node's folder and the system folders without one,
+// and LIGER_MHC_NVCC=none stands for a machine without a toolkit (the install script would
+// otherwise find one in its default location). Run after the packages are built (`pnpm test` does).
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PACKAGES = [
+  'packages/core',
+  'packages/webgpu-wgsl',
+  'packages/cuda-native',
+  'packages/cuda-native-linux-x64-gnu',
+  'packages/models',
+  'packages/patch',
+  'apps/cli',
+];
+const failures = [];
+const check = (ok, what, detail = '') => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? `: ${detail}` : ''}`);
+  if (!ok) failures.push(what);
+};
+
+const work = mkdtempSync(join(tmpdir(), 'liger-mhc-packed-'));
+const tarballs = join(work, 'tarballs');
+const app = join(work, 'app');
+mkdirSync(tarballs);
+mkdirSync(app);
+
+// A PATH without any CUDA compiler.
+const pathDirs = (process.env.PATH ?? '')
+  .split(delimiter)
+  .filter((d) => d && !existsSync(join(d, 'nvcc')) && !/cuda/i.test(d));
+const env = {
+  ...process.env,
+  PATH: [dirname(process.execPath), ...pathDirs].join(delimiter),
+  LIGER_MHC_NVCC: 'none',
+  LIGER_MHC_BACKEND: '',
+  CUDACXX: '',
+  CUDA_HOME: '',
+  CUDA_PATH: '',
+  npm_config_update_notifier: 'false',
+  npm_config_fund: 'false',
+  npm_config_audit: 'false',
+};
+const run = (cmd, args, cwd, extra = {}) =>
+  spawnSync(cmd, args, { cwd, env: { ...env, ...extra }, encoding: 'utf8', timeout: 300_000 });
+
+try {
+  const packed = [];
+  for (const p of PACKAGES) {
+    const dir = join(root, p);
+    if (!existsSync(join(dir, 'package.json'))) {
+      console.log(`skip ${p}: not in this checkout`);
+      continue;
+    }
+    const before = new Set(readdirSync(tarballs));
+    execFileSync('pnpm', ['pack', '--pack-destination', tarballs], { cwd: dir, stdio: 'pipe' });
+    const made = readdirSync(tarballs).filter((f) => !before.has(f));
+    packed.push(...made.map((f) => join(tarballs, f)));
+  }
+  check(
+    packed.length >= 6,
+    'packed the publishable packages',
+    packed.map((f) => f.split('/').pop()).join(', '),
+  );
+
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }),
+  );
+  const webgpuVersion = createRequire(join(root, 'packages/webgpu-wgsl/package.json'))(
+    'webgpu/package.json',
+  ).version;
+  const install = run(
+    'npm',
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      '--loglevel=error',
+      ...packed,
+      `webgpu@${webgpuVersion}`,
+    ],
+    app,
+  );
+  check(
+    install.status === 0,
+    'npm install of the tarballs',
+    install.stderr.trim().split('\n').slice(-5).join(' | '),
+  );
+  if (install.status !== 0) throw new Error('install failed');
+  check(run('sh', ['-c', 'command -v nvcc'], app).status !== 0, 'no nvcc on PATH');
+
+  // examples/node on both backends that run here.
+  copyFileSync(join(root, 'examples/node/mhc-layer.mjs'), join(app, 'mhc-layer.mjs'));
+  for (const backend of ['cpu', 'webgpu']) {
+    const r = run(process.execPath, ['mhc-layer.mjs', '--backend', backend], app);
+    let out = null;
+    try {
+      out = JSON.parse(r.stdout.trim().split('\n').pop());
+    } catch {}
+    check(
+      r.status === 0 && out?.ok === true && out.backend === backend,
+      `examples/node on ${backend}`,
+      r.status === 0
+        ? `loss ${out?.loss}, max |Δy| vs cpu ${out?.maxOutputDiff}`
+        : `${r.stdout}${r.stderr}`.trim().slice(-400),
+    );
+    if (backend === 'cpu')
+      check(!/Warning/.test(r.stderr), 'no GPU runtime warnings on a cpu run', r.stderr.trim().slice(0, 200));
+  }
+  // Automatic selection on a machine whose only GPU is emulated ends on the CPU without loading Dawn.
+  {
+    const r = run(process.execPath, ['mhc-layer.mjs'], app);
+    check(
+      r.status === 0 && !/Warning/.test(r.stderr),
+      'automatic selection: no GPU runtime warnings',
+      r.stderr.trim().slice(0, 200),
+    );
+  }
+
+  // The CUDA package: loads; setBackend('cuda') fails with the reason, never "addon not built".
+  writeFileSync(
+    join(app, 'cuda.mjs'),
+    `import { setBackend } from '@liger-mhc/core';
+const mod = await import('@liger-mhc/cuda-native');
+const out = { loaded: true, doctor: typeof mod.cudaDoctor === 'function' };
+try {
+  await setBackend('cuda');
+  out.started = true;
+} catch (err) {
+  out.error = { name: err.name, kind: err.kind ?? null, cause: err.cause?.name ?? null, message: err.message };
+}
+console.log(JSON.stringify(out));
+`,
+  );
+  {
+    const r = run(process.execPath, ['cuda.mjs'], app);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
+    check(out.loaded === true, '@liger-mhc/cuda-native loads', r.stderr.trim().slice(0, 300));
+    const prebuilt = existsSync(join(root, 'packages/cuda-native-linux-x64-gnu/package.json'));
+    const kind = out.error?.kind;
+    if (out.started) check(true, 'cuda backend started (a GPU is here)');
+    else if (prebuilt)
+      check(
+        kind === 'no-driver' || kind === 'no-device',
+        "setBackend('cuda'): CudaUnavailableError no-driver/no-device",
+        `${kind}: ${out.error?.message}`,
+      );
+    else
+      console.log(
+        `note setBackend('cuda') without a prebuilt package in this checkout: ${out.error?.message}`,
+      );
+  }
+
+  // A consumer's type-check with skipLibCheck: false, without @webgpu/types or @types/node of its own.
+  writeFileSync(
+    join(app, 'consumer.ts'),
+    `import { LigerMHC, Linear, randn, ready, type Backend } from '@liger-mhc/core';
+import { runConformance } from '@liger-mhc/core/conformance';
+import { createWebGpuBackend, type WebGpuBackend } from '@liger-mhc/webgpu-wgsl';
+import { CudaUnavailableError } from '@liger-mhc/cuda-native';
+import { GPT } from '@liger-mhc/models';
+import { applyLigerMhc } from '@liger-mhc/patch';
+
+export async function main(): Promise<number> {
+  const be: Backend = await ready();
+  const layer = new LigerMHC(new Linear(8, 8), { hc: 2, c: 8, allowFp32: true, backend: be });
+  const y = layer.forward(randn([3, 2, 8], { backend: be }));
+  const gpu: WebGpuBackend | null = await createWebGpuBackend().catch(() => null);
+  const ok = (await runConformance({ backend: be, properties: false })).failed === 0;
+  const kinds: unknown = CudaUnavailableError;
+  return y.shape.length + (gpu ? 1 : 0) + (ok ? 1 : 0) + (kinds ? 1 : 0) + (typeof GPT === "function" && typeof applyLigerMhc === "function" ? 1 : 0);
+}
+`,
+  );
+  writeFileSync(
+    join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        skipLibCheck: false,
+        noEmit: true,
+        types: [],
+        lib: ['ES2023', 'DOM'],
+      },
+      files: ['consumer.ts'],
+    }),
+  );
+  {
+    const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
+    const r = run(process.execPath, [tsc, '-p', 'tsconfig.json'], app);
+    const errors = r.stdout.split('\n').filter((l) => /error TS/.test(l));
+    check(
+      r.status === 0,
+      'consumer type-check with skipLibCheck: false',
+      `${errors.length} errors ${errors.slice(0, 3).join(' | ')}`,
+    );
+  }
+
+  // CommonJS: require works (Node with require(esm)) or the error says to use import.
+  {
+    const r = run(process.execPath, ['-e', "require('@liger-mhc/core'); console.log('required')"], app);
+    const works = r.status === 0 && r.stdout.includes('required');
+    check(
+      works || /import/.test(r.stderr),
+      "require('@liger-mhc/core') works or says to use import",
+      works
+        ? 'works'
+        : r.stderr
+            .split('\n')
+            .find((l) => /import/.test(l))
+            ?.trim(),
+    );
+  }
+} catch (err) {
+  check(false, 'packed-install run', err.message);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+console.log(
+  failures.length
+    ? `packed install: ${failures.length} check(s) failed`
+    : 'packed install: all checks passed',
+);
+process.exitCode = failures.length ? 1 : 0;
