@@ -6,7 +6,8 @@
 //   - the CUDA package loads; with its prebuilt platform package in the workspace, setBackend('cuda')
 //     must fail only with CudaUnavailableError kind 'no-driver' or 'no-device' (never 'no-addon');
 //   - a consumer TypeScript file type-checks with skipLibCheck: false;
-//   - require('@liger-mhc/core') works or says to use import.
+//   - require('@liger-mhc/core') works or says to use import;
+//   - every code block of every README runs here (or, for setup commands, exists as written).
 // No CUDA compiler is reachable: PATH holds only node's folder and the system folders without one,
 // and LIGER_MHC_NVCC=none stands for a machine without a toolkit (the install script would
 // otherwise find one in its default location). Run after the packages are built (`pnpm test` does).
@@ -17,6 +18,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -237,6 +239,70 @@ export async function main(): Promise<number> {
             .find((l) => /import/.test(l))
             ?.trim(),
     );
+  }
+
+  // Every code block of every README, as a user would paste it into this project: ts/js blocks
+  // run (TypeScript stripped by esbuild); sh blocks run where they are `node` commands of an
+  // example (its file is copied here), and otherwise must be setup commands whose scripts and
+  // pnpm version exist in the workspace as written.
+  {
+    const { transformSync } = createRequire(join(root, 'package.json'))('esbuild');
+    const rootPkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    const readmes = execFileSync('git', ['ls-files', '*README.md', 'README.md'], {
+      cwd: root,
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter(Boolean);
+    let n = 0;
+    for (const readme of readmes) {
+      const text = readFileSync(join(root, readme), 'utf8');
+      for (const m of text.matchAll(/```(ts|js|sh)\n([\s\S]*?)```/g)) {
+        const [lang, code] = [m[1], m[2]];
+        const where = `${readme}:${text.slice(0, m.index).split('\n').length}`;
+        n++;
+        if (lang === 'sh') {
+          for (const line of code
+            .split('\n')
+            .map((l) => l.replace(/\s+#.*$/, '').trim())
+            .filter(Boolean)) {
+            for (const cmd of line.split('&&').map((c) => c.trim())) {
+              const nodeRun = /^node (\S+\.mjs)\b/.exec(cmd);
+              if (nodeRun) {
+                copyFileSync(join(root, dirname(readme), nodeRun[1]), join(app, nodeRun[1]));
+                const r = run('sh', ['-c', cmd], app);
+                check(
+                  r.status === 0,
+                  `README block ${where}: ${cmd}`,
+                  r.status === 0 ? '' : `${r.stderr}`.trim().slice(-300),
+                );
+                continue;
+              }
+              const script = /^pnpm (?:run )?([\w:-]+)$/.exec(cmd)?.[1];
+              const known =
+                cmd === 'pnpm install' ||
+                cmd === `npm install -g pnpm@${rootPkg.packageManager.split('@')[1]}` ||
+                (script !== undefined && script in rootPkg.scripts);
+              check(
+                known,
+                `README block ${where}: ${cmd}`,
+                known ? 'a workspace command' : 'unknown command',
+              );
+            }
+          }
+          continue;
+        }
+        const file = join(app, `readme-block-${n}.mjs`);
+        writeFileSync(file, transformSync(code, { loader: 'ts', format: 'esm', target: 'node20' }).code);
+        const r = run(process.execPath, [file], app);
+        check(
+          r.status === 0,
+          `README block ${where} runs`,
+          r.status === 0 ? '' : `${r.stderr}`.trim().slice(-400),
+        );
+      }
+    }
+    check(n > 0, 'README code blocks found', `${n}`);
   }
 } catch (err) {
   check(false, 'packed-install run', err.message);
