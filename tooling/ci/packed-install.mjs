@@ -70,12 +70,14 @@ const run = (cmd, args, cwd, extra = {}) =>
 
 try {
   const packed = [];
+  const packedNames = new Set();
   for (const p of PACKAGES) {
     const dir = join(root, p);
     if (!existsSync(join(dir, 'package.json'))) {
       console.log(`skip ${p}: not in this checkout`);
       continue;
     }
+    packedNames.add(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name);
     const before = new Set(readdirSync(tarballs));
     execFileSync('pnpm', ['pack', '--pack-destination', tarballs], { cwd: dir, stdio: 'pipe' });
     const made = readdirSync(tarballs).filter((f) => !before.has(f));
@@ -279,8 +281,15 @@ export async function main(): Promise<number> {
                 continue;
               }
               const script = /^pnpm (?:run )?([\w:-]+)$/.exec(cmd)?.[1];
+              const npmInstall = /^npm install ((?:@liger-mhc\/[\w-]+\s*)+)$/.exec(cmd);
               const known =
                 cmd === 'pnpm install' ||
+                // what this project did with the packed tarballs
+                (npmInstall !== null &&
+                  npmInstall[1]
+                    .split(/\s+/)
+                    .filter(Boolean)
+                    .every((n) => packedNames.has(n))) ||
                 cmd === `npm install -g pnpm@${rootPkg.packageManager.split('@')[1]}` ||
                 (script !== undefined && script in rootPkg.scripts);
               check(
