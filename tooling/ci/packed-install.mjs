@@ -145,6 +145,36 @@ try {
     );
   }
 
+  // The CLI as installed: its version, a strict-flag error, and doctor.
+  {
+    const bin = join(app, 'node_modules', '.bin', 'liger-mhc');
+    const version = run(bin, ['--version'], app);
+    const want = JSON.parse(readFileSync(join(root, 'apps/cli/package.json'), 'utf8')).version;
+    check(
+      version.stdout.trim() === want,
+      'liger-mhc --version',
+      version.stdout.trim() || version.stderr.trim(),
+    );
+    const typo = run(bin, ['--stpes', '5'], app);
+    check(
+      typo.status === 2 && /--stpes/.test(typo.stderr),
+      'liger-mhc --stpes 5: exit 2 naming the flag',
+      typo.stderr.trim(),
+    );
+    const doctor = run(bin, ['doctor', '--json'], app);
+    let report = null;
+    try {
+      report = JSON.parse(doctor.stdout);
+    } catch {}
+    check(
+      doctor.status === 0 && report?.backends?.[0]?.ok === true,
+      'liger-mhc doctor',
+      report
+        ? report.backends.map((b) => `${b.name} ${b.ok ? 'ok' : 'no'}`).join(', ')
+        : doctor.stderr.trim().slice(-300),
+    );
+  }
+
   // The CUDA package: loads; setBackend('cuda') fails with the reason, never "addon not built".
   writeFileSync(
     join(app, 'cuda.mjs'),
@@ -285,11 +315,10 @@ export async function main(): Promise<number> {
               const known =
                 cmd === 'pnpm install' ||
                 // what this project did with the packed tarballs
-                (npmInstall !== null &&
-                  npmInstall[1]
-                    .split(/\s+/)
-                    .filter(Boolean)
-                    .every((n) => packedNames.has(n))) ||
+                npmInstall?.[1]
+                  .split(/\s+/)
+                  .filter(Boolean)
+                  .every((n) => packedNames.has(n)) === true ||
                 cmd === `npm install -g pnpm@${rootPkg.packageManager.split('@')[1]}` ||
                 (script !== undefined && script in rootPkg.scripts);
               check(
