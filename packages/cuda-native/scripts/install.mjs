@@ -47,5 +47,6 @@ log(`no prebuilt addon installed (${PLATFORM_PACKAGE} is for Linux x64 with glib
 const r = spawnSync(process.execPath, [join(pkgDir, 'scripts', 'build-native.mjs'), '--optional'], {
   stdio: 'inherit',
 });
-if (r.status !== 0) log('building from source did not succeed; the cuda backend will say why when it is created');
+if (r.status !== 0)
+  log('building from source did not succeed; the cuda backend will say why when it is created');
 process.exit(0);

@@ -25,6 +25,16 @@
 #include "coeffs_mma.cuh"
 #include "sinkhorn.cuh"
 
+// The cluster path exists for sm_90 and newer only (thread-block clusters, distributed shared memory,
+// st.async and mbarrier transaction counts are sm_90 features). The fat build also compiles this file
+// for sm_80/86/89: there the kernel body is compiled out and the host never launches it
+// (coeffsPreKernelBuilt says whether the code loaded for the device has the real body).
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+#define LMHC_CLUSTER_CODE 1
+#else
+#define LMHC_CLUSTER_CODE 0
+#endif
+
 namespace lmhc {
 namespace {
 
@@ -33,7 +43,9 @@ namespace cg = cooperative_groups;
 constexpr int kHc = 4, kM = kHc * kHc + 2 * kHc, kNT = 3;
 constexpr int kTileTok = 16;          // tokens a tile: one m16 row block of mma
 constexpr int kLd = kM + 1;           // a token's partials: 24 columns of x·phi, then the sum of squares
-constexpr int kWarpChannels = 32;     // channels a warp owns (one 32-wide k block a stream)
+
+#if LMHC_CLUSTER_CODE
+constexpr int kWarpChannels = 32;  // channels a warp owns (one 32-wide k block a stream)
 
 /** hPre of one stream from the token's summed projection y and invr (coeffsEpilogueHead4's formula). */
 __device__ __forceinline__ float preCoef(float y, float invr, float ap, float b, float eps) {
@@ -45,18 +57,6 @@ __device__ __forceinline__ float invRms(float ss, int K, float eps) {
   return 1.0f / sqrtf(ss / static_cast<float>(K) + eps);
 }
 
-
-// The cluster path exists for sm_90 and newer only (thread-block clusters, distributed shared memory,
-// st.async and mbarrier transaction counts are sm_90 features). The fat build also compiles this file
-// for sm_80/86/89: there the kernel body is compiled out and the host never launches it
-// (coeffsPreKernelBuilt says whether the code loaded for the device has the real body).
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
-#define LMHC_CLUSTER_CODE 1
-#else
-#define LMHC_CLUSTER_CODE 0
-#endif
-
-#if LMHC_CLUSTER_CODE
 // Distributed-shared-memory exchange: each block pushes its partial sums straight into the shared
 // memory of the blocks that need them with st.async, which counts the bytes on the receiver's
 // mbarrier; the receiver waits on its own barrier. A cluster barrier a tile instead (arrive.release,
