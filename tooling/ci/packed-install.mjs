@@ -194,7 +194,8 @@ console.log(JSON.stringify(out));
     const r = run(process.execPath, ['cuda.mjs'], app);
     const out = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
     check(out.loaded === true, '@liger-mhc/cuda-native loads', r.stderr.trim().slice(0, 300));
-    const prebuilt = existsSync(join(root, 'packages/cuda-native-linux-x64-gnu/package.json'));
+    // The platform package's binary is built by `pnpm test` where nvcc exists (turbo build).
+    const prebuilt = existsSync(join(root, 'packages/cuda-native-linux-x64-gnu/liger_mhc_cuda.node'));
     const kind = out.error?.kind;
     if (out.started) check(true, 'cuda backend started (a GPU is here)');
     else if (prebuilt)
