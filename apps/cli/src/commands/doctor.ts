@@ -1,3 +1,4 @@
+import type { CudaDoctorReport } from '@liger-mhc/cuda-native';
 import { defineCommand } from '../args.js';
 import { cliVersion } from '../version.js';
 
@@ -7,19 +8,6 @@ import { cliVersion } from '../version.js';
  * WebGPU adapter is described; @liger-mhc/cuda-native, where installed, reports its addon, driver,
  * devices and kernel path through cudaDoctor().
  */
-
-/** The report of @liger-mhc/cuda-native's cudaDoctor() (declared here so the CLI builds without it). */
-interface CudaDoctorReport {
-  ok: boolean;
-  reason: string | null;
-  errorKind: string | null;
-  addon: { path: string | null; source: string | null; packageName: string | null; version: string | null };
-  driverVersion: string | null;
-  runtimeVersion: string | null;
-  devices: { index: number; name: string; computeCapability: string; memTotal: number }[];
-  kernelPath: string | null;
-  cublas: string | null;
-}
 
 interface BackendLine {
   name: string;
@@ -118,9 +106,10 @@ async function makeReport(): Promise<DoctorReport> {
 }
 
 async function cudaReport(): Promise<DoctorReport['cuda']> {
+  // Typed loosely: an older @liger-mhc/cuda-native installed beside this CLI has no cudaDoctor().
   let mod: { cudaDoctor?: () => Promise<CudaDoctorReport> };
   try {
-    mod = (await import('@liger-mhc/cuda-native')) as typeof mod;
+    mod = await import('@liger-mhc/cuda-native');
   } catch (err) {
     return { error: `@liger-mhc/cuda-native is not installed (${(err as Error).message.split('\n')[0]})` };
   }
