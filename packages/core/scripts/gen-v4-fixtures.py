@@ -235,6 +235,11 @@ def cases(gen):
     out.append(case_apply_mixed(gen, "apply-mixed-bf16-x-f32-f", [3, 2], 4, 16, "bf16", "f32"))
     out.append(case_apply_mixed(gen, "apply-mixed-f16-x-f32-f-deepseek", [5], 2, 9, "f16", "f32", "deepseek"))
     out.append(case_apply_mixed(gen, "apply-mixed-f32-x-bf16-f", [4], 4, 10, "f32", "bf16"))
+    # eps values large enough to be seen at f32 tolerance (the defaults, 1e-6, are not)
+    out.append(case_head(gen, "head-hc4-c8-large-eps", [6], 4, 8, "f32", rms_eps=0.3, eps=0.25))
+    out.append(case_pre_norm(gen, "pre-norm-hc2-c16-large-eps", [4], 2, 16, "f32", "f32", eps=0.5))
+    out.append(case_coeffs_v4(gen, "coeffs-v4-hc2-c8-large-eps", [5], 2, 8,
+                              v4_cfg(tmax=6, rms=0.2, hc_eps=0.05), "f32"))
     return out
 
 
