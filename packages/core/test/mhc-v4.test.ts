@@ -248,3 +248,18 @@ describe('V4 ops: bad input', () => {
     ).toThrow(new UnsupportedKernelError('headForward', 'cpu'));
   });
 });
+
+describe("LigerMHC with preset 'deepseek-v4'", () => {
+  it("stores φ in V4's layout and applies V4's conventions", async () => {
+    const m = new LigerMHC(new Linear(8, 8), { hc: 2, c: 8, preset: 'deepseek-v4' });
+    expect(m.phi.shape).toEqual([8, 16]);
+    const x = rnd([3, 2, 8], 1, 'bf16');
+    const out = m.forward(x);
+    expect(out.shape).toEqual([3, 2, 8]);
+    const c = m.coefficients(x);
+    // preEps 1e-6 and the same φ seen transposed by the Liger preset give the same coefficients.
+    const ref = mhcCoeffs(x, transpose(m.phi), m.b, m.alphaPre, m.alphaPost, m.alphaRes, { preEps: 1e-6 });
+    await expectClose(c.hRes, ref.hRes, 1e-7);
+    await expectClose(c.hPre, ref.hPre, 1e-7);
+  });
+});
