@@ -3,6 +3,7 @@ import type { FloatDType } from '../dtype.js';
 import { ArgumentError, ShapeError } from '../errors.js';
 import { needsGrad } from '../ops/dispatch.js';
 import {
+  cast,
   full,
   type MhcCoefficients,
   type MhcOptions,
@@ -38,8 +39,10 @@ interface PreRequest {
 
 /**
  * mHC around any layer [..., c] -> [..., c]: x [..., hc, c] -> coefficients (fused) -> pre ->
- * layer -> post_res -> [..., hc, c]. Parameters: phi [hc·c, hc²+2hc] (randn·0.02), b [hc²+2hc]
- * (f32 zeros), alphaPre / alphaPost / alphaRes (f32 scalars).
+ * layer -> post_res -> [..., hc, c]. Parameters: phi [hc·c, hc²+2hc] (randn·0.02; [hc²+2hc, hc·c],
+ * DeepSeek-V4's hc_*_fn layout, with `preset: 'deepseek-v4'` or phiLayout 'deepseek'), b [hc²+2hc]
+ * (f32 zeros), alphaPre / alphaPost / alphaRes (f32 scalars). `preset` sets the conventions
+ * (mhc-presets.ts); the layer input is cast to the dtype of the layer's first parameter, as in Liger.
  */
 export class LigerMHC extends Module implements TensorLayer {
   readonly hc: number;
@@ -71,7 +74,7 @@ export class LigerMHC extends Module implements TensorLayer {
       console.warn(
         `LigerMHC: hc=${hc} > 16; Sinkhorn on ${hc}x${hc} matrices per token is slow and rarely useful`,
       );
-    resolveMhcOptions(options);
+    const resolved = resolveMhcOptions(options);
     this.hc = hc;
     this.c = c;
     const { hc: _h, c: _c, phiDtype, alphaInit, backend, rng, ...mhc } = options;
@@ -80,7 +83,13 @@ export class LigerMHC extends Module implements TensorLayer {
     const a = alphaInit ?? 0.01;
     this.phi = this.registerParameter(
       'phi',
-      randn([hc * c, m], { dtype: phiDtype ?? 'f32', std: 0.02, backend, rng }),
+      // In the preset's layout: [hc·c, M] for Liger, V4's hc_*_fn [M, hc·c] for 'deepseek-v4'.
+      randn(resolved.phiLayout === 'deepseek' ? [m, hc * c] : [hc * c, m], {
+        dtype: phiDtype ?? 'f32',
+        std: 0.02,
+        backend,
+        rng,
+      }),
     );
     this.b = this.registerParameter('b', zeros([m], { dtype: 'f32', backend }));
     this.alphaPre = this.registerParameter('alphaPre', full([], a, { dtype: 'f32', backend }));
@@ -121,6 +130,13 @@ export class LigerMHC extends Module implements TensorLayer {
       xIn = null;
     }
     xIn ??= mhcPre(x, coeffs.hPre, this.options);
+    // Liger's rule: the layer input is cast to the dtype of the layer's first parameter.
+    const layerDtype = this.layer instanceof Module ? this.layer.parameters()[0]?.dtype : undefined;
+    if (layerDtype && layerDtype !== xIn.dtype && layerDtype !== 'i32') {
+      const castIn = cast(xIn, layerDtype);
+      xIn.dispose();
+      xIn = castIn;
+    }
     return mhcApplyAfterPre(x, xIn, (t) => callLayer(this.layer, t), coeffs, this.options);
   }
 

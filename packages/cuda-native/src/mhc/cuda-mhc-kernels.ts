@@ -5,10 +5,16 @@ import {
   type CoeffsForwardArgs,
   type CoeffsForwardResult,
   type DType,
+  type HeadBackwardArgs,
+  type HeadBackwardResult,
+  type HeadForwardArgs,
+  type HeadForwardResult,
   type MhcKernels,
   type Orientation,
   type PostResBackwardResult,
   type PreBackwardResult,
+  type PreNormBackwardResult,
+  type PreNormForwardResult,
   ShapeError,
   sizeOf,
   type TensorInfo,
@@ -16,6 +22,7 @@ import {
 import type { CudaBackend } from '../cuda-backend.js';
 import { DTYPE_CODE } from '../native.js';
 import { expectDType, expectFloat, expectSameDType, expectScalar, expectShape } from '../validate.js';
+import * as v4 from './cuda-v4-kernels.js';
 
 /** The CUDA kernels support hc up to 8 (per-token matrices live in registers). */
 export const MAX_HC = 8;
@@ -60,6 +67,33 @@ export class CudaMhcKernels implements MhcKernels {
       be.info.mma &&
       !be.info.safe &&
       process.env.LIGER_MHC_CUDA_NO_FUSED_PRE !== '1';
+  }
+
+  // DeepSeek-V4's kernels (cuda-v4-kernels.ts; native/kernels/mhc/head.cu, expand.cu, pre_norm.cu).
+  headForward(args: HeadForwardArgs): HeadForwardResult {
+    return v4.headForward(this.be, args);
+  }
+  headBackward(args: HeadBackwardArgs): HeadBackwardResult {
+    return v4.headBackward(this.be, args);
+  }
+  expandForward(x: TensorInfo, hc: number): TensorInfo {
+    return v4.expandForward(this.be, x, hc);
+  }
+  expandBackward(grad: TensorInfo, dtype: DType): TensorInfo {
+    return v4.expandBackward(this.be, grad, dtype);
+  }
+  preNormForward(x: TensorInfo, hPre: TensorInfo, weight: TensorInfo, eps: number): PreNormForwardResult {
+    return v4.preNormForward(this.be, x, hPre, weight, eps);
+  }
+  preNormBackward(
+    gradY: TensorInfo,
+    x: TensorInfo,
+    hPre: TensorInfo,
+    weight: TensorInfo,
+    rstd: TensorInfo,
+    eps: number,
+  ): PreNormBackwardResult {
+    return v4.preNormBackward(this.be, gradY, x, hPre, weight, rstd, eps);
   }
 
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult {

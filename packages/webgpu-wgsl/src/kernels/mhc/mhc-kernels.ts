@@ -4,10 +4,17 @@ import {
   type CoeffsBackwardResult,
   type CoeffsForwardArgs,
   type CoeffsForwardResult,
+  type DType,
+  type HeadBackwardArgs,
+  type HeadBackwardResult,
+  type HeadForwardArgs,
+  type HeadForwardResult,
   type MhcKernels,
   type Orientation,
   type PostResBackwardResult,
   type PreBackwardResult,
+  type PreNormBackwardResult,
+  type PreNormForwardResult,
   ShapeError,
   sizeOf,
   type TensorInfo,
@@ -58,6 +65,7 @@ import {
   postResWideOptions,
 } from './post_res.wgsl.js';
 import { preBackwardKernel, preForwardKernel, preForwardWideKernel } from './pre.wgsl.js';
+import * as v4 from './v4-kernels.js';
 
 /**
  * Host side of the fused mHC kernels: checks shapes, allocates outputs, encodes the WGSL kernels of
@@ -66,6 +74,36 @@ import { preBackwardKernel, preForwardKernel, preForwardWideKernel } from './pre
  */
 export class WebGpuMhcKernels implements MhcKernels {
   constructor(private readonly b: WebGpuBackend) {}
+
+  /** post_res kernels are specialised per buffer dtype, so f may differ from x. */
+  readonly mixedPostResDTypes = true;
+
+  // DeepSeek-V4's kernels (v4-kernels.ts).
+  headForward(args: HeadForwardArgs): HeadForwardResult {
+    return v4.headForward(this.b, args);
+  }
+  headBackward(args: HeadBackwardArgs): HeadBackwardResult {
+    return v4.headBackward(this.b, args);
+  }
+  expandForward(x: TensorInfo, hc: number): TensorInfo {
+    return v4.expandForward(this.b, x, hc);
+  }
+  expandBackward(grad: TensorInfo, dtype: DType): TensorInfo {
+    return v4.expandBackward(this.b, grad, dtype);
+  }
+  preNormForward(x: TensorInfo, hPre: TensorInfo, weight: TensorInfo, eps: number): PreNormForwardResult {
+    return v4.preNormForward(this.b, x, hPre, weight, eps);
+  }
+  preNormBackward(
+    gradY: TensorInfo,
+    x: TensorInfo,
+    hPre: TensorInfo,
+    weight: TensorInfo,
+    rstd: TensorInfo,
+    eps: number,
+  ): PreNormBackwardResult {
+    return v4.preNormBackward(this.b, gradY, x, hPre, weight, rstd, eps);
+  }
 
   /**
    * Options of the matrix path's forward kernel (coeffs-mma.wgsl.ts); the defaults are the
