@@ -3,9 +3,38 @@
  * and inference on any backend (they call ops only, never a backend directly).
  */
 export { type AttentionOptions, CausalSelfAttention } from './attention.js';
+export {
+  resolveTinyV4Config,
+  TinyDeepseekV4,
+  type TinyDeepseekV4Config,
+  V4Attention,
+  V4Block,
+  V4Expert,
+} from './deepseek-v4.js';
+export {
+  type V4HcConfig,
+  type V4HcPreResult,
+  v4Expand,
+  v4HcHead,
+  v4HcPost,
+  v4HcPre,
+  v4Mixes,
+  v4WeightedSum,
+} from './deepseek-v4-hc.js';
 export { GPT, GPTBlock, type GPTConfig, pickMhcOptions, plainGPT, type ResidualKind } from './gpt.js';
 export { MiniMhcLM, type MiniMhcLMConfig, ReferenceMiniMhcLM } from './mini-lm.js';
 export { MLP, type MlpActivation, type MlpOptions } from './mlp.js';
+export {
+  checkConvention,
+  detectLigerNesting,
+  fromOurName,
+  fromOurNames,
+  type LigerNesting,
+  NAME_CONVENTIONS,
+  type NameConvention,
+  toOurName,
+  toOurNames,
+} from './name-maps.js';
 export {
   type MhcParams,
   ReferenceMHC,
