@@ -79,8 +79,26 @@ export function v4WeightedSum(x: Tensor, w: Tensor): Tensor {
   return y.dtype === x.dtype ? y : cast(y, x.dtype);
 }
 
-/** V4's hc_pre: the coefficients of a sublayer and its input. fn [(2+hc)·hc, hc·dim], scale [3], base [(2+hc)·hc]. */
-export function v4HcPre(x: Tensor, fn: Tensor, scale: Tensor, base: Tensor, cfg: V4HcConfig): V4HcPreResult {
+export interface V4HcCoefficients {
+  /** [..., hc] f32: σ(mixes·scale[0] + base) + hc_eps */
+  pre: Tensor;
+  /** [..., hc] f32: 2·σ(mixes·scale[1] + base) */
+  post: Tensor;
+  /** [..., hc, hc] f32: Sinkhorn of mixes·scale[2] + base */
+  comb: Tensor;
+}
+
+/**
+ * The coefficients of V4's hc_pre (its hc_split_sinkhorn on the mixes). fn [(2+hc)·hc, hc·dim],
+ * scale [3], base [(2+hc)·hc].
+ */
+export function v4HcCoeffs(
+  x: Tensor,
+  fn: Tensor,
+  scale: Tensor,
+  base: Tensor,
+  cfg: V4HcConfig,
+): V4HcCoefficients {
   const n = cfg.hc;
   const m = (2 + n) * n;
   if (fn.shape[0] !== m) throw new ShapeError('fn', `[${m}, hc·dim]`, fn.shape);
@@ -95,6 +113,12 @@ export function v4HcPre(x: Tensor, fn: Tensor, scale: Tensor, base: Tensor, cfg:
   const post = affine(sigmoid(gate(n, 2 * n, 1)), 2, 0);
   const logits = gate(2 * n, m, 2).reshape([-1, n, n]);
   const comb = referenceSinkhorn(logits, cfg.sinkhornIters, cfg.hcEps).reshape([...lead, n, n]);
+  return { pre, post, comb };
+}
+
+/** V4's hc_pre: the coefficients of a sublayer and its input Σ_s pre[s]·x[s]. */
+export function v4HcPre(x: Tensor, fn: Tensor, scale: Tensor, base: Tensor, cfg: V4HcConfig): V4HcPreResult {
+  const { pre, post, comb } = v4HcCoeffs(x, fn, scale, base, cfg);
   return { y: v4WeightedSum(x, pre), post, comb };
 }
 

@@ -12,9 +12,11 @@ export {
   V4Expert,
 } from './deepseek-v4.js';
 export {
+  type V4HcCoefficients,
   type V4HcConfig,
   type V4HcPreResult,
   v4Expand,
+  v4HcCoeffs,
   v4HcHead,
   v4HcPost,
   v4HcPre,

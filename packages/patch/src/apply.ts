@@ -8,7 +8,8 @@ import {
   type Module,
   type Tensor,
 } from '@liger-mhc/core';
-import { ReferenceMHC } from '@liger-mhc/models';
+import { ReferenceMHC, TinyDeepseekV4 } from '@liger-mhc/models';
+import { patchDeepseekV4 } from './deepseek-v4.js';
 import { type FusedOps, type MhcOpName, PatchedLigerMHC } from './patched-mhc.js';
 import { ownParameters, replaceEverywhere, setParameter } from './swap.js';
 
@@ -68,7 +69,7 @@ const OP_NAMES: readonly MhcOpName[] = ['coeffs', 'pre', 'postRes'];
  */
 export async function applyLigerMhc(model: Module, options: ApplyLigerMhcOptions = {}): Promise<PatchHandle> {
   const fused = resolveOps(options.ops);
-  const targets = findReferenceLayers(model);
+  const { targets, v4 } = findTargets(model);
   const backend = await resolveTarget(model, options.backend);
 
   // Move parameters first, so that the patched layers share the moved tensors.
@@ -104,6 +105,20 @@ export async function applyLigerMhc(model: Module, options: ApplyLigerMhcOptions
     });
   }
 
+  for (const [path, m] of v4) {
+    undos.push(patchDeepseekV4(m, fused));
+    m.blocks.forEach((block, i) => {
+      patched.push({
+        path: `${path ? `${path}.` : ''}layers.${i}`,
+        from: 'V4Block.hcPre/hcPost (generic ops)',
+        to: 'fused mHC kernels (orientation deepseek)',
+        fused: OP_NAMES.filter((k) => fused[k]),
+        hc: block.hcConfig.hc,
+        c: m.config.dim,
+      });
+    });
+  }
+
   let active = true;
   return {
     report: { backend: backend.name, patched, movedParameters: movedNames },
@@ -136,9 +151,13 @@ function resolveOps(ops: Partial<FusedOps> | undefined): FusedOps {
   return r;
 }
 
-/** The ReferenceMHC modules of the tree, or a typed error saying why there is nothing to patch. */
-function findReferenceLayers(model: Module): [string, ReferenceMHC][] {
+/**
+ * The ReferenceMHC modules and DeepSeek-V4 models of the tree, or a typed error saying why there is
+ * nothing to patch.
+ */
+function findTargets(model: Module): { targets: [string, ReferenceMHC][]; v4: [string, TinyDeepseekV4][] } {
   const found: [string, ReferenceMHC][] = [];
+  const v4: [string, TinyDeepseekV4][] = [];
   let fusedAlready = 0;
   for (const [path, m] of model.namedModules()) {
     if (m instanceof ReferenceMHC) {
@@ -151,15 +170,20 @@ function findReferenceLayers(model: Module): [string, ReferenceMHC][] {
         );
       found.push([path, m]);
     } else if (m instanceof LigerMHC) fusedAlready++;
+    else if (m instanceof TinyDeepseekV4) {
+      if (m.blocks.some((b) => Object.hasOwn(b, 'hcPre')))
+        throw new ArgumentError('model', `the DeepSeek-V4 model at '${path || '(root)'}' is already patched`);
+      v4.push([path, m]);
+    }
   }
-  if (found.length === 0)
+  if (found.length === 0 && v4.length === 0)
     throw new ArgumentError(
       'model',
       fusedAlready > 0
         ? `no reference mHC layers to patch: the ${fusedAlready} mHC layer(s) of this ${model.constructor.name} are already LigerMHC (fused)`
-        : `no mHC layers in this ${model.constructor.name}: applyLigerMhc patches ReferenceMHC modules (from @liger-mhc/models); a plain residual model can be given mHC with hyperConnect()`,
+        : `no mHC layers in this ${model.constructor.name}: applyLigerMhc patches ReferenceMHC modules and TinyDeepseekV4 models (from @liger-mhc/models); a plain residual model can be given mHC with hyperConnect()`,
     );
-  return found;
+  return { targets: found, v4 };
 }
 
 async function resolveTarget(model: Module, wanted: string | Backend | undefined): Promise<Backend> {
