@@ -29,6 +29,7 @@ import {
   v4HcPost,
   v4HcPre,
 } from './deepseek-v4-hc.js';
+import { type GenerateOptions, generate } from './generate.js';
 
 /**
  * A tiny DeepSeek-V4-style language model, written the way V4's public inference model is: every
@@ -284,6 +285,11 @@ export class TinyDeepseekV4 extends Module {
     h = this.hcHead(h, this.hcHeadFn, this.hcHeadScale, this.hcHeadBase);
     const logits = this.head.forward(this.norm.forward(h));
     return logits.dtype === 'f32' ? logits : cast(logits, 'f32');
+  }
+
+  /** Continue token ids by sampling (see generate()). */
+  generate(prompt: readonly number[], options: GenerateOptions): Promise<number[]> {
+    return generate(this, prompt, options);
   }
 
   /** Mean cross-entropy of the logits against labels [B, T]. */

@@ -23,6 +23,7 @@ export {
   v4Mixes,
   v4WeightedSum,
 } from './deepseek-v4-hc.js';
+export { type CausalLM, type GenerateOptions, generate, sampleNext } from './generate.js';
 export { GPT, GPTBlock, type GPTConfig, pickMhcOptions, plainGPT, type ResidualKind } from './gpt.js';
 export { MiniMhcLM, type MiniMhcLMConfig, ReferenceMiniMhcLM } from './mini-lm.js';
 export { MLP, type MlpActivation, type MlpOptions } from './mlp.js';
