@@ -6,9 +6,11 @@ describe('conformance kit on the CPU reference backend', () => {
     const report = await runConformance({ backend: 'cpu' });
     const lines = report.failures.map(formatFailure);
     expect(lines).toEqual([]);
-    // 13 coeffs cases run twice, 3 layer cases three times (layer path in both save modes, separate
-    // ops), 7 apply + 2 mini-LM once, plus 2 property suites.
-    expect(report.passed).toBe(13 * 2 + 3 * 3 + 7 + 2 + 2);
+    // fixtures/golden: 13 coeffs cases run twice, 3 layer cases three times (layer path in both save
+    // modes, separate ops), 7 apply + 2 mini-LM once, plus 2 property suites.
+    // fixtures/golden-v4: 8 head, 8 expand, 8 preNorm and 3 mixed-dtype apply cases once, 8 coeffsV4
+    // and 2 blockV4 cases in both save modes.
+    expect(report.passed).toBe(13 * 2 + 3 * 3 + 7 + 2 + 2 + (8 + 8 + 8 + 3) + (8 + 2) * 2);
     expect(report.failed).toBe(0);
   });
 });

@@ -1,8 +1,12 @@
 import type { TensorInfo } from './contract.js';
+import type { MhcV4Kernels, PhiLayout } from './mhc-v4-kernels.js';
+
+export * from './mhc-v4-kernels.js';
 
 /**
  * The fused mHC kernels, forward and backward. Shapes use N = tokens, hc = streams, c = channels,
- * K = hc*c, M = hc*hc + 2*hc. Activations (x, f, xIn, xOut and their gradients) keep x's dtype;
+ * K = hc*c, M = hc*hc + 2*hc. Activations (x, xIn, xOut and their gradients) keep x's dtype, f and
+ * its gradient keep f's (Liger lets the layer output differ from the streams, e.g. f32 over bf16);
  * coefficients (hPre, hPost, hRes), their gradients, gradB, the alpha gradients and gradPhi are f32.
  */
 export type Orientation = 'liger' | 'deepseek';
@@ -22,8 +26,10 @@ export interface CoeffsConfig {
 export interface CoeffsForwardArgs {
   /** [N, K] (the caller views x [..., hc, c] as [N, K]). */
   x: TensorInfo;
-  /** [K, M] */
+  /** [K, M], or [M, K] with phiLayout 'deepseek' (only where the backend lists it in phiLayouts) */
   phi: TensorInfo;
+  /** Default 'liger'. */
+  phiLayout?: PhiLayout;
   /** [M], f32 */
   b: TensorInfo;
   /** each [] (one element), f32 */
@@ -68,6 +74,8 @@ export interface CoeffsBackwardArgs {
   gradHRes: TensorInfo | null;
   x: TensorInfo;
   phi: TensorInfo;
+  /** As in the forward; gradPhi comes back in this layout. */
+  phiLayout?: PhiLayout;
   b: TensorInfo;
   alphaPre: TensorInfo;
   alphaPost: TensorInfo;
@@ -91,7 +99,7 @@ export interface CoeffsBackwardArgs {
 export interface CoeffsBackwardResult {
   /** [N, K] in x's dtype */
   gradX: TensorInfo | null;
-  /** [K, M] f32, reduced over tokens deterministically */
+  /** [K, M] f32 ([M, K] with phiLayout 'deepseek'), reduced over tokens deterministically */
   gradPhi: TensorInfo | null;
   /** [M] f32 */
   gradB: TensorInfo | null;
@@ -119,7 +127,7 @@ export interface PostResBackwardResult {
   gradHRes: TensorInfo;
 }
 
-export interface MhcKernels {
+export interface MhcKernels extends MhcV4Kernels {
   /**
    * x feeds three mHC ops (coeffs, pre, post_res), so its gradient is a sum of three x-sized
    * tensors. A backend that sets this folds the running sum into the gradX it writes: the backward
@@ -130,6 +138,11 @@ export interface MhcKernels {
    * with `ops.binary('add', ...)`.
    */
   readonly accumulatesGradX?: boolean;
+  /**
+   * post_res takes f in a dtype other than x's (Liger's rule: the layer may return f32 over bf16
+   * streams; f is read at its own precision). Without it core casts f to x's dtype first.
+   */
+  readonly mixedPostResDTypes?: boolean;
   /**
    * The coefficients of x. With `args.withPre` the backend may also return `xIn`, the pre step
    * xIn[n, :] = Σ_s hPre[n, s] · x[n, s, :] computed in the same pass over x (one full read of x

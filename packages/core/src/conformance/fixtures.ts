@@ -1,3 +1,7 @@
+import type { V4Case } from './fixtures-v4.js';
+
+export type * from './fixtures-v4.js';
+
 // Node built-ins are imported inside the functions that read files, so this module (and the kit's
 // index) also loads in a browser, where cases are fetched and passed to runGoldenCase directly.
 
@@ -68,7 +72,15 @@ export interface MiniLmCase {
   grads: { embedding: FixtureTensor; head: FixtureTensor; layers: Record<LayerParamName, FixtureTensor>[] };
 }
 
-export type GoldenCase = CoeffsCase | ApplyCase | LayerCase | MiniLmCase;
+export type GoldenCase = CoeffsCase | ApplyCase | LayerCase | MiniLmCase | V4Case;
+
+/** The ops of fixtures/golden-v4 (fixtures-v4.ts). */
+export const V4_OPS = ['head', 'expand', 'preNorm', 'coeffsV4', 'blockV4'] as const;
+
+/** The DeepSeek-V4 and mixed-dtype fixtures shipped with this package (scripts/gen-v4-fixtures.py). */
+export function defaultV4FixturesDir(): string {
+  return decodeURIComponent(new URL('../../fixtures/golden-v4', import.meta.url).pathname);
+}
 
 /** The fixtures shipped with this package (copied unchanged from the PyTorch float64 generator). */
 export function defaultFixturesDir(): string {
@@ -96,7 +108,7 @@ export async function loadCases(dir: string): Promise<{ cases: GoldenCase[]; unk
   for (const f of files) {
     const c = JSON.parse(await readFile(join(dir, f), 'utf8')) as GoldenCase & { op: string };
     if (!c || typeof c !== 'object' || !('op' in c)) continue;
-    if (['coeffs', 'apply', 'layer', 'miniLm'].includes(c.op)) cases.push(c);
+    if (['coeffs', 'apply', 'layer', 'miniLm', ...V4_OPS].includes(c.op)) cases.push(c);
     else unknown.push(`${f} (op '${c.op}')`);
   }
   return { cases, unknown };

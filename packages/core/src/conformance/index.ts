@@ -1,6 +1,6 @@
 import type { Backend } from '../backend/contract.js';
 import { initBackend } from '../backend/registry.js';
-import { defaultFixturesDir, loadCases } from './fixtures.js';
+import { defaultFixturesDir, defaultV4FixturesDir, type GoldenCase, loadCases } from './fixtures.js';
 import { runProperties } from './properties.js';
 import { type Check, runGoldenCase } from './run-golden.js';
 
@@ -12,7 +12,10 @@ export * from './tolerances.js';
 export interface ConformanceOptions {
   /** Backend name (initialised if needed) or instance. */
   backend: string | Backend;
-  /** Directory of golden cases; default: the fixtures shipped with @liger-mhc/core. */
+  /**
+   * Directory of golden cases; default: the fixtures shipped with @liger-mhc/core (fixtures/golden
+   * and fixtures/golden-v4).
+   */
   fixturesDir?: string;
   /** Run the property suites too (default true). */
   properties?: boolean;
@@ -51,6 +54,11 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   const be = typeof options.backend === 'string' ? await initBackend(options.backend) : options.backend;
   const dir = options.fixturesDir ?? defaultFixturesDir();
   const { cases, unknown } = await loadCases(dir);
+  if (!options.fixturesDir) {
+    const v4 = await loadCases(defaultV4FixturesDir());
+    cases.push(...(v4.cases as GoldenCase[]));
+    unknown.push(...v4.unknown);
+  }
   const results: CaseResult[] = [];
   for (const c of cases) {
     if (options.filter && !c.name.includes(options.filter)) continue;

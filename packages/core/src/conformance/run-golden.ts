@@ -11,6 +11,7 @@ import { sum } from '../ops/reduce.js';
 import { keep, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { ApplyCase, CoeffsCase, FixtureTensor, GoldenCase, LayerCase, MiniLmCase } from './fixtures.js';
+import { runV4Case } from './run-golden-v4.js';
 import { compare, TOLERANCES, type Tolerance } from './tolerances.js';
 
 /** One compared tensor of one case. */
@@ -25,18 +26,23 @@ export interface Check {
 }
 
 /** actual: an output kept past the tidy scope (disposed after comparing), or a leaf's .grad. */
-type Pending = { tensor: string; actual: Tensor | null; expected: FixtureTensor | number; dtype: DType };
+export type Pending = {
+  tensor: string;
+  actual: Tensor | null;
+  expected: FixtureTensor | number;
+  dtype: DType;
+};
 
-function dt(name: string | undefined, fallback: DType = 'f32'): DType {
+export function dt(name: string | undefined, fallback: DType = 'f32'): DType {
   return name && isDType(name) ? name : fallback;
 }
 
-function up(be: Backend, t: FixtureTensor, dtype: DType, requiresGrad = false): Tensor {
+export function up(be: Backend, t: FixtureTensor, dtype: DType, requiresGrad = false): Tensor {
   return fromStorage(encode(dtype, t.data), t.shape, dtype, { backend: be, requiresGrad });
 }
 
 /** Σ out·cotangent over the outputs whose cotangent is not all zero (those stay out of the graph). */
-function vjpLoss(pairs: [Tensor, Tensor | null][]): Tensor | null {
+export function vjpLoss(pairs: [Tensor, Tensor | null][]): Tensor | null {
   let loss: Tensor | null = null;
   for (const [out, cot] of pairs) {
     if (!cot) continue;
@@ -54,7 +60,7 @@ function vjpLoss(pairs: [Tensor, Tensor | null][]): Tensor | null {
  * hi = round(cot) and lo = round(cot - hi), in two backward passes whose gradients accumulate:
  * the sum equals the float64 VJP up to ~2^-16 relative.
  */
-function backwardExact(be: Backend, out: Tensor, cot: FixtureTensor, dtype: DType): void {
+export function backwardExact(be: Backend, out: Tensor, cot: FixtureTensor, dtype: DType): void {
   if (dtype === 'f32') {
     out.backward(up(be, cot, 'f32'));
     return;
@@ -65,11 +71,11 @@ function backwardExact(be: Backend, out: Tensor, cot: FixtureTensor, dtype: DTyp
   out.backward(fromStorage(encode(dtype, lo), cot.shape, dtype, { backend: be }));
 }
 
-function isZero(t: FixtureTensor): boolean {
+export function isZero(t: FixtureTensor): boolean {
   return t.data.every((v) => v === 0);
 }
 
-async function finish(caseName: string, pending: Pending[], dtypeTol?: DType): Promise<Check[]> {
+export async function finish(caseName: string, pending: Pending[], dtypeTol?: DType): Promise<Check[]> {
   const checks: Check[] = [];
   for (const p of pending) {
     const tol = TOLERANCES[dtypeTol ?? p.dtype];
@@ -317,6 +323,8 @@ export async function runGoldenCase(be: Backend, c: GoldenCase): Promise<Check[]
         ];
       case 'miniLm':
         return [await runMiniLm(be, c)];
+      default:
+        return await runV4Case(be, c);
     }
   } catch (err) {
     const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
@@ -336,7 +344,7 @@ export async function runGoldenCase(be: Backend, c: GoldenCase): Promise<Check[]
   }
 }
 
-function disposeAll(pending: Pending[], leaves: Tensor[]): void {
+export function disposeAll(pending: Pending[], leaves: Tensor[]): void {
   for (const p of pending) if (!p.tensor.startsWith('grad.')) p.actual?.dispose();
   for (const t of leaves) {
     t.grad?.dispose();

@@ -3,6 +3,7 @@ import type { FloatDType } from '../dtype.js';
 import { ArgumentError, ShapeError } from '../errors.js';
 import { needsGrad } from '../ops/dispatch.js';
 import {
+  cast,
   full,
   type MhcCoefficients,
   type MhcOptions,
@@ -121,6 +122,13 @@ export class LigerMHC extends Module implements TensorLayer {
       xIn = null;
     }
     xIn ??= mhcPre(x, coeffs.hPre, this.options);
+    // Liger's rule: the layer input is cast to the dtype of the layer's first parameter.
+    const layerDtype = this.layer instanceof Module ? this.layer.parameters()[0]?.dtype : undefined;
+    if (layerDtype && layerDtype !== xIn.dtype && layerDtype !== 'i32') {
+      const castIn = cast(xIn, layerDtype);
+      xIn.dispose();
+      xIn = castIn;
+    }
     return mhcApplyAfterPre(x, xIn, (t) => callLayer(this.layer, t), coeffs, this.options);
   }
 

@@ -14,7 +14,10 @@ export {
   mhcForward,
   mhcPostRes,
   mhcPre,
+  splitScale,
 } from './mhc.js';
 export * from './mhc-options.js';
+export * from './mhc-presets.js';
+export { mhcExpand, mhcHead, mhcPreNorm } from './mhc-v4.js';
 export * from './nn-ops.js';
 export * from './reduce.js';

@@ -1,8 +1,15 @@
 import type { CoeffsConfig, Orientation, SinkhornSaveMode } from '../backend/mhc-kernels.js';
+import type { PhiLayout } from '../backend/mhc-v4-kernels.js';
 import { ArgumentError } from '../errors.js';
+import { MHC_PRESETS, type MhcPresetName } from './mhc-presets.js';
 
-/** Options of the mHC functional API and module. Defaults follow Liger-Kernel's mHC. */
+/**
+ * Options of the mHC functional API and module. Defaults come from `preset` (default 'liger',
+ * Liger-Kernel's mHC); every option given overrides its preset's value.
+ */
 export interface MhcOptions {
+  /** Named conventions (mhc-presets.ts): 'liger' (default) or 'deepseek-v4'. */
+  preset?: MhcPresetName;
   /** Sinkhorn-Knopp iterations. */
   tmax?: number;
   rmsEps?: number;
@@ -11,10 +18,14 @@ export interface MhcOptions {
   sinkhornEps?: number;
   /** hPost = postMult · sigmoid(...). */
   postMult?: number;
-  /** Accept f32 activations (default: bf16/f16 only, as in Liger). */
+  /** Accept f32 activations in coeffs (default: bf16/f16 only, as in Liger). */
   allowFp32?: boolean;
   /** 'liger': xOut[o] = Σ_i hRes[o,i]·x[i]; 'deepseek': the transpose, as DeepSeek's kernels apply it. */
   orientation?: Orientation;
+  /** φ as [hc·c, M] ('liger') or DeepSeek-V4's hc_*_fn [M, hc·c] ('deepseek'). Never guessed from shapes. */
+  phiLayout?: PhiLayout;
+  /** eps of the layer's RMSNorm when fused into pre (mhcPreNorm). */
+  normEps?: number;
   /** Sinkhorn backward from saved history (default) or recomputed (saves memory). */
   sinkhornSave?: SinkhornSaveMode;
   /** Scan coeffs inputs for NaN/Inf (default: on for backends that can read synchronously). */
@@ -25,28 +36,35 @@ export type ResolvedMhcOptions = Required<Omit<MhcOptions, 'checkFinite'>> & {
   checkFinite: boolean | undefined;
 };
 
+/** The 'liger' preset plus the options no preset sets. */
 export const MHC_DEFAULTS = {
-  tmax: 20,
-  rmsEps: 1e-6,
-  preEps: 0,
-  sinkhornEps: 1e-6,
-  postMult: 2,
+  ...MHC_PRESETS.liger,
   allowFp32: false,
-  orientation: 'liger',
   sinkhornSave: 'history',
 } as const;
 
 export function resolveMhcOptions(o: MhcOptions = {}): ResolvedMhcOptions {
-  const r: ResolvedMhcOptions = { ...MHC_DEFAULTS, ...stripUndefined(o), checkFinite: o.checkFinite };
+  const name = o.preset ?? 'liger';
+  if (!Object.hasOwn(MHC_PRESETS, name))
+    throw new ArgumentError('preset', `expected 'liger' or 'deepseek-v4', got '${String(name)}'`);
+  const r: ResolvedMhcOptions = {
+    ...MHC_DEFAULTS,
+    ...MHC_PRESETS[name],
+    ...stripUndefined(o),
+    preset: name,
+    checkFinite: o.checkFinite,
+  };
   if (!Number.isInteger(r.tmax) || r.tmax < 1)
     throw new ArgumentError('tmax', `expected an integer >= 1, got ${r.tmax}`);
-  for (const k of ['rmsEps', 'preEps', 'sinkhornEps'] as const)
+  for (const k of ['rmsEps', 'preEps', 'sinkhornEps', 'normEps'] as const)
     if (!(Number.isFinite(r[k]) && r[k] >= 0))
       throw new ArgumentError(k, `expected a finite number >= 0, got ${r[k]}`);
   if (!Number.isFinite(r.postMult))
     throw new ArgumentError('postMult', `expected a finite number, got ${r.postMult}`);
   if (r.orientation !== 'liger' && r.orientation !== 'deepseek')
     throw new ArgumentError('orientation', `expected 'liger' or 'deepseek', got '${String(r.orientation)}'`);
+  if (r.phiLayout !== 'liger' && r.phiLayout !== 'deepseek')
+    throw new ArgumentError('phiLayout', `expected 'liger' or 'deepseek', got '${String(r.phiLayout)}'`);
   if (r.sinkhornSave !== 'history' && r.sinkhornSave !== 'recompute')
     throw new ArgumentError(
       'sinkhornSave',

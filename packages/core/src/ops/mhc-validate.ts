@@ -3,6 +3,7 @@ import { cpuData } from '../cpu/cpu-handle.js';
 import { bf16ToF32, f16ToF32 } from '../dtype.js';
 import { DTypeError, fmtShape, NonFiniteError, ShapeError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { cast } from './cast.js';
 
 /** x must be [..., hc, c]; returns hc, c and the leading dims. */
 export function streamDims(x: Tensor, argument = 'x'): { hc: number; c: number; outer: number[]; n: number } {
@@ -20,7 +21,12 @@ export function checkActivationDType(t: Tensor, argument: string, allowFp32: boo
     if (allowFp32) return;
     throw new DTypeError(argument, 'bf16 or f16 (f32 needs allowFp32: true)', t.dtype);
   }
-  throw new DTypeError(argument, 'bf16 or f16', t.dtype);
+  throw new DTypeError(argument, allowFp32 ? 'bf16, f16 or f32' : 'bf16 or f16', t.dtype);
+}
+
+/** t in f32: t itself, or a cast copy whose gradient is cast back (Liger's `.to(torch.float32)`). */
+export function toF32(t: Tensor): Tensor {
+  return t.dtype === 'f32' ? t : cast(t, 'f32');
 }
 
 export function checkF32(t: Tensor, argument: string): void {

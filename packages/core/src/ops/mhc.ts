@@ -3,17 +3,19 @@ import type { Backend, TensorInfo } from '../backend/contract.js';
 import { BackendError, ShapeError } from '../errors.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { castTo } from './cast.js';
+import { isTensor } from '../tensor/tensor.js';
+import { cast, castTo } from './cast.js';
 import { backendOf, needsGrad, record, wrap } from './dispatch.js';
+import { slice, transpose } from './layout.js';
 import { coeffsConfig, type MhcOptions, resolveMhcOptions } from './mhc-options.js';
 import {
   checkActivationDType,
-  checkF32,
   checkFinite,
   checkFloat,
   expectScalar,
   expectShape,
   streamDims,
+  toF32,
 } from './mhc-validate.js';
 import { saveForBackward, viewInfo } from './save.js';
 
@@ -29,6 +31,10 @@ export interface MhcCoefficients {
 /**
  * The mHC coefficients of x [..., hc, c] (Liger's liger_mhc_coeffs): one fused pass over x for
  * x·φ and the RMS, then sigmoid / 2·sigmoid / Sinkhorn-Knopp per token.
+ *
+ * Also callable with DeepSeek-V4's parameters as they are stored: `mhcCoeffs(x, hc_attn_fn,
+ * hc_attn_base, hc_attn_scale, { preset: 'deepseek-v4' })`, the three α as one [3] tensor
+ * (pre, post, res) and φ as [M, hc·c] (phiLayout 'deepseek', which that preset sets).
  */
 export function mhcCoeffs(
   x: Tensor,
@@ -37,9 +43,39 @@ export function mhcCoeffs(
   alphaPre: Tensor,
   alphaPost: Tensor,
   alphaRes: Tensor,
+  options?: MhcOptions,
+): MhcCoefficients;
+export function mhcCoeffs(
+  x: Tensor,
+  phi: Tensor,
+  b: Tensor,
+  scale: Tensor,
+  options?: MhcOptions,
+): MhcCoefficients;
+export function mhcCoeffs(
+  x: Tensor,
+  phi: Tensor,
+  b: Tensor,
+  a: Tensor,
+  b2?: Tensor | MhcOptions,
+  b3?: Tensor,
   options: MhcOptions = {},
 ): MhcCoefficients {
-  return coeffsImpl(x, phi, b, alphaPre, alphaPost, alphaRes, options, false).coeffs;
+  if (isTensor(b2)) return coeffsImpl(x, phi, b, a, b2, b3!, options, false).coeffs;
+  const alphas = splitScale(a);
+  try {
+    return coeffsImpl(x, phi, b, ...alphas, b2 ?? {}, false).coeffs;
+  } finally {
+    for (const t of alphas) t.dispose();
+  }
+}
+
+/** DeepSeek-V4's hc_*_scale [3] as the three α (views with autograd: gradients flow back to it). */
+export function splitScale(scale: Tensor): [Tensor, Tensor, Tensor] {
+  if (scale.size !== 3 || scale.rank !== 1)
+    throw new ShapeError('scale', '[3] (the three α: pre, post, res)', scale.shape);
+  checkFloat(scale, 'scale');
+  return [0, 1, 2].map((i) => slice(scale, 0, i, i + 1).reshape([])) as [Tensor, Tensor, Tensor];
 }
 
 /** The coefficients and the pre step of one layer forward: what mhcCoeffs then mhcPre give. */
@@ -92,17 +128,28 @@ function coeffsImpl(
   const m = hc * hc + 2 * hc;
   checkActivationDType(x, 'x', o.allowFp32);
   checkFloat(phi, 'phi');
-  expectShape(phi, 'phi', [k, m]);
-  checkF32(b, 'b');
+  const deepseek = o.phiLayout === 'deepseek';
+  expectShape(phi, deepseek ? `phi (phiLayout 'deepseek')` : 'phi', deepseek ? [m, k] : [k, m]);
+  checkFloat(b, 'b');
   expectShape(b, 'b', [m]);
   for (const [name, a] of [
     ['alphaPre', alphaPre],
     ['alphaPost', alphaPost],
     ['alphaRes', alphaRes],
   ] as const) {
-    checkF32(a, name);
+    checkFloat(a, name);
     expectScalar(a, name);
   }
+  // Liger reads b and the α in f32 whatever their dtype; cast() sends their gradients back cast.
+  const temps = new Temps();
+  b = temps.own(b, toF32(b));
+  alphaPre = temps.own(alphaPre, toF32(alphaPre));
+  alphaPost = temps.own(alphaPost, toF32(alphaPost));
+  alphaRes = temps.own(alphaRes, toF32(alphaRes));
+  // A backend that cannot read V4's layout gets φ transposed here (small: M·K next to x's N·K).
+  const nativeLayout = !deepseek || (be.mhc.phiLayouts ?? ['liger']).includes('deepseek');
+  if (!nativeLayout) phi = temps.own(phi, transpose(phi));
+  const phiLayout = deepseek && nativeLayout ? 'deepseek' : 'liger';
   if (o.checkFinite !== false)
     for (const [name, t] of Object.entries({ x, phi, b, alphaPre, alphaPost, alphaRes }))
       checkFinite(t, name);
@@ -113,6 +160,7 @@ function coeffsImpl(
   const res = be.mhc.coeffsForward({
     x: viewInfo(x, [n, k]),
     phi,
+    ...(phiLayout === 'deepseek' ? { phiLayout } : {}),
     b,
     alphaPre: scalar(alphaPre),
     alphaPost: scalar(alphaPost),
@@ -134,6 +182,7 @@ function coeffsImpl(
   if (xIn && !withPre) xIn.dispose();
   if (!grad) {
     for (const s of saved) s.dispose();
+    temps.dispose();
     return { coeffs: { hPre, hPost, hRes }, xIn: withPre ? xIn : null };
   }
 
@@ -161,6 +210,7 @@ function coeffsImpl(
         gradHRes: gRes ? viewInfo(gRes, [n, hc, hc]) : null,
         x: viewInfo(sx, [n, k]),
         phi: sphi,
+        ...(phiLayout === 'deepseek' ? { phiLayout } : {}),
         b: sb,
         alphaPre: scalar(sap),
         alphaPost: scalar(sapo),
@@ -192,21 +242,29 @@ function coeffsImpl(
       ];
     },
   });
+  temps.dispose();
   return { coeffs: { hPre, hPost, hRes }, xIn: withPre ? xIn : null };
 }
 
-/** xIn = Σ_s hPre[s] · x[s]: x [..., hc, c], hPre [..., hc] f32 -> [..., c] (Liger's liger_mhc_pre). */
-export function mhcPre(x: Tensor, hPre: Tensor, options: Pick<MhcOptions, 'allowFp32'> = {}): Tensor {
+/**
+ * xIn = Σ_s hPre[s] · x[s]: x [..., hc, c], hPre [..., hc] -> [..., c] in x's dtype (Liger's
+ * liger_mhc_pre). As in Liger, x may be bf16, f16 or f32 (allowFp32 only gates coeffs), and hPre
+ * of any float dtype is read as f32.
+ */
+export function mhcPre(x: Tensor, hPre: Tensor, _options: Pick<MhcOptions, 'allowFp32'> = {}): Tensor {
   const be = backendOf({ x, hPre });
   const { hc, c, outer, n } = streamDims(x);
-  checkActivationDType(x, 'x', options.allowFp32 ?? false);
-  checkF32(hPre, 'hPre');
+  checkActivationDType(x, 'x', true);
+  checkFloat(hPre, 'hPre');
   expectShape(hPre, 'hPre', [...outer, hc]);
+  const temps = new Temps();
+  hPre = temps.own(hPre, toF32(hPre));
   const xIn = wrap(
     be,
     viewInfo(be.mhc.preForward(viewInfo(x, [n, hc, c]), viewInfo(hPre, [n, hc])), [...outer, c]),
   );
   recordPre(be, x, hPre, xIn);
+  temps.dispose();
   return xIn;
 }
 
@@ -240,7 +298,10 @@ function recordPre(be: Backend, x: Tensor, hPre: Tensor, xIn: Tensor): void {
 
 /**
  * xOut[o] = Σ_i hRes[o, i] · x[i] + hPost[o] · f (Liger's liger_mhc_post_res); with
- * orientation 'deepseek' the residual matrix is applied transposed.
+ * orientation 'deepseek' the residual matrix is applied transposed. Liger's dtype rules: x and f
+ * may each be bf16, f16 or f32 and need not match (its mini-LM feeds an f32 layer output over bf16
+ * streams); xOut has x's dtype, the gradient of f has f's; hPost and hRes of any float dtype are
+ * read as f32.
  */
 export function mhcPostRes(
   x: Tensor,
@@ -252,13 +313,18 @@ export function mhcPostRes(
   const be = backendOf({ x, f, hPost, hRes });
   const o = resolveMhcOptions(options);
   const { hc, c, outer, n } = streamDims(x);
-  checkActivationDType(x, 'x', o.allowFp32);
-  checkActivationDType(f, 'f', o.allowFp32);
+  checkActivationDType(x, 'x', true);
+  checkActivationDType(f, 'f', true);
   expectShape(f, 'f', [...outer, c]);
-  checkF32(hPost, 'hPost');
+  checkFloat(hPost, 'hPost');
   expectShape(hPost, 'hPost', [...outer, hc]);
-  checkF32(hRes, 'hRes');
+  checkFloat(hRes, 'hRes');
   expectShape(hRes, 'hRes', [...outer, hc, hc]);
+  const temps = new Temps();
+  hPost = temps.own(hPost, toF32(hPost));
+  hRes = temps.own(hRes, toF32(hRes));
+  // A backend whose post_res wants one activation dtype gets f rounded to x's (one rounding more).
+  if (f.dtype !== x.dtype && !be.mhc.mixedPostResDTypes) f = temps.own(f, cast(f, x.dtype));
   const info = {
     x: viewInfo(x, [n, hc, c]),
     f: viewInfo(f, [n, c]),
@@ -269,7 +335,10 @@ export function mhcPostRes(
     be,
     viewInfo(be.mhc.postResForward(info.x, info.f, info.hPost, info.hRes, o.orientation), x.shape),
   );
-  if (!needsGrad(x, f, hPost, hRes)) return xOut;
+  if (!needsGrad(x, f, hPost, hRes)) {
+    temps.dispose();
+    return xOut;
+  }
   const saved = [x, f, hPost, hRes].map(saveForBackward) as [Tensor, Tensor, Tensor, Tensor];
   const [sx, sf, sp, sr] = saved;
   record([xOut], {
@@ -296,6 +365,7 @@ export function mhcPostRes(
       ];
     },
   });
+  temps.dispose();
   return xOut;
 }
 
@@ -361,4 +431,20 @@ function takeAccumulated(be: Backend, take: TakeGrad, x: Tensor): Tensor | null 
   if (!be.mhc.accumulatesGradX) return null;
   const g = take(0);
   return g === null ? null : castTo(g, x.dtype);
+}
+
+/**
+ * Tensors an op made from its arguments (dtype casts, φ transposed): disposed when the op returns.
+ * The graph keeps what the backward needs through saveForBackward views and the nodes themselves.
+ */
+class Temps {
+  private list: Tensor[] = [];
+  own(original: Tensor, t: Tensor): Tensor {
+    if (t !== original) this.list.push(t);
+    return t;
+  }
+  dispose(): void {
+    for (const t of this.list) t.dispose();
+    this.list = [];
+  }
 }

@@ -9,14 +9,27 @@ import type {
   PostResBackwardResult,
   PreBackwardResult,
 } from '../../backend/mhc-kernels.js';
-import { encode } from '../../dtype.js';
+import type {
+  HeadBackwardArgs,
+  HeadBackwardResult,
+  HeadForwardArgs,
+  HeadForwardResult,
+  PhiLayout,
+  PreNormBackwardResult,
+  PreNormForwardResult,
+} from '../../backend/mhc-v4-kernels.js';
+import { type DType, encode } from '../../dtype.js';
 import { ShapeError } from '../../errors.js';
 import { sizeOf } from '../../tensor/shape.js';
 import type { CpuBackend } from '../cpu-backend.js';
 import { cpuData, readFloats } from '../cpu-handle.js';
 import { coeffsBackward, coeffsForward } from './coeffs.js';
+import { expandBackward, expandForward } from './expand.js';
+import { headBackward, headForward } from './head.js';
+import { phiToLayout, phiToLiger } from './phi_layout.js';
 import { postResBackward, postResForward } from './post_res.js';
 import { preBackward, preForward } from './pre.js';
+import { preNormBackward, preNormForward } from './pre_norm.js';
 
 /**
  * The CPU reference of the fused mHC kernels: the oracle the GPU backends are tested against, and the
@@ -30,16 +43,69 @@ export class CpuMhcKernels implements MhcKernels {
    */
   readonly accumulatesGradX = true;
 
+  /** post_res reads f at its own dtype (storage.ts widens every dtype to f32). */
+  readonly mixedPostResDTypes = true;
+
+  /** The CPU repacks φ for its loops anyway, so V4's [M, K] layout costs no extra pass. */
+  readonly phiLayouts: readonly PhiLayout[] = ['liger', 'deepseek'];
+
   constructor(readonly cpu: CpuBackend) {}
 
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult {
-    return coeffsForward(this.cpu, args);
+    const phi = phiToLiger(this.cpu, args.phi, args.phiLayout, args.config.hc);
+    try {
+      return coeffsForward(this.cpu, { ...args, phi });
+    } finally {
+      if (phi !== args.phi) this.cpu.disposeData(phi.handle);
+    }
   }
 
   coeffsBackward(args: CoeffsBackwardArgs): CoeffsBackwardResult {
-    const r = coeffsBackward(this.cpu, args);
+    const phi = phiToLiger(this.cpu, args.phi, args.phiLayout, args.config.hc);
+    let r: CoeffsBackwardResult;
+    try {
+      r = coeffsBackward(this.cpu, { ...args, phi });
+    } finally {
+      if (phi !== args.phi) this.cpu.disposeData(phi.handle);
+    }
+    if (r.gradPhi && args.phiLayout === 'deepseek') {
+      const t = phiToLayout(this.cpu, r.gradPhi);
+      this.cpu.disposeData(r.gradPhi.handle);
+      r = { ...r, gradPhi: t };
+    }
     if (r.gradX && args.accumulateGradX) addInto(r.gradX, args.accumulateGradX);
     return r;
+  }
+
+  headForward(args: HeadForwardArgs): HeadForwardResult {
+    return headForward(this.cpu, args);
+  }
+
+  headBackward(args: HeadBackwardArgs): HeadBackwardResult {
+    return headBackward(this.cpu, args);
+  }
+
+  expandForward(x: TensorInfo, hc: number): TensorInfo {
+    return expandForward(this.cpu, x, hc);
+  }
+
+  expandBackward(grad: TensorInfo, dtype: DType): TensorInfo {
+    return expandBackward(this.cpu, grad, dtype);
+  }
+
+  preNormForward(x: TensorInfo, hPre: TensorInfo, weight: TensorInfo, eps: number): PreNormForwardResult {
+    return preNormForward(this.cpu, x, hPre, weight, eps);
+  }
+
+  preNormBackward(
+    gradY: TensorInfo,
+    x: TensorInfo,
+    hPre: TensorInfo,
+    weight: TensorInfo,
+    rstd: TensorInfo,
+    eps: number,
+  ): PreNormBackwardResult {
+    return preNormBackward(this.cpu, gradY, x, hPre, weight, rstd, eps);
   }
 
   preForward(x: TensorInfo, hPre: TensorInfo): TensorInfo {
