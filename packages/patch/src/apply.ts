@@ -9,7 +9,7 @@ import {
   type Tensor,
 } from '@liger-mhc/core';
 import { ReferenceMHC, TinyDeepseekV4 } from '@liger-mhc/models';
-import { patchDeepseekV4 } from './deepseek-v4.js';
+import { patchDeepseekV4, type V4FusedOps, v4KernelsOf } from './deepseek-v4.js';
 import { type FusedOps, type MhcOpName, PatchedLigerMHC } from './patched-mhc.js';
 import { ownParameters, replaceEverywhere, setParameter } from './swap.js';
 
@@ -26,6 +26,11 @@ export interface ApplyLigerMhcOptions {
    * do), so `{ pre: false, postRes: false }` fuses the coefficients only.
    */
   ops?: Partial<FusedOps>;
+  /**
+   * DeepSeek-V4 models only: fuse hc_head, the stream expansion and each sublayer's norm into pre
+   * too. Each defaults to what the backend has kernels for; asking for one it lacks is an error.
+   */
+  v4?: Partial<V4FusedOps>;
 }
 
 export interface PatchedLayer {
@@ -71,6 +76,7 @@ export async function applyLigerMhc(model: Module, options: ApplyLigerMhcOptions
   const fused = resolveOps(options.ops);
   const { targets, v4 } = findTargets(model);
   const backend = await resolveTarget(model, options.backend);
+  const v4Ops = resolveV4Ops(options.v4, backend);
 
   // Move parameters first, so that the patched layers share the moved tensors.
   const moved: { module: Module; name: string; original: Tensor; copy: Tensor }[] = [];
@@ -106,17 +112,28 @@ export async function applyLigerMhc(model: Module, options: ApplyLigerMhcOptions
   }
 
   for (const [path, m] of v4) {
-    undos.push(patchDeepseekV4(m, fused));
+    undos.push(patchDeepseekV4(m, fused, v4Ops));
+    const at = (p: string) => (path ? `${path}.${p}` : p);
     m.blocks.forEach((block, i) => {
       patched.push({
-        path: `${path ? `${path}.` : ''}layers.${i}`,
+        path: at(`layers.${i}`),
         from: 'V4Block.hcPre/hcPost (generic ops)',
-        to: 'fused mHC kernels (orientation deepseek)',
+        to: v4Ops.preNorm ? 'fused mHC kernels, norm fused into pre' : 'fused mHC kernels',
         fused: OP_NAMES.filter((k) => fused[k]),
         hc: block.hcConfig.hc,
         c: m.config.dim,
       });
     });
+    const extra = (['head', 'expand'] as const).filter((k) => v4Ops[k]);
+    if (extra.length)
+      patched.push({
+        path: path || '',
+        from: 'TinyDeepseekV4.hcHead/hcExpand (generic ops)',
+        to: `fused ${extra.join(' and ')}`,
+        fused: [],
+        hc: m.config.hc,
+        c: m.config.dim,
+      });
   }
 
   let active = true;
@@ -137,6 +154,19 @@ export async function applyLigerMhc(model: Module, options: ApplyLigerMhcOptions
       }
     },
   };
+}
+
+function resolveV4Ops(wanted: Partial<V4FusedOps> | undefined, backend: Backend): V4FusedOps {
+  const have = v4KernelsOf(backend);
+  const out = { ...have };
+  for (const k of ['head', 'expand', 'preNorm'] as const) {
+    const w = wanted?.[k];
+    if (w === undefined) continue;
+    if (w && !have[k])
+      throw new ArgumentError(`v4.${k}`, `a backend with the ${k} kernels; '${backend.name}' has none`);
+    out[k] = w;
+  }
+  return out;
 }
 
 function resolveOps(ops: Partial<FusedOps> | undefined): FusedOps {

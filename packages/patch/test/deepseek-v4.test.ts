@@ -6,6 +6,7 @@ import { TOLERANCES } from '@liger-mhc/core/conformance';
 import { TinyDeepseekV4, toOurNames } from '@liger-mhc/models';
 import { type ParityCheck, type ParityExpected, runParityFixtures } from '@liger-mhc/models/parity';
 import { describe, expect, it } from 'vitest';
+import { v4KernelsOf } from '../src/deepseek-v4.js';
 import { applyLigerMhc, type PatchHandle } from '../src/index.js';
 import { availableBackends } from './backends.js';
 
@@ -52,11 +53,20 @@ describe('applyLigerMhc on the tiny DeepSeek-V4 model', () => {
       expect(report.cases.length).toBe(2);
       expect(failures(report.cases.flatMap((c) => c.checks))).toBe('');
       // Both blocks of the two-layer case, the one block of the one-layer case.
-      expect(reports.map((r) => r.patched.map((p) => p.path))).toEqual([
+      const blocks = (r: PatchHandle['report']) => r.patched.filter((p) => p.path.startsWith('layers.'));
+      expect(reports.map((r) => blocks(r).map((p) => p.path))).toEqual([
         ['layers.0', 'layers.1'],
         ['layers.0'],
       ]);
       expect(reports[0]!.patched[0]!.fused).toEqual(['coeffs', 'pre', 'postRes']);
+      // Head, expand and norm-in-pre are fused exactly where the backend has their kernels.
+      const k = v4KernelsOf(be);
+      const extra = reports[0]!.patched.find((p) => p.path === '');
+      const fusedExtra = (['head', 'expand'] as const).filter((x) => k[x]);
+      expect(extra?.to).toBe(fusedExtra.length ? `fused ${fusedExtra.join(' and ')}` : undefined);
+      expect(reports[0]!.patched[0]!.to).toBe(
+        k.preNorm ? 'fused mHC kernels, norm fused into pre' : 'fused mHC kernels',
+      );
     });
 
     it(`unpatch restores the unfused model bit for bit on ${name}`, async (ctx) => {
@@ -87,7 +97,12 @@ describe('applyLigerMhc on the tiny DeepSeek-V4 model', () => {
         if (patched[i] !== before[i]) differs = true;
       }
       expect(differs).toBe(true);
-      await expect(applyLigerMhc(model)).resolves.toBeDefined();
+      // Only the V4 kernels the backend has can be asked for.
+      const k = v4KernelsOf(be);
+      if (!k.head) await expect(applyLigerMhc(model, { v4: { head: true } })).rejects.toThrow(/v4\.head/);
+      const again = await applyLigerMhc(model, { v4: { head: false, expand: false, preNorm: false } });
+      await expect(applyLigerMhc(model)).rejects.toThrow(/already patched/);
+      again.unpatch();
       model.dispose();
     });
   }
