@@ -18,25 +18,7 @@ export interface TrainGptOptions extends LoopOptions {
   dtype: FloatDType;
 }
 
-// Sized so that on a 2-core CPU the loss falls clearly in under two minutes (≈0.45 s a step).
-export const GPT_DEFAULTS: TrainGptOptions = {
-  steps: 200,
-  batch: 16,
-  seq: 64,
-  dim: 64,
-  heads: 4,
-  layers: 2,
-  hc: 4,
-  residual: 'mhc',
-  activation: 'gelu',
-  lr: 6e-3,
-  seed: 1234,
-  tmax: 20,
-  dtype: 'f32',
-  evalEvery: 25,
-  sampleLength: 200,
-  out: 'runs/gpt',
-};
+export { GPT_DEFAULTS } from './train-defaults.js';
 
 /** Train the small GPT (mHC or plain residual) on the embedded corpus. */
 export async function trainGpt(opts: TrainGptOptions): Promise<TrainResult> {

@@ -13,21 +13,7 @@ export interface TrainOptions extends LoopOptions {
   dtype: FloatDType;
 }
 
-export const TRAIN_DEFAULTS: TrainOptions = {
-  steps: 300,
-  batch: 32,
-  seq: 64,
-  hc: 4,
-  c: 32,
-  layers: 2,
-  lr: 1e-2,
-  seed: 1234,
-  tmax: 20,
-  dtype: 'f32',
-  evalEvery: 50,
-  sampleLength: 240,
-  out: 'runs/mini-lm',
-};
+export { TRAIN_DEFAULTS } from './train-defaults.js';
 
 export type { TrainResult };
 

@@ -1,0 +1,57 @@
+import { resolve } from 'node:path';
+import { defineCommand } from '../args.js';
+import { backendOption } from '../backend-flag.js';
+
+/**
+ * `liger-mhc conformance`: one line per failing tensor, the last line `N passed, M failed`, exit
+ * status 1 on any failure.
+ */
+export const conformance = defineCommand({
+  name: 'conformance',
+  summary: 'run the golden fixtures and the property tests on a backend',
+  description: `Any directory of cases in the golden format can be given with --fixtures (no index
+needed). Prints one line per failing tensor and ends with 'N passed, M failed'; exits 1 on any
+failure or when no case was found.`,
+  options: {
+    backend: backendOption,
+    fixtures: {
+      type: 'string',
+      value: 'DIR',
+      help: 'directory of cases',
+      defaultNote: "core's golden fixtures",
+    },
+    filter: { type: 'string', value: 'TEXT', help: 'run only the cases whose name contains TEXT' },
+    'no-properties': { type: 'boolean', help: 'skip the property tests' },
+    verbose: { type: 'boolean', help: 'print a line for every case, not only failures' },
+  },
+  examples: ['liger-mhc conformance --backend webgpu', 'liger-mhc conformance --fixtures my-cases --verbose'],
+  async run(v) {
+    const { formatFailure, runConformance } = await import('@liger-mhc/core/conformance');
+    const { chooseBackend } = await import('../backends.js');
+    const backend = await chooseBackend(v.backend);
+    // pnpm runs scripts from the workspace root; a relative directory means the caller's.
+    const fixturesDir = v.fixtures ? resolve(process.env.INIT_CWD ?? process.cwd(), v.fixtures) : undefined;
+    const report = await runConformance({
+      backend,
+      fixturesDir,
+      filter: v.filter,
+      properties: !v['no-properties'],
+      onCase: (name, checks) => {
+        const ok = checks.every((c) => c.pass);
+        if (v.verbose) process.stdout.write(`${ok ? 'ok  ' : 'FAIL'} ${name}\n`);
+        for (const c of checks) if (!c.pass) process.stdout.write(`${formatFailure(c)}\n`);
+      },
+    });
+    process.stdout.write(
+      `backend ${report.backend} (${backend.capabilities.device}), fixtures ${report.fixturesDir}\n`,
+    );
+    for (const u of report.unknown) process.stdout.write(`skipped ${u}: unknown op\n`);
+    if (report.passed + report.failed === 0) {
+      process.stdout.write('0 passed, 0 failed\n');
+      process.stderr.write('no cases found\n');
+      return 1;
+    }
+    process.stdout.write(`${report.passed} passed, ${report.failed} failed\n`);
+    return report.failed === 0 ? 0 : 1;
+  },
+});
