@@ -326,6 +326,19 @@ def main():
         write_json(os.path.join(out, case["expected"]), expected)
         manifest["cases"].append(case)
     write_json(os.path.join(out, "manifest.json"), manifest)
+    # Not a parity case: a PyTorch-style file with 64-bit integers, float64 and metadata, for the
+    # reader / writer / convert round-trip tests (values past 2^31 and negative ones included).
+    write_safetensors(
+        os.path.join(out, "torch-i64-metadata.safetensors"),
+        {
+            "token_ids": torch.tensor([[3, 1, 4], [1, 5, 9]], dtype=torch.int64),
+            "global_step": torch.tensor(2**40 + 7, dtype=torch.int64),
+            "offsets": torch.tensor([-(2**33), 0, 2**35], dtype=torch.int64),
+            "loss_scale": torch.tensor([0.1, -2.5], dtype=torch.float64),
+            "alpha_pre": torch.tensor(0.75, dtype=torch.float32),
+        },
+        {"format": "pt", "written_by": "generate_parity_fixtures.py"},
+    )
     print(f"wrote {len(cases)} cases to {out}")
 
 

@@ -4,6 +4,21 @@
  */
 export { type AttentionOptions, CausalSelfAttention } from './attention.js';
 export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_FORMAT_VERSION,
+  type CheckpointInfo,
+  checkpointBytes,
+  checkpointMetadata,
+  type LoadCheckpointOptions,
+  type LoadedCheckpoint,
+  loadCheckpoint,
+  modelFromCheckpoint,
+  readCheckpointInfo,
+  renameEntries,
+  type SaveCheckpointOptions,
+  saveCheckpoint,
+} from './checkpoint.js';
+export {
   resolveTinyV4Config,
   TinyDeepseekV4,
   type TinyDeepseekV4Config,
@@ -27,6 +42,15 @@ export { type CausalLM, type GenerateOptions, generate, sampleNext } from './gen
 export { GPT, GPTBlock, type GPTConfig, pickMhcOptions, plainGPT, type ResidualKind } from './gpt.js';
 export { MiniMhcLM, type MiniMhcLMConfig, ReferenceMiniMhcLM } from './mini-lm.js';
 export { MLP, type MlpActivation, type MlpOptions } from './mlp.js';
+export {
+  buildModel,
+  checkModelKind,
+  type LanguageModel,
+  MODEL_KINDS,
+  type ModelKind,
+  modelKindOf,
+  serializableConfig,
+} from './model-kinds.js';
 export {
   checkConvention,
   detectLigerNesting,

@@ -2,15 +2,12 @@ import {
   ArgumentError,
   type Backend,
   deserializeStateDict,
-  MiniMhcLM,
-  type Module,
   noGrad,
   type Tensor,
   tensor,
 } from '@liger-mhc/core';
 import { compare, TOLERANCES, type Tolerance } from '@liger-mhc/core/conformance';
-import { TinyDeepseekV4 } from './deepseek-v4.js';
-import { GPT } from './gpt.js';
+import { buildModel, type LanguageModel, type ModelKind } from './model-kinds.js';
 import { checkConvention, type NameConvention, toOurName, toOurNames } from './name-maps.js';
 
 /**
@@ -22,11 +19,9 @@ import { checkConvention, type NameConvention, toOurName, toOurNames } from './n
 export const PARITY_FORMAT = 'liger-mhc-parity';
 export const PARITY_VERSION = 1;
 
-export type ParityModelKind = 'mini-lm' | 'tiny-deepseek-v4' | 'gpt';
-
 export interface ParityCase {
   name: string;
-  model: ParityModelKind;
+  model: ModelKind;
   /** The names the checkpoint uses (name-maps.ts). */
   names: NameConvention;
   /** The model's constructor config (without backend / rng). */
@@ -68,24 +63,6 @@ export interface ParityCheck {
   note?: string;
 }
 
-/** A language model of ours: logits and a loss over [B, T] ids. */
-export interface ParityModel extends Module {
-  forward(ids: Tensor): Tensor;
-  loss(ids: Tensor, labels: Tensor): { loss: Tensor; logits: Tensor };
-}
-
-export function buildParityModel(
-  kind: ParityModelKind,
-  config: Record<string, unknown>,
-  backend: Backend,
-): ParityModel {
-  const c = { ...config, backend } as never;
-  if (kind === 'mini-lm') return new MiniMhcLM({ allowFp32: true, ...(c as object) } as never);
-  if (kind === 'tiny-deepseek-v4') return new TinyDeepseekV4(c);
-  if (kind === 'gpt') return new GPT(c);
-  throw new ArgumentError('model', `expected mini-lm, tiny-deepseek-v4 or gpt, got '${String(kind)}'`);
-}
-
 export function parseParityManifest(text: string): ParityManifest {
   let m: ParityManifest;
   try {
@@ -111,7 +88,7 @@ export interface ParityRunOptions {
    * Called with the loaded model before it runs (e.g. to patch it onto fused kernels); the
    * function it returns, if any, is called afterwards (e.g. to unpatch).
    */
-  prepare?: (model: ParityModel) => Promise<(() => void) | undefined> | (() => void) | undefined;
+  prepare?: (model: LanguageModel) => Promise<(() => void) | undefined> | (() => void) | undefined;
 }
 
 async function values(t: Tensor): Promise<Float64Array> {
@@ -127,7 +104,7 @@ export async function runParityCase(
   options: ParityRunOptions = {},
 ): Promise<ParityCheck[]> {
   const tol = c.tolerance ?? TOLERANCES.f32;
-  const model = buildParityModel(c.model, c.config, backend);
+  const model = buildModel(c.model, c.config, backend);
   const checks: ParityCheck[] = [];
   const loaded = deserializeStateDict(checkpoint, { backend });
   let undo: (() => void) | undefined;
