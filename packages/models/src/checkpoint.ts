@@ -1,6 +1,8 @@
 import {
   ArgumentError,
   type Backend,
+  CHECKSUM_METADATA_KEY,
+  checkpointDigest,
   type Module,
   readSafetensors,
   type SafetensorsEntry,
@@ -268,4 +270,63 @@ export async function loadCheckpoint(
   // core's checksum, when the file has one (every checkpoint saveCheckpoint writes does).
   await verifyChecksum(bytes, readSafetensors(bytes));
   return modelFromCheckpoint(bytes, options);
+}
+
+export interface ConvertOptions {
+  /** The names the input uses (default: what its metadata says, else 'liger-mhc'). */
+  from?: NameConvention;
+  /** The names to write. */
+  to: NameConvention;
+  /** Liger's nesting of the output when `to` is 'liger' (default LigerMHC modules). */
+  nesting?: LigerNesting;
+  /** Describe the output (for inputs without our metadata): model kind and config. */
+  model?: ModelKind;
+  config?: Record<string, unknown>;
+  vocabulary?: string[];
+}
+
+/**
+ * Rename a checkpoint's tensors to another convention, keeping every dtype (I64 included), shape,
+ * byte and foreign metadata entry as they are; the output says what it holds when the input did or
+ * the options do, and then carries core's checksum. A description given for a model is checked by
+ * building the model and loading the converted tensors into it.
+ */
+export async function convertCheckpoint(bytes: Uint8Array, options: ConvertOptions): Promise<Uint8Array> {
+  const file = readSafetensors(bytes);
+  await verifyChecksum(bytes, file);
+  const described = readCheckpointInfo(file.metadata);
+  const from = checkConvention(options.from ?? described?.names ?? 'liger-mhc', 'from');
+  if (described && options.from && options.from !== described.names)
+    throw new ArgumentError(
+      'from',
+      `'${described.names}' (what the file's metadata says), got '${options.from}'`,
+    );
+  const to = checkConvention(options.to, 'to');
+  const entries = renameEntries(file, from, to, { to: options.nesting });
+  const meta: Record<string, string> = {};
+  for (const [k, v] of Object.entries(file.metadata)) if (!k.startsWith('liger_mhc.')) meta[k] = v;
+  const model = options.model ?? described?.model;
+  const config = options.config ?? described?.config;
+  if (model && config) {
+    Object.assign(
+      meta,
+      checkpointMetadata({
+        model,
+        config,
+        names: to,
+        vocabulary: options.vocabulary ?? described?.vocabulary,
+      }),
+    );
+  } else if (options.model || options.config)
+    throw new ArgumentError(
+      options.model ? 'config' : 'model',
+      'both model and config to describe the output',
+    );
+  if (!meta[KEY.format]) return writeSafetensors(entries, meta);
+  const plain = writeSafetensors(entries, meta);
+  // The description must match the tensors: build the model and load them (CPU, then dropped).
+  const check = await modelFromCheckpoint(plain, { backend: 'cpu' });
+  check.model.dispose();
+  meta[CHECKSUM_METADATA_KEY] = await checkpointDigest(plain, readSafetensors(plain));
+  return writeSafetensors(entries, meta);
 }

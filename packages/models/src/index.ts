@@ -7,8 +7,10 @@ export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_FORMAT_VERSION,
   type CheckpointInfo,
+  type ConvertOptions,
   checkpointBytes,
   checkpointMetadata,
+  convertCheckpoint,
   type LoadCheckpointOptions,
   type LoadedCheckpoint,
   loadCheckpoint,
@@ -72,3 +74,4 @@ export {
   referenceSinkhorn,
 } from './reference-mhc.js';
 export { ExpandStreams, PreNorm, ReduceStreams, Residual } from './streams.js';
+export { Tokenizer } from './tokenizer.js';

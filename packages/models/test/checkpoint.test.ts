@@ -259,3 +259,46 @@ describe('checkpoints', () => {
     ]);
   });
 });
+
+describe('convertCheckpoint', () => {
+  it("renames Liger's PyTorch mini LM to ours and V4's file to ours and back, describing the output", async () => {
+    const { convertCheckpoint } = await import('../src/index.js');
+    const manifest = JSON.parse(await readFile(join(FIXTURES, 'manifest.json'), 'utf8'));
+    const c = manifest.cases.find((k: { name: string }) => k.name === 'liger-mini-lm-hc2');
+    const bytes = new Uint8Array(await readFile(join(FIXTURES, c.checkpoint)));
+    const ours = await convertCheckpoint(bytes, {
+      from: 'liger',
+      to: 'liger-mhc',
+      model: 'mini-lm',
+      config: c.config,
+    });
+    const file = readSafetensors(ours);
+    expect(file.tensors.get('layers.0.phi')?.dtype).toBe('BF16');
+    expect(readCheckpointInfo(file.metadata)?.names).toBe('liger-mhc');
+    // Described, so it loads on its own and gives PyTorch's logits.
+    const { model } = await modelFromCheckpoint(ours);
+    const expected = JSON.parse(await readFile(join(FIXTURES, c.expected), 'utf8')) as ParityExpected;
+    expect(compare(await logitsOf(model, expected.ids), expected.logits.data, TOLERANCES.f32).pass).toBe(
+      true,
+    );
+    model.dispose();
+    // And back to Liger's test-model nesting, byte for byte the same tensors.
+    const back = readSafetensors(await convertCheckpoint(ours, { to: 'liger', nesting: 'liger-test' }));
+    for (const [name, e] of readSafetensors(bytes).tensors)
+      expect(Array.from(back.tensors.get(name)!.data)).toEqual(Array.from(e.data));
+    // A description that does not fit the tensors is refused.
+    await expect(
+      convertCheckpoint(bytes, {
+        from: 'liger',
+        to: 'liger-mhc',
+        model: 'mini-lm',
+        config: { ...c.config, c: 8 },
+      }),
+    ).rejects.toThrow();
+    // I64 tensors pass through untouched.
+    const i64 = new Uint8Array(await readFile(join(FIXTURES, 'torch-i64-metadata.safetensors')));
+    const converted = readSafetensors(await convertCheckpoint(i64, { from: 'liger', to: 'liger-mhc' }));
+    expect(converted.tensors.get('globalStep')?.dtype).toBe('I64');
+    expect(converted.metadata).toEqual({ format: 'pt', written_by: 'generate_parity_fixtures.py' });
+  });
+});
