@@ -86,7 +86,7 @@ async function run(be: Backend): Promise<void> {
 
 let loaded: LoadedModel | null = null;
 
-async function useModel(be: Backend, load: () => Promise<LoadedModel>): Promise<void> {
+async function useModel(load: () => Promise<LoadedModel>): Promise<void> {
   const info = $('ckpt-info');
   try {
     const next = await load();
@@ -173,11 +173,11 @@ async function main(): Promise<void> {
   const file = $('ckpt-file') as HTMLInputElement;
   file.onchange = () => {
     const f = file.files?.[0];
-    if (f) void useModel(be, async () => loadModelBytes(new Uint8Array(await f.arrayBuffer()), be));
+    if (f) void useModel(async () => loadModelBytes(new Uint8Array(await f.arrayBuffer()), be));
   };
   $('ckpt-load').onclick = () => {
     const url = ($('ckpt-url') as HTMLInputElement).value.trim();
-    if (url) void useModel(be, () => loadModelUrl(url, be));
+    if (url) void useModel(() => loadModelUrl(url, be));
   };
   $('gen-run').onclick = () => void generateInPage();
   // ?checkpoint=URL&prompt=TEXT loads a checkpoint and generates at once (links, tests).
@@ -193,7 +193,7 @@ async function main(): Promise<void> {
       const value = params.get(key);
       if (value !== null) ($(id) as HTMLInputElement).value = value;
     }
-    await useModel(be, () => loadModelUrl(ckpt, be));
+    await useModel(() => loadModelUrl(ckpt, be));
     await generateInPage();
   }
   await run(be);
