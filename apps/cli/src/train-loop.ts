@@ -1,16 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import {
-  AdamW,
-  type Backend,
-  type Module,
-  noGrad,
-  Random,
-  saveStateDict,
-  type Tensor,
-  tensor,
-  tidy,
-} from '@liger-mhc/core';
+import { AdamW, type Backend, type Module, noGrad, Random, type Tensor, tensor, tidy } from '@liger-mhc/core';
+import { generate, saveCheckpoint } from '@liger-mhc/models';
 import { type CharCorpus, sampleBatch } from './corpus.js';
 import { Progress } from './progress.js';
 import { lineChartSvg } from './svg-plot.js';
@@ -107,13 +98,12 @@ export async function runTraining(
     });
   }
   const seconds = (performance.now() - t0) / 1000;
-  const sample = await generate(
+  const sample = await sampleText(
     model,
     corpus,
-    'Fellow-Citizens of the Senate',
+    SAMPLE_PROMPT,
     opts.sampleLength,
-    new Random(opts.seed + 1),
-    be,
+    opts.seed + 1,
     spec.context,
   );
 
@@ -136,7 +126,9 @@ export async function runTraining(
     JSON.stringify({ backend: be.name, ...spec.record, losses, validLosses }, null, 1),
   );
   await writeFile(join(outDir, 'sample.txt'), `${sample}\n`);
-  await saveStateDict(model, join(outDir, 'model.safetensors'));
+  // The vocabulary and config go into the checkpoint, so `liger-mhc generate --weights DIR` needs
+  // nothing else.
+  await saveCheckpoint(model, join(outDir, 'model.safetensors'), { vocabulary: corpus.vocab });
 
   const first = mean(losses.slice(0, 10));
   const last = mean(losses.slice(-10));
@@ -184,34 +176,23 @@ async function evaluate(
   return v;
 }
 
-/** Sample characters one at a time (temperature 0.8) from the model's next-token distribution. */
-export async function generate(
-  model: Pick<LanguageModel, 'forward'>,
+/** The prompt of the sample written after training. */
+export const SAMPLE_PROMPT = 'Fellow-Citizens of the Senate';
+
+/** Continue a text prompt (temperature 0.8) with the model's generate(). */
+export async function sampleText(
+  model: Pick<LanguageModel, 'forward' | 'parameters'>,
   corpus: CharCorpus,
   prompt: string,
   length: number,
-  rng: Random,
-  be: Backend,
+  seed: number,
   context = 32,
 ): Promise<string> {
-  const out = Array.from(corpus.encode(prompt));
-  const vocab = corpus.vocab.length;
-  for (let i = 0; i < length; i++) {
-    const window = out.slice(-context);
-    const logits = noGrad(() =>
-      tidy(() => model.forward(tensor(window, [1, window.length], { dtype: 'i32', backend: be }))),
-    );
-    const all = await logits.data();
-    logits.dispose();
-    const row = all.subarray((window.length - 1) * vocab, window.length * vocab);
-    let max = Number.NEGATIVE_INFINITY;
-    for (const v of row) max = Math.max(max, v);
-    const p = Array.from(row, (v) => Math.exp((v - max) / 0.8));
-    const total = p.reduce((a, b) => a + b, 0);
-    let u = rng.uniform() * total;
-    let next = 0;
-    while (next < vocab - 1 && u > p[next]!) u -= p[next++]!;
-    out.push(next);
-  }
-  return corpus.decode(out);
+  const ids = await generate(model, Array.from(corpus.encode(prompt)), {
+    maxNewTokens: length,
+    temperature: 0.8,
+    seed,
+    context,
+  });
+  return corpus.decode(ids);
 }

@@ -78,7 +78,7 @@ describe('strict flags', () => {
     );
     usageError(
       ['trian'],
-      "liger-mhc: unknown command 'trian' (commands: train, conformance, doctor; see liger-mhc --help)",
+      "liger-mhc: unknown command 'trian' (commands: train, generate, convert, conformance, doctor; see liger-mhc --help)",
     );
     usageError(['--version', 'x'], 'liger-mhc: --version takes no other arguments');
   });

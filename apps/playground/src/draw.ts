@@ -1,15 +1,16 @@
-/** One token's coefficients: the hRes matrix as a heat map, hPre and hPost as bars. */
+/** One token's coefficients: the hRes matrix as a heat map, hPre (when given) and hPost as bars. */
 export function drawToken(
   t: number,
   hc: number,
-  pre: ArrayLike<number>,
+  pre: ArrayLike<number> | null,
   post: ArrayLike<number>,
   res: ArrayLike<number>,
+  label = `token ${t}`,
 ): HTMLElement {
   const box = document.createElement('div');
   box.className = 'token';
   const title = document.createElement('h3');
-  title.textContent = `token ${t}`;
+  title.textContent = label;
   const cell = Math.max(8, Math.floor(96 / hc));
   const canvas = document.createElement('canvas');
   canvas.width = hc * cell;
@@ -24,8 +25,10 @@ export function drawToken(
     }
   const w = canvas.width / hc;
   for (let s = 0; s < hc; s++) {
-    g.fillStyle = '#1f77b4';
-    g.fillRect(s * w, hc * cell + 4, (w - 2) * Math.min(1, pre[t * hc + s]!), 16);
+    if (pre) {
+      g.fillStyle = '#1f77b4';
+      g.fillRect(s * w, hc * cell + 4, (w - 2) * Math.min(1, pre[t * hc + s]!), 16);
+    }
     g.fillStyle = '#ff7f0e';
     g.fillRect(s * w, hc * cell + 24, (w - 2) * Math.min(1, post[t * hc + s]! / 2), 16);
   }

@@ -17,6 +17,14 @@ import {
 import '@liger-mhc/webgpu-wgsl';
 import { drawToken } from './draw.js';
 import { selfCheck } from './self-check.js';
+import {
+  continuePrompt,
+  describeModel,
+  type LoadedModel,
+  loadModelBytes,
+  loadModelUrl,
+  promptCoefficients,
+} from './trained-model.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
@@ -76,6 +84,74 @@ async function run(be: Backend): Promise<void> {
   document.body.dataset.run = 'done';
 }
 
+let loaded: LoadedModel | null = null;
+
+async function useModel(load: () => Promise<LoadedModel>): Promise<void> {
+  const info = $('ckpt-info');
+  try {
+    const next = await load();
+    loaded?.model.dispose();
+    loaded = next;
+    info.textContent = describeModel(next);
+    ($('gen-run') as HTMLButtonElement).disabled = false;
+    document.body.dataset.model = next.info.model;
+  } catch (err) {
+    info.textContent = `error: ${(err as Error).message}`;
+    document.body.dataset.modelError = (err as Error).message;
+  }
+}
+
+/** Generate from the prompt and draw the trained model's h_res for the prompt's tokens. */
+async function generateInPage(): Promise<void> {
+  if (!loaded) return;
+  const out = $('gen-out');
+  const prompt = ($('gen-prompt') as HTMLInputElement).value;
+  delete document.body.dataset.generated;
+  try {
+    out.textContent = prompt;
+    const topK = num('gen-topk');
+    const text = await continuePrompt(
+      loaded,
+      prompt,
+      {
+        length: num('gen-length'),
+        temperature: num('gen-temperature'),
+        topK: topK > 0 ? topK : undefined,
+        seed: num('gen-seed'),
+      },
+      (piece) => {
+        out.textContent += piece;
+      },
+    );
+    out.textContent = text;
+    const layers = await promptCoefficients(loaded, prompt);
+    const host = $('model-hres');
+    host.replaceChildren();
+    for (const l of layers) {
+      const row = document.createElement('div');
+      row.className = 'layer';
+      const h = document.createElement('h3');
+      h.textContent = `${l.layer}: h_res for each prompt token`;
+      const tokens = document.createElement('div');
+      tokens.style.display = 'flex';
+      tokens.style.flexWrap = 'wrap';
+      tokens.style.gap = '8px';
+      const chars = loaded.tokenizer.encode(prompt).map((id) => loaded!.tokenizer.decode([id]));
+      for (let t = 0; t < Math.min(l.tokens, 24); t++)
+        tokens.append(drawToken(t, l.hc, l.hPre, l.hPost, l.hRes, JSON.stringify(chars[t])));
+      row.append(h, tokens);
+      host.append(row);
+    }
+    $('hres-json').textContent = JSON.stringify(
+      layers.map((l) => ({ layer: l.layer, hc: l.hc, hRes: Array.from(l.hRes) })),
+    );
+    document.body.dataset.generated = 'done';
+  } catch (err) {
+    out.textContent = `error: ${(err as Error).message}`;
+    document.body.dataset.generated = 'error';
+  }
+}
+
 async function main(): Promise<void> {
   const select = $('backend-select') as HTMLSelectElement;
   select.value = params.get('backend') ?? 'auto';
@@ -94,6 +170,32 @@ async function main(): Promise<void> {
   };
   $('run').onclick = () => void run(be);
   $('selfcheck-run').onclick = () => void selfCheck(be, $('selfcheck'));
+  const file = $('ckpt-file') as HTMLInputElement;
+  file.onchange = () => {
+    const f = file.files?.[0];
+    if (f) void useModel(async () => loadModelBytes(new Uint8Array(await f.arrayBuffer()), be));
+  };
+  $('ckpt-load').onclick = () => {
+    const url = ($('ckpt-url') as HTMLInputElement).value.trim();
+    if (url) void useModel(() => loadModelUrl(url, be));
+  };
+  $('gen-run').onclick = () => void generateInPage();
+  // ?checkpoint=URL&prompt=TEXT loads a checkpoint and generates at once (links, tests).
+  const ckpt = params.get('checkpoint');
+  if (ckpt) {
+    ($('ckpt-url') as HTMLInputElement).value = ckpt;
+    for (const [key, id] of [
+      ['prompt', 'gen-prompt'],
+      ['length', 'gen-length'],
+      ['temperature', 'gen-temperature'],
+      ['seed', 'gen-seed'],
+    ] as const) {
+      const value = params.get(key);
+      if (value !== null) ($(id) as HTMLInputElement).value = value;
+    }
+    await useModel(() => loadModelUrl(ckpt, be));
+    await generateInPage();
+  }
   await run(be);
   if (params.get('selfcheck')) await selfCheck(be, $('selfcheck'));
 }

@@ -4,6 +4,7 @@ export { CpuBackend } from './cpu/cpu-backend.js';
 export { CpuHandle, cpuData, readFloats } from './cpu/cpu-handle.js';
 export * from './dtype.js';
 export * from './errors.js';
+export * from './io/index.js';
 export * from './nn/index.js';
 export * from './ops/index.js';
 export * from './optim/index.js';

@@ -19,6 +19,7 @@ import {
   tensor,
 } from '@liger-mhc/core';
 import { CausalSelfAttention } from './attention.js';
+import { type GenerateOptions, generate } from './generate.js';
 import { MLP, type MlpActivation } from './mlp.js';
 import { ReferenceMHC } from './reference-mhc.js';
 import { ExpandStreams, PreNorm, ReduceStreams, Residual } from './streams.js';
@@ -143,6 +144,16 @@ export class GPT extends Module {
     this.reduce = this.registerModule('reduce', new ReduceStreams(streams));
     this.norm = this.registerModule('norm', new RMSNorm(dim, 1e-6, p));
     this.head = this.registerModule('head', new Linear(dim, vocab, { ...p, bias: false }));
+  }
+
+  /** The longest sequence the model takes (its learned positions), or undefined when unbounded. */
+  get maxContext(): number | undefined {
+    return this.positionEmbedding?.vocab;
+  }
+
+  /** Continue token ids by sampling (see generate()). */
+  generate(prompt: readonly number[], options: GenerateOptions): Promise<number[]> {
+    return generate(this, prompt, options);
   }
 
   /** Residual streams now (null: plain residual, no stream axis). */

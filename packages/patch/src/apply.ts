@@ -8,7 +8,8 @@ import {
   type Module,
   type Tensor,
 } from '@liger-mhc/core';
-import { ReferenceMHC } from '@liger-mhc/models';
+import { ReferenceMHC, TinyDeepseekV4 } from '@liger-mhc/models';
+import { patchDeepseekV4, type V4FusedOps, v4KernelsOf } from './deepseek-v4.js';
 import { type FusedOps, type MhcOpName, PatchedLigerMHC } from './patched-mhc.js';
 import { ownParameters, replaceEverywhere, setParameter } from './swap.js';
 
@@ -25,6 +26,11 @@ export interface ApplyLigerMhcOptions {
    * do), so `{ pre: false, postRes: false }` fuses the coefficients only.
    */
   ops?: Partial<FusedOps>;
+  /**
+   * DeepSeek-V4 models only: fuse hc_head, the stream expansion and each sublayer's norm into pre
+   * too. Each defaults to what the backend has kernels for; asking for one it lacks is an error.
+   */
+  v4?: Partial<V4FusedOps>;
 }
 
 export interface PatchedLayer {
@@ -68,8 +74,9 @@ const OP_NAMES: readonly MhcOpName[] = ['coeffs', 'pre', 'postRes'];
  */
 export async function applyLigerMhc(model: Module, options: ApplyLigerMhcOptions = {}): Promise<PatchHandle> {
   const fused = resolveOps(options.ops);
-  const targets = findReferenceLayers(model);
+  const { targets, v4 } = findTargets(model);
   const backend = await resolveTarget(model, options.backend);
+  const v4Ops = resolveV4Ops(options.v4, backend);
 
   // Move parameters first, so that the patched layers share the moved tensors.
   const moved: { module: Module; name: string; original: Tensor; copy: Tensor }[] = [];
@@ -104,6 +111,31 @@ export async function applyLigerMhc(model: Module, options: ApplyLigerMhcOptions
     });
   }
 
+  for (const [path, m] of v4) {
+    undos.push(patchDeepseekV4(m, fused, v4Ops));
+    const at = (p: string) => (path ? `${path}.${p}` : p);
+    m.blocks.forEach((block, i) => {
+      patched.push({
+        path: at(`layers.${i}`),
+        from: 'V4Block.hcPre/hcPost (generic ops)',
+        to: v4Ops.preNorm ? 'fused mHC kernels, norm fused into pre' : 'fused mHC kernels',
+        fused: OP_NAMES.filter((k) => fused[k]),
+        hc: block.hcConfig.hc,
+        c: m.config.dim,
+      });
+    });
+    const extra = (['head', 'expand'] as const).filter((k) => v4Ops[k]);
+    if (extra.length)
+      patched.push({
+        path: path || '',
+        from: 'TinyDeepseekV4.hcHead/hcExpand (generic ops)',
+        to: `fused ${extra.join(' and ')}`,
+        fused: [],
+        hc: m.config.hc,
+        c: m.config.dim,
+      });
+  }
+
   let active = true;
   return {
     report: { backend: backend.name, patched, movedParameters: movedNames },
@@ -124,6 +156,19 @@ export async function applyLigerMhc(model: Module, options: ApplyLigerMhcOptions
   };
 }
 
+function resolveV4Ops(wanted: Partial<V4FusedOps> | undefined, backend: Backend): V4FusedOps {
+  const have = v4KernelsOf(backend);
+  const out = { ...have };
+  for (const k of ['head', 'expand', 'preNorm'] as const) {
+    const w = wanted?.[k];
+    if (w === undefined) continue;
+    if (w && !have[k])
+      throw new ArgumentError(`v4.${k}`, `a backend with the ${k} kernels; '${backend.name}' has none`);
+    out[k] = w;
+  }
+  return out;
+}
+
 function resolveOps(ops: Partial<FusedOps> | undefined): FusedOps {
   if (ops !== undefined && (typeof ops !== 'object' || ops === null))
     throw new ArgumentError('ops', `expected { coeffs?, pre?, postRes? } booleans, got ${String(ops)}`);
@@ -136,9 +181,13 @@ function resolveOps(ops: Partial<FusedOps> | undefined): FusedOps {
   return r;
 }
 
-/** The ReferenceMHC modules of the tree, or a typed error saying why there is nothing to patch. */
-function findReferenceLayers(model: Module): [string, ReferenceMHC][] {
+/**
+ * The ReferenceMHC modules and DeepSeek-V4 models of the tree, or a typed error saying why there is
+ * nothing to patch.
+ */
+function findTargets(model: Module): { targets: [string, ReferenceMHC][]; v4: [string, TinyDeepseekV4][] } {
   const found: [string, ReferenceMHC][] = [];
+  const v4: [string, TinyDeepseekV4][] = [];
   let fusedAlready = 0;
   for (const [path, m] of model.namedModules()) {
     if (m instanceof ReferenceMHC) {
@@ -151,15 +200,20 @@ function findReferenceLayers(model: Module): [string, ReferenceMHC][] {
         );
       found.push([path, m]);
     } else if (m instanceof LigerMHC) fusedAlready++;
+    else if (m instanceof TinyDeepseekV4) {
+      if (m.blocks.some((b) => Object.hasOwn(b, 'hcPre')))
+        throw new ArgumentError('model', `the DeepSeek-V4 model at '${path || '(root)'}' is already patched`);
+      v4.push([path, m]);
+    }
   }
-  if (found.length === 0)
+  if (found.length === 0 && v4.length === 0)
     throw new ArgumentError(
       'model',
       fusedAlready > 0
         ? `no reference mHC layers to patch: the ${fusedAlready} mHC layer(s) of this ${model.constructor.name} are already LigerMHC (fused)`
-        : `no mHC layers in this ${model.constructor.name}: applyLigerMhc patches ReferenceMHC modules (from @liger-mhc/models); a plain residual model can be given mHC with hyperConnect()`,
+        : `no mHC layers in this ${model.constructor.name}: applyLigerMhc patches ReferenceMHC modules and TinyDeepseekV4 models (from @liger-mhc/models); a plain residual model can be given mHC with hyperConnect()`,
     );
-  return found;
+  return { targets: found, v4 };
 }
 
 async function resolveTarget(model: Module, wanted: string | Backend | undefined): Promise<Backend> {

@@ -10,7 +10,9 @@ export const conformance = defineCommand({
   name: 'conformance',
   summary: 'run the golden fixtures and the property tests on a backend',
   description: `Any directory of cases in the golden format can be given with --fixtures (no index
-needed). Prints one line per failing tensor and ends with 'N passed, M failed'; exits 1 on any
+needed). A directory of model parity fixtures (a manifest.json of format 'liger-mhc-parity':
+checkpoints with the logits, loss and gradients their source computes, see @liger-mhc/models)
+runs each model on the backend instead. Prints one line per failing tensor and ends with 'N passed, M failed'; exits 1 on any
 failure or when no case was found.`,
   options: {
     backend: backendOption,
@@ -24,13 +26,38 @@ failure or when no case was found.`,
     'no-properties': { type: 'boolean', help: 'skip the property tests' },
     verbose: { type: 'boolean', help: 'print a line for every case, not only failures' },
   },
-  examples: ['liger-mhc conformance --backend webgpu', 'liger-mhc conformance --fixtures my-cases --verbose'],
+  examples: [
+    'liger-mhc conformance --backend webgpu',
+    'liger-mhc conformance --fixtures my-cases --verbose',
+    'liger-mhc conformance --fixtures packages/models/fixtures/parity',
+  ],
   async run(v) {
     const { formatFailure, runConformance } = await import('@liger-mhc/core/conformance');
     const { chooseBackend } = await import('../backends.js');
     const backend = await chooseBackend(v.backend);
     // pnpm runs scripts from the workspace root; a relative directory means the caller's.
     const fixturesDir = v.fixtures ? resolve(process.env.INIT_CWD ?? process.cwd(), v.fixtures) : undefined;
+    const parity = await import('@liger-mhc/models/parity');
+    if (fixturesDir && (await parity.isParityFixtureDir(fixturesDir))) {
+      const report = await parity.runParityFixtures(fixturesDir, backend, {
+        filter: v.filter,
+        onCase: (name, checks) => {
+          const ok = checks.every((c) => c.pass);
+          if (v.verbose) process.stdout.write(`${ok ? 'ok  ' : 'FAIL'} ${name}\n`);
+          for (const c of checks)
+            if (!c.pass)
+              process.stdout.write(
+                `FAIL ${c.case} ${c.quantity}: error ratio ${c.ratio.toPrecision(3)} (max |err| ${c.maxAbsError.toPrecision(3)})${c.note ? `, ${c.note}` : ''}\n`,
+              );
+        },
+      });
+      process.stdout.write(
+        `backend ${backend.name} (${backend.capabilities.device}), model fixtures ${fixturesDir}\n`,
+      );
+      process.stdout.write(`${report.passed} passed, ${report.failed} failed\n`);
+      if (report.passed + report.failed === 0) process.stderr.write('no cases found\n');
+      return report.failed === 0 && report.passed > 0 ? 0 : 1;
+    }
     const report = await runConformance({
       backend,
       fixturesDir,

@@ -1,7 +1,8 @@
-import { ArgumentError, ShapeError } from '../errors.js';
+import { isFloat } from '../dtype.js';
+import { ArgumentError, DTypeError, ShapeError } from '../errors.js';
 import { keep } from '../tensor/scope.js';
 import { sameShape } from '../tensor/shape.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { isTensor, type Tensor } from '../tensor/tensor.js';
 
 /**
  * Base class for layers: named parameters and child modules, walked in registration order, a state
@@ -80,10 +81,16 @@ export abstract class Module {
    * and shape is checked before anything is written.
    */
   async loadStateDict(state: Record<string, Tensor>, options: { strict?: boolean } = {}): Promise<void> {
+    if (state === null || typeof state !== 'object')
+      throw new ArgumentError('state', 'expected a record of tensors');
     const strict = options.strict ?? true;
     const own = new Map(this.namedParameters());
+    // Own keys only: a name such as 'constructor' must not resolve through Object.prototype.
+    const has = (k: string) => Object.hasOwn(state, k);
+    for (const [k, v] of Object.entries(state))
+      if (!isTensor(v)) throw new ArgumentError(`state['${k}']`, 'expected a Tensor');
     if (strict) {
-      const missing = [...own.keys()].filter((k) => !(k in state));
+      const missing = [...own.keys()].filter((k) => !has(k));
       const extra = Object.keys(state).filter((k) => !own.has(k));
       if (missing.length || extra.length)
         throw new ArgumentError(
@@ -92,13 +99,17 @@ export abstract class Module {
         );
     }
     for (const [name, p] of own) {
-      const t = state[name];
+      const t = has(name) ? state[name] : undefined;
       if (t && !sameShape(t.shape, p.shape))
         throw new ShapeError(`state['${name}']`, `[${p.shape.join(', ')}]`, t.shape);
+      // Floats convert between float dtypes; an integer tensor in a float slot (or the reverse) is
+      // a mismatched checkpoint, not something to round silently.
+      if (t && isFloat(t.dtype) !== isFloat(p.dtype))
+        throw new DTypeError(`state['${name}']`, isFloat(p.dtype) ? 'a float dtype' : 'i32', t.dtype);
     }
     const { writeInto } = await import('./param-io.js');
     for (const [name, p] of own) {
-      const t = state[name];
+      const t = has(name) ? state[name] : undefined;
       if (t) await writeInto(p, t);
     }
   }

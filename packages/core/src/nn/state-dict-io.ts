@@ -1,87 +1,227 @@
-import type { DType, StorageArray } from '../dtype.js';
-import { ArgumentError } from '../errors.js';
+import { isFloat } from '../dtype.js';
+import { ArgumentError, ShapeError } from '../errors.js';
+import { sha256Hex, writeFileAtomic } from '../io/atomic-file.js';
+import {
+  readSafetensors,
+  type SafetensorsEntry,
+  SafetensorsError,
+  type SafetensorsFile,
+  safetensorsDataSection,
+  writeSafetensors,
+} from '../io/safetensors.js';
+import { canConvert, entryToStorage, naturalDType, safetensorsDTypeOf } from '../io/safetensors-dtypes.js';
 import { fromStorage, type TensorOptions } from '../ops/creation.js';
 import { hostPlatform } from '../platform/platform.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { sameShape } from '../tensor/shape.js';
+import { isTensor, type Tensor } from '../tensor/tensor.js';
 import type { Module } from './module.js';
 
 /**
- * State dicts in the safetensors layout (8-byte little-endian header length, a JSON header of
- * {name: {dtype, shape, data_offsets}}, then the raw little-endian bytes), so checkpoints open in
- * other tools too.
+ * State dicts in the safetensors layout, so checkpoints open in PyTorch and every other tool that
+ * reads the format. Files we save carry a checksum of their contents in the metadata, checked on
+ * load, so a checkpoint damaged after it was written is refused instead of trained on.
  */
-const ST_DTYPE: Record<DType, string> = { f32: 'F32', f16: 'F16', bf16: 'BF16', i32: 'I32' };
-const FROM_ST: Record<string, DType> = { F32: 'f32', F16: 'f16', BF16: 'bf16', I32: 'i32' };
 
-export async function serializeStateDict(state: Record<string, Tensor>): Promise<Uint8Array> {
-  const header: Record<string, unknown> = {};
-  const chunks: Uint8Array[] = [];
-  let offset = 0;
+/** Metadata key holding the hex SHA-256 of the data section (written by saveStateDict). */
+export const CHECKSUM_METADATA_KEY = 'liger_mhc.sha256';
+
+async function entriesOf(state: Readonly<Record<string, Tensor>>): Promise<Map<string, SafetensorsEntry>> {
+  if (state === null || typeof state !== 'object')
+    throw new ArgumentError('state', 'expected a record of tensors');
+  const entries = new Map<string, SafetensorsEntry>();
   for (const [name, t] of Object.entries(state)) {
+    if (!isTensor(t)) throw new ArgumentError(`state['${name}']`, 'expected a Tensor');
     const raw = await t.dataRaw();
-    const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    header[name] = {
-      dtype: ST_DTYPE[t.dtype],
+    entries.set(name, {
+      dtype: safetensorsDTypeOf(t.dtype),
       shape: t.shape,
-      data_offsets: [offset, offset + bytes.length],
-    };
-    chunks.push(bytes);
-    offset += bytes.length;
+      data: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
+    });
   }
-  let json = JSON.stringify(header);
-  // Pad the header with spaces to an 8-byte boundary so the data section is aligned.
-  while ((json.length + 8) % 8 !== 0) json += ' ';
-  const head = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + head.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
-  out.set(head, 8);
-  let p = 8 + head.length;
-  for (const c of chunks) {
-    out.set(c, p);
-    p += c.length;
-  }
-  return out;
+  return entries;
 }
 
+/** Serialize tensors (any backends) with optional string metadata into safetensors bytes. */
+export async function serializeStateDict(
+  state: Readonly<Record<string, Tensor>>,
+  metadata?: Readonly<Record<string, string>>,
+): Promise<Uint8Array> {
+  return writeSafetensors(await entriesOf(state), metadata);
+}
+
+/**
+ * Tensors from safetensors bytes, each in the dtype that holds it (F32/F16/BF16/I32 as they are;
+ * F64 and F8 as f32; integer and BOOL as i32 when every value fits). The result has no prototype,
+ * so a tensor named `__proto__` is just a name. Throws SafetensorsError naming rule and tensor.
+ */
 export function deserializeStateDict(bytes: Uint8Array, options: TensorOptions = {}): Record<string, Tensor> {
-  if (bytes.length < 8) throw new ArgumentError('bytes', 'too short for a safetensors file');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(view.getBigUint64(0, true));
-  if (8 + n > bytes.length) throw new ArgumentError('bytes', `header length ${n} exceeds the file`);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<
-    string,
-    { dtype: string; shape: number[]; data_offsets: [number, number] }
-  >;
-  const base = 8 + n;
-  const out: Record<string, Tensor> = {};
-  for (const [name, e] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const dtype = FROM_ST[e.dtype];
-    if (!dtype) throw new ArgumentError(`bytes['${name}']`, `unsupported dtype ${e.dtype}`);
-    const [b0, b1] = e.data_offsets;
-    const copy = bytes.slice(base + b0, base + b1);
-    const raw: StorageArray =
-      dtype === 'f32'
-        ? new Float32Array(copy.buffer)
-        : dtype === 'i32'
-          ? new Int32Array(copy.buffer)
-          : new Uint16Array(copy.buffer);
-    out[name] = fromStorage(raw, e.shape, dtype, options);
+  return tensorsFromSafetensors(readSafetensors(bytes), options);
+}
+
+/** Tensors from an already-read file (see deserializeStateDict). */
+export function tensorsFromSafetensors(
+  file: SafetensorsFile,
+  options: TensorOptions = {},
+): Record<string, Tensor> {
+  // Convert everything first, so a bad tensor leaves nothing allocated on the backend.
+  const raws: [string, ReturnType<typeof entryToStorage>, SafetensorsEntry][] = [];
+  for (const [name, e] of file.tensors) {
+    const to = naturalDType(e.dtype);
+    if (to === null)
+      throw new SafetensorsError('dtype-unsupported', name, `${e.dtype} has no equivalent dtype here`);
+    raws.push([name, entryToStorage(name, e, to), e]);
+  }
+  const out: Record<string, Tensor> = Object.create(null);
+  try {
+    for (const [name, raw, e] of raws)
+      out[name] = fromStorage(raw, e.shape, naturalDType(e.dtype)!, { ...options, requiresGrad: false });
+  } catch (err) {
+    for (const t of Object.values(out)) t.dispose();
+    throw err;
   }
   return out;
 }
 
-/** Save a module's parameters to a .safetensors file (Node; written atomically). */
-export async function saveStateDict(module: Module, path: string): Promise<void> {
-  await hostPlatform().writeFile(path, await serializeStateDict(module.stateDict()));
+/**
+ * The checksum a checkpoint records: SHA-256 over its names, dtypes, shapes and metadata (in data
+ * order, metadata sorted, the checksum entry left out) and the SHA-256 of its data section. It
+ * covers the header's meaning rather than its bytes, so a renamed tensor or a changed dtype is
+ * caught as surely as a flipped data bit, while whitespace is free.
+ */
+export async function checkpointDigest(bytes: Uint8Array, file: SafetensorsFile): Promise<string> {
+  const meta = Object.entries(file.metadata)
+    .filter(([k]) => k !== CHECKSUM_METADATA_KEY)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const tensors = [...file.tensors].map(([name, e]) => [name, e.dtype, e.shape]);
+  const dataHash = await sha256Hex(safetensorsDataSection(bytes));
+  return sha256Hex(new TextEncoder().encode(JSON.stringify({ tensors, meta, data: dataHash })));
 }
 
-/** Load a .safetensors file into a module's parameters (Node). */
-export async function loadStateDict(module: Module, path: string): Promise<void> {
-  const state = deserializeStateDict(await hostPlatform().readFile(path), { backend: 'cpu' });
-  try {
-    await module.loadStateDict(state);
-  } finally {
-    for (const t of Object.values(state)) t.dispose();
+/**
+ * Check a file's checksum. Files from other tools have none and pass unless `required` (set it for
+ * checkpoints we wrote ourselves, where a missing checksum means a damaged header). Throws
+ * SafetensorsError rule 'checksum'.
+ */
+export async function verifyChecksum(
+  bytes: Uint8Array,
+  file: SafetensorsFile,
+  required = false,
+): Promise<void> {
+  const want = file.metadata[CHECKSUM_METADATA_KEY];
+  if (want === undefined) {
+    if (required)
+      throw new SafetensorsError('checksum', null, `the file has no '${CHECKSUM_METADATA_KEY}' checksum`);
+    return;
   }
+  const got = await checkpointDigest(bytes, file);
+  if (got !== want)
+    throw new SafetensorsError('checksum', null, `the file's contents hash to ${got}, it records ${want}`);
+}
+
+export interface SaveStateDictOptions {
+  /** String metadata stored in the file's `__metadata__` (model config, vocabulary, version). */
+  metadata?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Save tensors to a .safetensors file atomically (temp file + fsync + rename), with the data
+ * checksum (see checkpointDigest) added to the metadata. Node only.
+ */
+export async function saveTensors(
+  path: string,
+  state: Readonly<Record<string, Tensor>>,
+  options: SaveStateDictOptions = {},
+): Promise<void> {
+  const meta: Record<string, string> = { ...(options.metadata ?? {}) };
+  delete meta[CHECKSUM_METADATA_KEY];
+  const entries = await entriesOf(state);
+  const plain = writeSafetensors(entries, meta);
+  meta[CHECKSUM_METADATA_KEY] = await checkpointDigest(plain, readSafetensors(plain));
+  await writeFileAtomic(path, writeSafetensors(entries, meta));
+}
+
+/**
+ * Read and verify a .safetensors file (Node). The tensors are views into the file's bytes.
+ * `requireChecksum` refuses files without our checksum (for checkpoints we wrote).
+ */
+export async function readSafetensorsFile(
+  path: string,
+  options: { requireChecksum?: boolean } = {},
+): Promise<SafetensorsFile> {
+  if (typeof path !== 'string' || path.length === 0) throw new ArgumentError('path', 'expected a file path');
+  const bytes = await hostPlatform().readFile(path);
+  const file = readSafetensors(bytes);
+  await verifyChecksum(bytes, file, options.requireChecksum ?? false);
+  return file;
+}
+
+/** Save a module's parameters to a .safetensors file (Node), atomically and with a checksum. */
+export async function saveStateDict(
+  module: Module,
+  path: string,
+  options: SaveStateDictOptions = {},
+): Promise<void> {
+  await saveTensors(path, module.stateDict(), options);
+}
+
+export interface LoadStateDictOptions {
+  /** Require the file's names to match the module's parameters exactly (default true). */
+  strict?: boolean;
+  /** Refuse a file without our checksum (default false: files from other tools have none). */
+  requireChecksum?: boolean;
+}
+
+/**
+ * Load a read file into a module's parameters. Every name, shape and dtype is checked before
+ * anything is written: floats (F64, F32, F16, BF16, F8) load into float parameters rounded to the
+ * parameter's dtype; integers load only into integer parameters. Returns the file's metadata.
+ */
+export async function loadSafetensorsInto(
+  module: Module,
+  file: SafetensorsFile,
+  options: LoadStateDictOptions = {},
+): Promise<Record<string, string>> {
+  const strict = options.strict ?? true;
+  const own = new Map(module.namedParameters());
+  if (strict) {
+    const missing = [...own.keys()].filter((k) => !file.tensors.has(k));
+    const extra = [...file.tensors.keys()].filter((k) => !own.has(k));
+    if (missing.length || extra.length)
+      throw new ArgumentError(
+        'state',
+        `state dict mismatch: missing [${missing.join(', ')}], unexpected [${extra.join(', ')}]`,
+      );
+  }
+  for (const [name, p] of own) {
+    const e = file.tensors.get(name);
+    if (!e) continue;
+    if (!sameShape(e.shape, p.shape))
+      throw new ShapeError(`state['${name}']`, `[${p.shape.join(', ')}]`, e.shape);
+    if (!canConvert(e.dtype, p.dtype))
+      throw new SafetensorsError(
+        'dtype-unsupported',
+        name,
+        `cannot load ${e.dtype} into a ${p.dtype} parameter (${isFloat(p.dtype) ? 'float parameters take F64/F32/F16/BF16/F8 data' : 'integer parameters take integer data'})`,
+      );
+  }
+  // Convert everything before writing anything, so an out-of-range value leaves the module as it was.
+  const writes: [Tensor, ReturnType<typeof entryToStorage>][] = [];
+  for (const [name, p] of own) {
+    const e = file.tensors.get(name);
+    if (e) writes.push([p, entryToStorage(name, e, p.dtype)]);
+  }
+  for (const [p, raw] of writes) p.backend.write(p.handle, raw);
+  return { ...file.metadata };
+}
+
+/**
+ * Load a .safetensors file into a module's parameters (Node), verifying its checksum when it has
+ * one. Returns the file's metadata.
+ */
+export async function loadStateDict(
+  module: Module,
+  path: string,
+  options: LoadStateDictOptions = {},
+): Promise<Record<string, string>> {
+  return loadSafetensorsInto(module, await readSafetensorsFile(path, options), options);
 }

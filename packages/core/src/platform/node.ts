@@ -47,6 +47,7 @@ setHostPlatform({
       await rm(tmp, { force: true });
       throw err;
     }
+    await syncDir(dirname(path));
   },
   readDir: (path) => readdir(path),
   async importPackage(specifier) {
@@ -65,3 +66,17 @@ setHostPlatform({
     return false;
   },
 });
+
+/** Flush a directory so a rename in it survives a power loss (skipped where directories can't be opened). */
+async function syncDir(dir: string): Promise<void> {
+  let dh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    dh = await open(dir, 'r');
+    await dh.sync();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw e;
+  } finally {
+    await dh?.close();
+  }
+}
