@@ -4,6 +4,7 @@ export { CpuBackend } from './cpu/cpu-backend.js';
 export { CpuHandle, cpuData, readFloats } from './cpu/cpu-handle.js';
 export * from './dtype.js';
 export * from './errors.js';
+export { BACKEND_ENV_VAR, CONFIG_ENV_VAR } from './flags.js';
 export * from './io/index.js';
 export * from './nn/index.js';
 export * from './ops/index.js';
@@ -11,4 +12,15 @@ export * from './optim/index.js';
 export { isGradEnabled, keep, noGrad, tidy } from './tensor/scope.js';
 export { broadcastShapes, sameShape, sizeOf } from './tensor/shape.js';
 export { isTensor, Tensor } from './tensor/tensor.js';
+export {
+  checkEnv,
+  declaredEnv,
+  declareEnv,
+  EnvError,
+  type EnvSpec,
+  type EnvType,
+  type EnvVar,
+  envFlag,
+  parseFlag,
+} from './util/env.js';
 export { Random } from './util/random.js';

@@ -16,6 +16,7 @@ import {
 } from '@liger-mhc/core';
 import { CudaHandle } from './cuda-handle.js';
 import { CudaUnavailableError, mapNativeError } from './errors.js';
+import { applyNativeEnv } from './flags.js';
 import { CudaGenericKernels } from './generic/cuda-generic-kernels.js';
 import { CudaMhcKernels } from './mhc/cuda-mhc-kernels.js';
 import {
@@ -208,6 +209,7 @@ export async function createCudaBackend(options: CudaBackendOptions = {}): Promi
   }
   if (!probe.ok) throw new CudaUnavailableError(probe.reason || 'no CUDA device found');
   const index = options.device ?? 0;
+  applyNativeEnv();
   try {
     return new CudaBackend(new addon.Device(index));
   } catch (e) {

@@ -1,4 +1,5 @@
 import { ArgumentError } from '../errors.js';
+import { CONFIG_ENV_VAR } from '../flags.js';
 
 /**
  * `liger-mhc.config.json`: choose a backend without code changes, per project. The file is looked
@@ -11,7 +12,7 @@ import { ArgumentError } from '../errors.js';
  * null. node:fs is imported dynamically so that core still loads in a browser bundle.
  */
 export const CONFIG_FILE_NAME = 'liger-mhc.config.json';
-export const CONFIG_PATH_ENV = 'LIGER_MHC_CONFIG';
+export const CONFIG_PATH_ENV = CONFIG_ENV_VAR.name;
 
 export interface LigerMhcConfigFile {
   /** Absolute path of the file that was read. */
@@ -53,7 +54,7 @@ export async function loadConfigFile(startDir?: string): Promise<LigerMhcConfigF
   if (!isNode()) return null;
   const { readFile } = await import('node:fs/promises');
   const { resolve } = await import('node:path');
-  const explicit = process.env[CONFIG_PATH_ENV]?.trim();
+  const explicit = CONFIG_ENV_VAR.get();
   const path = explicit ? resolve(explicit) : await findConfigFile(startDir);
   if (path === null) return null;
   let text: string;

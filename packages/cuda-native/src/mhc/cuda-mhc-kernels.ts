@@ -14,6 +14,7 @@ import {
   type TensorInfo,
 } from '@liger-mhc/core';
 import type { CudaBackend } from '../cuda-backend.js';
+import { NO_FUSED_PRE } from '../flags.js';
 import { DTYPE_CODE } from '../native.js';
 import { expectDType, expectFloat, expectSameDType, expectScalar, expectShape } from '../validate.js';
 
@@ -53,7 +54,7 @@ export class CudaMhcKernels implements MhcKernels {
   private fusedPre: boolean;
 
   constructor(private readonly be: CudaBackend) {
-    this.fusedPre = be.info.mma && !be.info.safe && process.env.LIGER_MHC_CUDA_NO_FUSED_PRE !== '1';
+    this.fusedPre = be.info.mma && !be.info.safe && !NO_FUSED_PRE.get();
   }
 
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult {
