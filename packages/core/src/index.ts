@@ -23,4 +23,6 @@ export {
   envFlag,
   parseFlag,
 } from './util/env.js';
+export { checkBoolean, checkNumber, checkOptionKeys, nearest } from './util/options.js';
+export type { RandomState } from './util/random.js';
 export { Random } from './util/random.js';
