@@ -1,4 +1,4 @@
-import { BACKEND_PACKAGES, type Backend, ready, setBackend } from '@liger-mhc/core';
+import { BACKEND_ENV_VAR, BACKEND_PACKAGES, type Backend, ready, setBackend } from '@liger-mhc/core';
 
 /**
  * Import a backend's package from the CLI's own location (it depends on all of them; core, which
@@ -18,7 +18,7 @@ export async function loadBackendPackage(name: string): Promise<string | null> {
 
 /** Select by --backend, else LIGER_MHC_BACKEND, else automatically (the best that initialises). */
 export async function chooseBackend(name: string | undefined): Promise<Backend> {
-  const wanted = name ?? process.env.LIGER_MHC_BACKEND;
+  const wanted = name ?? BACKEND_ENV_VAR.get();
   if (wanted) {
     await loadBackendPackage(wanted);
     return setBackend(wanted);

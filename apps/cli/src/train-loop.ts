@@ -1,6 +1,16 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { AdamW, type Backend, type Module, noGrad, Random, type Tensor, tensor, tidy } from '@liger-mhc/core';
+import {
+  AdamW,
+  type Backend,
+  type Module,
+  noGrad,
+  Random,
+  type Tensor,
+  tensor,
+  tidy,
+  writeFileAtomic,
+} from '@liger-mhc/core';
 import { generate, saveCheckpoint } from '@liger-mhc/models';
 import { type CharCorpus, sampleBatch } from './corpus.js';
 import { Progress } from './progress.js';
@@ -114,18 +124,18 @@ export async function runTraining(
       const w = pts.slice(Math.max(0, i - k + 1), i + 1);
       return [s, mean(w)] as [number, number];
     });
-  await writeFile(
+  await writeFileAtomic(
     join(outDir, 'loss.svg'),
     lineChartSvg(spec.title, [
       { name: 'train (10-step mean)', color: '#1f77b4', points: smooth(losses) },
       { name: 'held-out', color: '#d62728', points: validLosses },
     ]),
   );
-  await writeFile(
+  await writeFileAtomic(
     join(outDir, 'loss.json'),
     JSON.stringify({ backend: be.name, ...spec.record, losses, validLosses }, null, 1),
   );
-  await writeFile(join(outDir, 'sample.txt'), `${sample}\n`);
+  await writeFileAtomic(join(outDir, 'sample.txt'), `${sample}\n`);
   // The vocabulary and config go into the checkpoint, so `liger-mhc generate --weights DIR` needs
   // nothing else.
   await saveCheckpoint(model, join(outDir, 'model.safetensors'), { vocabulary: corpus.vocab });

@@ -17,7 +17,7 @@ import {
 import { loadAddon } from './addon-loader.js';
 import { CudaHandle } from './cuda-handle.js';
 import { CudaUnavailableError, mapNativeError } from './errors.js';
-import { NO_CLUSTER, readBoolFlag } from './flags.js';
+import { applyNativeEnv, NO_CLUSTER, readBoolFlag } from './flags.js';
 import { CudaGenericKernels } from './generic/cuda-generic-kernels.js';
 import { chooseKernelPath, type KernelPath } from './kernel-path.js';
 import { CudaMhcKernels } from './mhc/cuda-mhc-kernels.js';
@@ -227,6 +227,7 @@ export async function createCudaBackend(options: CudaBackendOptions = {}): Promi
     throw new ArgumentError('device', `expected a non-negative integer, got ${index}`);
   // Configuration errors first: they are the user's to fix whatever the hardware.
   readBoolFlag(NO_CLUSTER);
+  applyNativeEnv();
   const { addon, probe } = probeCuda(index);
   if (index >= probe.count)
     throw new ArgumentError('device', `CUDA device ${index} does not exist (${probe.count} found)`);

@@ -14,6 +14,7 @@ import {
   type TensorInfo,
 } from '@liger-mhc/core';
 import { type AcquiredDevice, acquireDevice, type DeviceOptions } from './device.js';
+import { TRACE_PIPELINES } from './flags.js';
 import { WebGpuGenericKernels } from './kernels/generic/generic-kernels.js';
 import type { CoeffsPath, MmaDeviceSupport } from './kernels/mhc/coeffs-mma.wgsl.js';
 import { WebGpuMhcKernels } from './kernels/mhc/mhc-kernels.js';
@@ -76,9 +77,6 @@ export class ParamWriter {
     return this;
   }
 }
-
-/** LIGER_WEBGPU_TRACE=1 logs each pipeline's compile time (slow compilers: lavapipe). */
-const TRACE = typeof process !== 'undefined' && !!process.env?.LIGER_WEBGPU_TRACE;
 
 const SLOT_BYTES = 256;
 const ARENA_SLOTS = 256;
@@ -469,14 +467,15 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
       ],
     });
     const code = (def.directives ?? '') + header(def.bufs) + def.body;
-    const t0 = TRACE ? performance.now() : 0;
+    const trace = TRACE_PIPELINES.get();
+    const t0 = trace ? performance.now() : 0;
     const module = this.device.createShaderModule({ code, label: def.key });
     const pipeline = this.device.createComputePipeline({
       label: def.key,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: 'main' },
     });
-    if (TRACE) console.log(`[webgpu] pipeline ${def.key}: ${(performance.now() - t0).toFixed(0)} ms`);
+    if (trace) console.log(`[webgpu] pipeline ${def.key}: ${(performance.now() - t0).toFixed(0)} ms`);
     p = { pipeline, layout };
     this.pipelines.set(def.key, p);
     return p;

@@ -1,4 +1,5 @@
 import { BackendError } from '@liger-mhc/core';
+import { NO_SUBGROUP_MATRIX } from './flags.js';
 
 /**
  * Finding a GPUDevice: `navigator.gpu` in browsers; in Node, the GPU object of the provider that
@@ -35,7 +36,7 @@ export interface DeviceOptions {
   /**
    * Do not ask for 'chromium-experimental-subgroup-matrix' (nor, in Node, for Dawn's
    * allow_unsafe_apis toggle that exposes it): the coeffs forward then stays on its f32 path.
-   * Default: true when the environment sets LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX=1.
+   * Default: LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX (a strict on/off flag, see flags.ts).
    */
   disableSubgroupMatrix?: boolean;
 }
@@ -71,8 +72,7 @@ export interface AcquiredDevice {
 const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix' as GPUFeatureName;
 
 export function envDisablesSubgroupMatrix(): boolean {
-  const v = typeof process !== 'undefined' ? process.env?.LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX : undefined;
-  return !!v && v !== '0';
+  return NO_SUBGROUP_MATRIX.get();
 }
 
 /** The adapter's subgroup-matrix configs, read field by field. */

@@ -1,5 +1,6 @@
 import { ArgumentError } from '../errors.js';
 import { hostPlatform } from '../platform/platform.js';
+import { CONFIG_ENV_VAR } from '../flags.js';
 
 /**
  * `liger-mhc.config.json`: choose a backend without code changes, per project. The file is looked
@@ -12,7 +13,7 @@ import { hostPlatform } from '../platform/platform.js';
  * null. Files are reached through the host hooks (platform/), so the browser build has no fs code.
  */
 export const CONFIG_FILE_NAME = 'liger-mhc.config.json';
-export const CONFIG_PATH_ENV = 'LIGER_MHC_CONFIG';
+export const CONFIG_PATH_ENV = CONFIG_ENV_VAR.name;
 
 export interface LigerMhcConfigFile {
   /** Absolute path of the file that was read. */
@@ -36,7 +37,7 @@ export async function findConfigFile(startDir?: string): Promise<string | null> 
 export async function loadConfigFile(startDir?: string): Promise<LigerMhcConfigFile | null> {
   const host = hostPlatform();
   if (host.name !== 'node') return null;
-  const explicit = host.env(CONFIG_PATH_ENV)?.trim();
+  const explicit = CONFIG_ENV_VAR.get();
   const path = explicit ? host.resolvePath(explicit) : await findConfigFile(startDir);
   if (path === null) return null;
   let text: string;

@@ -1,6 +1,7 @@
 import { CpuBackend } from '../cpu/cpu-backend.js';
 import { BackendError } from '../errors.js';
 import { hostPlatform } from '../platform/platform.js';
+import { BACKEND_ENV_VAR } from '../flags.js';
 import { loadConfigFile } from './config-file.js';
 import type { Backend, BackendFactory, BackendProbe } from './contract.js';
 
@@ -47,7 +48,7 @@ export const BACKEND_PACKAGES: Readonly<Record<string, string>> = {
   cuda: '@liger-mhc/cuda-native',
 };
 
-export const BACKEND_ENV = 'LIGER_MHC_BACKEND';
+export const BACKEND_ENV = BACKEND_ENV_VAR.name;
 
 /** The CPU reference registers with the lowest priority: every GPU backend outranks it. */
 export const CPU_PRIORITY = 0;
@@ -126,8 +127,7 @@ export async function setBackend(name: string): Promise<Backend> {
 
 /** LIGER_MHC_BACKEND, trimmed; null where unset, empty, or there is no process (browsers). */
 function envBackend(): string | null {
-  const v = hostPlatform().env(BACKEND_ENV)?.trim();
-  return v ? v : null;
+  return BACKEND_ENV_VAR.get();
 }
 
 /** Which name the environment or configuration asks for, if any. */

@@ -1,3 +1,4 @@
+export * from './checkpoint.js';
 export * from './layers.js';
 export * from './liger-mhc.js';
 export * from './mini-lm.js';

@@ -1,5 +1,6 @@
-import { zeros } from '../ops/creation.js';
+import { ArgumentError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { checkNumber, checkOptionKeys } from '../util/options.js';
 import { Optimizer } from './optimizer.js';
 
 export interface AdamWOptions {
@@ -9,39 +10,34 @@ export interface AdamWOptions {
   weightDecay?: number;
 }
 
+const KEYS = ['lr', 'betas', 'eps', 'weightDecay'] as const;
+
 /** AdamW (decoupled weight decay), with f32 moments on each parameter's backend. */
 export class AdamW extends Optimizer {
   lr: number;
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly eps: number;
-  readonly weightDecay: number;
-  private t = 0;
-  private readonly state = new Map<Tensor, { m: Tensor; v: Tensor }>();
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  protected readonly kind = 'adamw';
+  protected readonly slots = ['exp_avg', 'exp_avg_sq'] as const;
 
   constructor(params: Iterable<Tensor>, options: AdamWOptions = {}) {
     super(params);
-    this.lr = options.lr ?? 1e-3;
-    [this.beta1, this.beta2] = options.betas ?? [0.9, 0.999];
-    this.eps = options.eps ?? 1e-8;
-    this.weightDecay = options.weightDecay ?? 0.01;
-  }
-
-  override step(): void {
-    this.t++;
-    super.step();
+    checkOptionKeys('options', options, KEYS);
+    const betas = options.betas ?? [0.9, 0.999];
+    if (!Array.isArray(betas) || betas.length !== 2)
+      throw new ArgumentError('options.betas', 'expected a pair [beta1, beta2]');
+    this.lr = checkNumber('options.lr', options.lr ?? 1e-3, { min: 0 });
+    this.beta1 = checkNumber('options.betas[0]', betas[0], { min: 0, max: 1 });
+    this.beta2 = checkNumber('options.betas[1]', betas[1], { min: 0, max: 1 });
+    this.eps = checkNumber('options.eps', options.eps ?? 1e-8, { min: 0 });
+    this.weightDecay = checkNumber('options.weightDecay', options.weightDecay ?? 0.01, { min: 0 });
   }
 
   protected update(p: Tensor, g: Tensor): void {
-    let s = this.state.get(p);
-    if (!s) {
-      s = {
-        m: this.stateTensor(zeros(p.shape, { dtype: 'f32', backend: p.backend })),
-        v: this.stateTensor(zeros(p.shape, { dtype: 'f32', backend: p.backend })),
-      };
-      this.state.set(p, s);
-    }
-    p.backend.ops.adamwStep(p, g, s.m, s.v, {
+    const s = this.slotsOf(p);
+    p.backend.ops.adamwStep(p, g, s.exp_avg!, s.exp_avg_sq!, {
       lr: this.lr,
       beta1: this.beta1,
       beta2: this.beta2,
@@ -51,11 +47,23 @@ export class AdamW extends Optimizer {
     });
   }
 
-  dispose(): void {
-    for (const s of this.state.values()) {
-      s.m.dispose();
-      s.v.dispose();
-    }
-    this.state.clear();
+  protected hyper(): Record<string, number> {
+    return {
+      lr: this.lr,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay: this.weightDecay,
+    };
+  }
+
+  protected setHyper(h: Record<string, unknown>): void {
+    checkOptionKeys('state.hyper', h, ['lr', 'beta1', 'beta2', 'eps', 'weightDecay']);
+    const lr = checkNumber('state.hyper.lr', h.lr ?? this.lr, { min: 0 });
+    const beta1 = checkNumber('state.hyper.beta1', h.beta1 ?? this.beta1, { min: 0, max: 1 });
+    const beta2 = checkNumber('state.hyper.beta2', h.beta2 ?? this.beta2, { min: 0, max: 1 });
+    const eps = checkNumber('state.hyper.eps', h.eps ?? this.eps, { min: 0 });
+    const weightDecay = checkNumber('state.hyper.weightDecay', h.weightDecay ?? this.weightDecay, { min: 0 });
+    Object.assign(this, { lr, beta1, beta2, eps, weightDecay });
   }
 }

@@ -1,3 +1,11 @@
+import { ArgumentError } from '../errors.js';
+
+/** A generator's full state: four xoshiro words and the cached second normal, if any. */
+export interface RandomState {
+  s: [number, number, number, number];
+  spare: number | null;
+}
+
 /**
  * A small seeded generator (xoshiro128**) so initialisation and tests are reproducible on every
  * backend: random values are drawn here, in JS, then uploaded.
@@ -23,6 +31,30 @@ export class Random {
     this.s1 = next();
     this.s2 = next();
     this.s3 = next();
+  }
+
+  /** The full state, to checkpoint (plain data: JSON round-trips it exactly). */
+  getState(): RandomState {
+    // The words are kept as int32 or uint32 depending on the last operation; only the bits matter.
+    return { s: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0], spare: this.spare };
+  }
+
+  /** Continue from a state taken with getState(), so a resumed run draws the same numbers. */
+  setState(state: RandomState): this {
+    const s = state?.s;
+    if (
+      !Array.isArray(s) ||
+      s.length !== 4 ||
+      !s.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)
+    )
+      throw new ArgumentError('state.s', 'expected four unsigned 32-bit integers');
+    if (s.every((w) => w === 0)) throw new ArgumentError('state.s', 'an all-zero state never leaves zero');
+    const spare = state.spare;
+    if (spare !== null && (typeof spare !== 'number' || !Number.isFinite(spare)))
+      throw new ArgumentError('state.spare', 'expected a finite number or null');
+    [this.s0, this.s1, this.s2, this.s3] = s;
+    this.spare = spare;
+    return this;
   }
 
   /** Uniform 32-bit unsigned integer. */

@@ -20,6 +20,7 @@ import {
   type TensorInfo,
 } from '@liger-mhc/core';
 import type { CudaBackend } from '../cuda-backend.js';
+import { NO_FUSED_PRE } from '../flags.js';
 import { DTYPE_CODE } from '../native.js';
 import { expectDType, expectFloat, expectSameDType, expectScalar, expectShape } from '../validate.js';
 import * as v4 from './cuda-v4-kernels.js';
@@ -66,7 +67,7 @@ export class CudaMhcKernels implements MhcKernels {
       be.info.kernelPath === 'cluster' &&
       be.info.mma &&
       !be.info.safe &&
-      process.env.LIGER_MHC_CUDA_NO_FUSED_PRE !== '1';
+      !NO_FUSED_PRE.get();
   }
 
   // DeepSeek-V4's kernels (cuda-v4-kernels.ts; native/kernels/mhc/head.cu, expand.cu, pre_norm.cu).
