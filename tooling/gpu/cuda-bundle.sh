@@ -17,12 +17,12 @@ npx esbuild bench/src/cuda-mhc-layer.ts "${common[@]}" "${alias[@]}" --outfile="
 npx esbuild tooling/gpu/cuda-cli.ts "${common[@]}" "${alias[@]}" --external:@liger-mhc/cuda-native --outfile="$out/cli/cli.mjs" --log-level=warning
 mkdir -p "$out/corpus"
 cp apps/cli/corpus/sotu-1790-1864.txt "$out/corpus/"
-cp bench/src/cuda-torch-peak.py "$out/"
+cp bench/anchors/torch_peak_memory.py "$out/"
 # The commit the results belong to (plus a mark when the tree has uncommitted changes).
 { git rev-parse --short HEAD 2>/dev/null || echo unknown; } | tr -d '\n' >"$out/commit.txt"
 # (only the sources that go into this bundle count)
 src=(packages/core packages/cuda-native packages/models packages/patch apps/cli bench/src/cuda-mhc-layer.ts
-  bench/src/cuda-torch-peak.py tooling/gpu/cuda-check.ts tooling/gpu/cuda-cli.ts tooling/gpu/cuda-run.sh)
+  bench/anchors tooling/gpu/cuda-check.ts tooling/gpu/cuda-cli.ts tooling/gpu/cuda-run.sh)
 if [ -n "$(git status --porcelain -- "${src[@]}" 2>/dev/null)" ]; then echo -n "+dirty" >>"$out/commit.txt"; fi
-if [ -f ../shared/anchors/torch_mhc_bench.py ]; then cp ../shared/anchors/torch_mhc_bench.py "$out/"; fi
+cp bench/anchors/torch_mhc_bench.py "$out/"
 du -sh "$out"

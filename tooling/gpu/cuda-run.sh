@@ -41,5 +41,5 @@ tail -48 "$OUT/bench.log"
 echo "== PyTorch anchor"
 (cd $B && PYTHONUNBUFFERED=1 timeout 170 python3 torch_mhc_bench.py --device cuda --dtype bf16 >"$OUT/torch.log" 2>&1; echo "torch rc=$?")
 tail -14 "$OUT/torch.log"
-(cd $B && PYTHONUNBUFFERED=1 timeout 80 python3 cuda-torch-peak.py --anchor-dir . ${PEAK_SHAPES:+--shapes $PEAK_SHAPES} >"$OUT/torch-peak.log" 2>&1; echo "peak rc=$?")
+(cd $B && PYTHONUNBUFFERED=1 timeout 80 python3 torch_peak_memory.py --anchor-dir . ${PEAK_SHAPES:+--shapes $PEAK_SHAPES} >"$OUT/torch-peak.log" 2>&1; echo "peak rc=$?")
 tail -6 "$OUT/torch-peak.log"

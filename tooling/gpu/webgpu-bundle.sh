@@ -22,8 +22,7 @@ cp apps/cli/corpus/sotu-1790-1864.txt "$OUT/corpus/"
 WEBGPU_DIR=$(node -e "console.log(require('path').dirname(require.resolve('webgpu/package.json', {paths: ['packages/webgpu-wgsl']})))")
 cp "$WEBGPU_DIR/dist/linux-x64/dawn.node" "$OUT/dist/linux-x64/dawn.node"
 rm -f "$OUT/cli/dist/linux-x64/dawn.node"  # run.sh copies it there (one copy travels)
-ANCHOR=../shared/anchors/torch_mhc_bench.py
-if [ -f "$ANCHOR" ]; then cp "$ANCHOR" "$OUT/torch_mhc_bench.py"; fi
+cp bench/anchors/torch_mhc_bench.py "$OUT/torch_mhc_bench.py"
 cp tooling/gpu/webgpu-run.sh "$OUT/run.sh"
 # The device copy has no .git: record the commit (and whether the package had local edits) here.
 { git rev-parse HEAD; git status --porcelain packages/webgpu-wgsl | wc -l | sed 's/$/ uncommitted files in packages\/webgpu-wgsl/'; } >"$OUT/commit.txt"
