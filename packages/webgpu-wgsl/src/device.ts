@@ -16,30 +16,12 @@ export interface DeviceOptions {
   dawnFlags?: readonly string[];
   /** Do not ask for 'shader-f16' even where the adapter has it (tests the fallback path). */
   disableShaderF16?: boolean;
-  /**
-   * Do not ask for 'chromium-experimental-subgroup-matrix' (nor, in Node, for Dawn's
-   * allow_unsafe_apis toggle that exposes it): the coeffs forward then stays on its f32 path.
-   * Default: true when the environment sets LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX=1.
-   */
-  disableSubgroupMatrix?: boolean;
-}
-
-/** One entry of the adapter's subgroupMatrixConfigs (Dawn's objects do not JSON.stringify). */
-export interface SubgroupMatrixConfig {
-  M: number;
-  N: number;
-  K: number;
-  componentType: string;
-  resultComponentType: string;
 }
 
 export interface DeviceFeatures {
   shaderF16: boolean;
   timestampQuery: boolean;
   subgroups: boolean;
-  /** 'chromium-experimental-subgroup-matrix' granted and it has an f16 16×16×16 → f32 config. */
-  subgroupMatrixF16: boolean;
-  subgroupMatrixConfigs: SubgroupMatrixConfig[];
   /** The adapter's subgroup size range (0 when unknown). */
   subgroupMinSize: number;
   subgroupMaxSize: number;
@@ -52,40 +34,11 @@ export interface AcquiredDevice {
   features: DeviceFeatures;
 }
 
-const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix' as GPUFeatureName;
-
-export function envDisablesSubgroupMatrix(): boolean {
-  const v = typeof process !== 'undefined' ? process.env?.LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX : undefined;
-  return !!v && v !== '0';
-}
-
-/** The adapter's subgroup-matrix configs, read field by field. */
-export function subgroupMatrixConfigs(info: unknown): SubgroupMatrixConfig[] {
-  const list = (info as { subgroupMatrixConfigs?: Iterable<Record<string, unknown>> } | undefined)
-    ?.subgroupMatrixConfigs;
-  if (!list) return [];
-  return [...list].map((c) => ({
-    M: Number(c.M),
-    N: Number(c.N),
-    K: Number(c.K),
-    componentType: String(c.componentType),
-    resultComponentType: String(c.resultComponentType),
-  }));
-}
-
-/** Whether the configs include the one the coeffs matrix kernel is written for. */
-export function hasF16Config16(configs: readonly SubgroupMatrixConfig[]): boolean {
-  return configs.some(
-    (c) =>
-      c.M === 16 && c.N === 16 && c.K === 16 && c.componentType === 'f16' && c.resultComponentType === 'f32',
-  );
-}
-
 function isNode(): boolean {
   return typeof process !== 'undefined' && !!process.versions?.node;
 }
 
-async function nodeInstance(flags: readonly string[], unsafeApis: boolean): Promise<GPU> {
+async function nodeInstance(flags: readonly string[]): Promise<GPU> {
   if (nodeGpu) return nodeGpu;
   let mod: { create(options: string[]): GPU; globals: object };
   try {
@@ -103,10 +56,7 @@ async function nodeInstance(flags: readonly string[], unsafeApis: boolean): Prom
   // vulkan_enable_f16_on_nvidia: Dawn hides shader-f16 on NVIDIA's Vulkan driver unless asked; the
   // toggle is read only on that driver, so passing it everywhere is harmless. Timestamp
   // quantisation (a fingerprinting guard for browsers) would blur the benchmark's GPU times.
-  // allow_unsafe_apis exposes Dawn's experimental features, among them the subgroup matrices (tensor
-  // cores) that the coeffs forward uses where the adapter has them.
   const enable = ['vulkan_enable_f16_on_nvidia'];
-  if (unsafeApis) enable.push('allow_unsafe_apis');
   const disable = ['timestamp_quantization'];
   const extra: string[] = [];
   for (const f of flags) {
@@ -127,8 +77,7 @@ async function nodeInstance(flags: readonly string[], unsafeApis: boolean): Prom
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
   let gpu: GPU | undefined;
   const node = isNode() && !(typeof navigator !== 'undefined' && (navigator as Navigator).gpu);
-  const noMatrix = opts.disableSubgroupMatrix ?? envDisablesSubgroupMatrix();
-  if (node) gpu = await nodeInstance(opts.dawnFlags ?? [], !noMatrix);
+  if (node) gpu = await nodeInstance(opts.dawnFlags ?? []);
   else {
     gpu = typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined;
     if (!gpu)
@@ -149,13 +98,9 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const subgroups = adapter.features.has('subgroups' as GPUFeatureName);
   if (shaderF16) want.push('shader-f16');
   if (timestampQuery) want.push('timestamp-query');
-  // Subgroups: the split coeffs kernel's shuffle reduction (and the matrix kernel) use them.
+  // Subgroups: the split coeffs kernel's shuffle reduction uses them.
   if (subgroups) want.push('subgroups' as GPUFeatureName);
   const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
-  const configs = subgroupMatrixConfigs(info);
-  // The matrix kernel stages x as f16, so the feature is only worth asking for with shader-f16.
-  const subgroupMatrix = adapter.features.has(SUBGROUP_MATRIX) && shaderF16 && !noMatrix;
-  if (subgroupMatrix) want.push(SUBGROUP_MATRIX);
   // Ask for the adapter's maxima of the limits our kernels are sized by: the defaults (128 MiB
   // bindings, 16 KiB workgroup memory) are far below what the GPUs offer.
   const l = adapter.limits;
@@ -182,8 +127,6 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
       shaderF16,
       timestampQuery,
       subgroups,
-      subgroupMatrixF16: subgroupMatrix && device.features.has(SUBGROUP_MATRIX) && hasF16Config16(configs),
-      subgroupMatrixConfigs: configs,
       subgroupMinSize: Number((info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0),
       subgroupMaxSize: Number((info as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize ?? 0),
     },

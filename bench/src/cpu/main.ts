@@ -25,8 +25,8 @@ import {
   tidy,
   zeros,
 } from '@liger-mhc/core';
-import { appendResults, cpuCard, provenance, type ResultRow } from './lib/results.js';
-import { medianMs } from './lib/stats.js';
+import { appendResults, cpuCard, provenance, type ResultRow } from '../lib/results.js';
+import { medianMs } from '../lib/stats.js';
 
 interface Row {
   impl: string;
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   const anchor = arg(
     'anchor',
     process.env.TORCH_MHC_BENCH ??
-      join(dirname(fileURLToPath(import.meta.url)), '..', 'anchors', 'torch_mhc_bench.py'),
+      join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'anchors', 'torch_mhc_bench.py'),
   );
   const rows: Row[] = [];
   for (const s of shapes.split(',')) {
