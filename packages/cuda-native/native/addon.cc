@@ -1,5 +1,6 @@
 // N-API glue. JS sees:
-//   probe()                     -> { ok, count, reason }      (never throws: the no-device path)
+//   probe()                     -> driver library, driver/runtime versions, devices (never throws)
+//   version, cudaArchs          the package version and CUDA targets compiled in (CMake defines)
 //   new Device(index)           one stream + caches; throws where CUDA cannot start
 //   device.alloc(bytes, zero)   -> Buffer (device memory owned by the JS object)
 //   device.launch(name, buffers, params: Float64Array)        a kernel from the op table
@@ -9,6 +10,8 @@
 //   device.memory(), resetPeak(), emptyCache(), info(), dispose()
 //   buffer.free()               explicit release; a finalizer releases forgotten buffers
 #include <napi.h>
+
+#include <dlfcn.h>
 
 #include <cstring>
 #include <memory>
@@ -32,6 +35,10 @@ auto guarded(const Napi::Env& env, F&& fn) -> decltype(fn()) {
   } catch (const CudaError& e) {
     Napi::Error err = Napi::Error::New(env, e.what());
     err.Set("code", e.code == cudaErrorMemoryAllocation ? "CUDA_OOM" : "CUDA_ERROR");
+    throw err;
+  } catch (const lmhc::UnsupportedDeviceError& e) {
+    Napi::Error err = Napi::Error::New(env, e.what());
+    err.Set("code", "CUDA_UNSUPPORTED");
     throw err;
   } catch (const ArgError& e) {
     Napi::Error err = Napi::TypeError::New(env, e.what());
@@ -361,6 +368,9 @@ class DeviceObj : public Napi::ObjectWrap<DeviceObj> {
     o.Set("cublasError", d.blas.loadError);
     o.Set("mma", !d.noMma);
     o.Set("safe", d.safe);
+    o.Set("loadedArch", d.loadedArch);
+    o.Set("clusterLaunch", d.clusterLaunch);
+    o.Set("clusterKernels", d.clusterKernels);
     return o;
   }
 
@@ -414,26 +424,57 @@ class DeviceObj : public Napi::ObjectWrap<DeviceObj> {
   std::shared_ptr<Device> dev_;
 };
 
+// What stands between this process and a usable device, in the order a user has to fix it: the
+// driver library (libcuda.so.1, opened here only to tell "no driver" from the rest; the CUDA runtime
+// opens it again itself), its CUDA version, the device count and each device's compute capability.
+// Reading device properties creates no context. Never throws: the JS side classifies the result.
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
+  o.Set("runtimeVersion", CUDART_VERSION);
+  void* libcuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  int drv = 0;
+  if (!libcuda) {
+    const char* err = dlerror();
+    o.Set("libcuda", false);
+    o.Set("libcudaError", err ? err : "dlopen(libcuda.so.1) failed");
+  } else {
+    o.Set("libcuda", true);
+    o.Set("libcudaError", "");
+    using GetVersion = int (*)(int*);
+    auto getVersion = reinterpret_cast<GetVersion>(dlsym(libcuda, "cuDriverGetVersion"));
+    if (!getVersion || getVersion(&drv) != 0) drv = 0;
+  }
+  o.Set("driverVersion", drv);
   int count = 0;
-  cudaError_t e = cudaGetDeviceCount(&count);
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  Napi::Array devices = Napi::Array::New(env);
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
-    o.Set("ok", false);
-    o.Set("count", 0);
-    o.Set("reason", std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e));
-    return o;
+    count = 0;
+    o.Set("error", cudaGetErrorName(e));
+    o.Set("errorCode", static_cast<int>(e));
+    o.Set("errorMessage", cudaGetErrorString(e));
+  } else {
+    o.Set("error", "");
+    o.Set("errorCode", 0);
+    o.Set("errorMessage", "");
+    for (int i = 0; i < count; i++) {
+      cudaDeviceProp prop;
+      if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) {
+        (void)cudaGetLastError();
+        continue;
+      }
+      Napi::Object d = Napi::Object::New(env);
+      d.Set("index", i);
+      d.Set("name", prop.name);
+      d.Set("computeCapability", std::to_string(prop.major) + "." + std::to_string(prop.minor));
+      d.Set("memTotal", static_cast<double>(prop.totalGlobalMem));
+      devices.Set(devices.Length(), d);
+    }
   }
-  o.Set("ok", count > 0);
   o.Set("count", count);
-  o.Set("reason", count > 0 ? "" : "no CUDA device found");
-  int rt = 0, drv = 0;
-  cudaRuntimeGetVersion(&rt);
-  cudaDriverGetVersion(&drv);
-  o.Set("runtimeVersion", rt);
-  o.Set("driverVersion", drv);
+  o.Set("devices", devices);
   return o;
 }
 
@@ -445,6 +486,10 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("Buffer", bufferCtor);
   exports.Set("Device", DeviceObj::Init(env));
   exports.Set("probe", Napi::Function::New(env, Probe));
+  // The JS side refuses an addon whose version differs from its own (a stale build, or a prebuilt
+  // package of another release): the op table and parameter layouts change between versions.
+  exports.Set("version", LMHC_VERSION);
+  exports.Set("cudaArchs", LMHC_CUDA_ARCHS);
   return exports;
 }
 

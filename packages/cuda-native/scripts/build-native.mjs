@@ -1,74 +1,112 @@
 #!/usr/bin/env node
-// Builds the CUDA addon with cmake-js into build/Release/liger_mhc_cuda.node.
-//   node scripts/build-native.mjs             build; fail if nvcc is missing or the build fails
-//   node scripts/build-native.mjs --if-nvcc   build only when nvcc exists; fail if that build fails (`build`)
-//   LIGER_MHC_NVCC=/path/to/nvcc | none        pick the compiler, or skip the native build
-//   node scripts/build-native.mjs --optional  never fail (`install`): without nvcc, or when the build
-//                                             fails, the package still installs and the backend reports
-//                                             "CUDA backend unavailable: <reason>" at initialisation.
+// Builds the CUDA addon with cmake-js.
+//   node scripts/build-native.mjs                  build from source for sm_90 (+ compute_90 PTX) into
+//                                                  build/Release/liger_mhc_cuda.node; fails without nvcc
+//   node scripts/build-native.mjs --prebuilt DIR   the fat binary of the platform package at DIR (sm_80 ..
+//                                                  sm_120 + PTX), built in DIR/build and copied to
+//                                                  DIR/liger_mhc_cuda.node
+//   --if-nvcc    without nvcc, say so and succeed; a build that fails still fails
+//   --optional   never fail (without nvcc or when the build fails, the backend reports itself
+//                unavailable at initialisation)
+// LIGER_MHC_NVCC=/path/to/nvcc picks the compiler; LIGER_MHC_NVCC=none skips the build as if nvcc were
+// absent. CMAKE_BUILD_PARALLEL_LEVEL sets the number of parallel compile jobs (default: the CPUs).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readFileSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { delimiter, dirname, join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const pkgDir = dirname(dirname(fileURLToPath(import.meta.url)));
-const optional = process.argv.includes('--optional');
-const ifNvcc = optional || process.argv.includes('--if-nvcc');
+const ADDON_FILE = 'liger_mhc_cuda.node';
 
-function findNvcc() {
-  // LIGER_MHC_NVCC names the compiler, or 'none' to skip the native build (as if nvcc were absent).
-  const forced = process.env.LIGER_MHC_NVCC;
+let opts;
+try {
+  opts = parseArgs({
+    options: {
+      prebuilt: { type: 'string' },
+      'if-nvcc': { type: 'boolean', default: false },
+      optional: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  }).values;
+} catch (e) {
+  console.error(`[cuda-native] build-native: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(2);
+}
+const optional = opts.optional;
+const ifNvcc = optional || opts['if-nvcc'];
+const prebuiltDir = opts.prebuilt === undefined ? null : resolve(opts.prebuilt);
+
+/** nvcc from LIGER_MHC_NVCC, CUDACXX, CUDA_HOME/CUDA_PATH, PATH or /usr/local/cuda, or null. */
+function findNvcc(env = process.env) {
+  const forced = env.LIGER_MHC_NVCC;
   if (forced === 'none') return null;
   if (forced) return existsSync(forced) ? forced : null;
   const candidates = [];
-  for (const v of ['CUDACXX']) if (process.env[v]) candidates.push(process.env[v]);
-  for (const v of ['CUDA_HOME', 'CUDA_PATH'])
-    if (process.env[v]) candidates.push(join(process.env[v], 'bin', 'nvcc'));
-  for (const d of (process.env.PATH ?? '').split(delimiter)) if (d) candidates.push(join(d, 'nvcc'));
+  if (env.CUDACXX) candidates.push(env.CUDACXX);
+  for (const v of ['CUDA_HOME', 'CUDA_PATH']) if (env[v]) candidates.push(join(env[v], 'bin', 'nvcc'));
+  for (const d of (env.PATH ?? '').split(delimiter)) if (d) candidates.push(join(d, 'nvcc'));
   candidates.push('/usr/local/cuda/bin/nvcc');
   return candidates.find((c) => existsSync(c)) ?? null;
 }
 
+function giveUp(msg) {
+  console.error(`[cuda-native] ${msg}`);
+  process.exit(optional ? 0 : 1);
+}
+
 const nvcc = findNvcc();
 if (!nvcc) {
-  const msg =
-    '[cuda-native] nvcc not found: skipping the CUDA addon (the cuda backend will report itself unavailable)';
+  const msg = prebuiltDir
+    ? 'nvcc not found: skipping the prebuilt CUDA addon (set LIGER_MHC_NVCC or put a CUDA toolkit on PATH to build it)'
+    : 'nvcc not found: skipping the CUDA addon (install a CUDA toolkit with nvcc on PATH or CUDA_HOME, or use the prebuilt package @liger-mhc/cuda-native-linux-x64-gnu)';
   if (ifNvcc) {
-    console.log(msg);
+    console.log(`[cuda-native] ${msg}`);
     process.exit(0);
   }
-  console.error(msg);
-  process.exit(1);
+  giveUp(msg);
 }
 
 let cmakeJs;
 try {
   cmakeJs = createRequire(import.meta.url).resolve('cmake-js/bin/cmake-js');
 } catch {
-  const msg = '[cuda-native] cmake-js is not installed: skipping the CUDA addon';
-  console.log(msg);
-  process.exit(optional ? 0 : 1);
+  giveUp(
+    'cmake-js is not installed (an optional dependency of @liger-mhc/cuda-native): cannot build the CUDA addon',
+  );
 }
 
-const args = [
-  cmakeJs,
-  'compile',
-  '--directory',
-  pkgDir,
-  '--out',
-  join(pkgDir, 'build'),
-  '--config',
-  'Release',
-];
-const parallel = process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? '4';
+if (prebuiltDir) {
+  // The platform package must carry the same version as this package (the loader checks both).
+  const own = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version;
+  const plat = JSON.parse(readFileSync(join(prebuiltDir, 'package.json'), 'utf8')).version;
+  if (own !== plat) giveUp(`version mismatch: @liger-mhc/cuda-native is ${own}, ${prebuiltDir} is ${plat}`);
+}
+
+const outDir = prebuiltDir ? join(prebuiltDir, 'build') : join(pkgDir, 'build');
+const args = [cmakeJs, 'compile', '--directory', pkgDir, '--out', outDir, '--config', 'Release'];
+if (prebuiltDir) args.push('--CDLIGER_MHC_PREBUILT=ON');
+const parallel = process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? String(availableParallelism());
 const r = spawnSync(process.execPath, args, {
   stdio: 'inherit',
   cwd: pkgDir,
   env: { ...process.env, CUDACXX: nvcc, CMAKE_BUILD_PARALLEL_LEVEL: parallel },
 });
-if (r.status !== 0) {
-  console.error(`[cuda-native] building the CUDA addon failed (exit ${r.status})`);
-  process.exit(optional ? 0 : 1);
+if (r.status !== 0) giveUp(`building the CUDA addon failed (exit ${r.status})`);
+const built = join(outDir, 'Release', ADDON_FILE);
+if (prebuiltDir) {
+  // Copied atomically: a half-written .node in the package would load as a corrupt binary.
+  const dest = join(prebuiltDir, ADDON_FILE);
+  const tmp = `${dest}.tmp-${process.pid}`;
+  copyFileSync(built, tmp);
+  const fd = openSync(tmp, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, dest);
+  console.log(`[cuda-native] built ${dest}`);
+} else {
+  console.log(`[cuda-native] built ${built}`);
 }
-console.log(`[cuda-native] built ${join(pkgDir, 'build', 'Release', 'liger_mhc_cuda.node')}`);

@@ -14,17 +14,20 @@ import {
   sizeOf,
   type TensorInfo,
 } from '@liger-mhc/core';
+import { loadAddon } from './addon-loader.js';
 import { CudaHandle } from './cuda-handle.js';
 import { CudaUnavailableError, mapNativeError } from './errors.js';
+import { NO_CLUSTER, readBoolFlag } from './flags.js';
 import { CudaGenericKernels } from './generic/cuda-generic-kernels.js';
+import { chooseKernelPath, type KernelPath } from './kernel-path.js';
 import { CudaMhcKernels } from './mhc/cuda-mhc-kernels.js';
-import {
-  type Addon,
-  loadAddon,
-  type NativeBuffer,
-  type NativeDevice,
-  type NativeDeviceInfo,
-} from './native.js';
+import type { Addon, NativeBuffer, NativeDevice, NativeDeviceInfo, ProbeResult } from './native.js';
+import { classifyProbe } from './probe.js';
+
+/** The device as the backend reports it: the addon's device info plus the kernel path chosen for it. */
+export interface CudaDeviceInfo extends NativeDeviceInfo {
+  kernelPath: KernelPath;
+}
 
 export interface CudaBackendOptions {
   /** CUDA device ordinal (default 0). */
@@ -47,16 +50,17 @@ export class CudaBackend implements Backend {
   readonly capabilities: BackendCapabilities;
   readonly mhc: CudaMhcKernels;
   readonly ops: CudaGenericKernels;
-  readonly info: NativeDeviceInfo;
+  readonly info: CudaDeviceInfo;
   private disposed = false;
 
   constructor(readonly device: NativeDevice) {
-    this.info = device.info();
+    const native = device.info();
+    this.info = { ...native, kernelPath: chooseKernelPath(native) };
     this.capabilities = {
       dtypes: ['f32', 'f16', 'bf16', 'i32'],
-      device: `${this.info.name} (sm_${this.info.computeCapability.replace('.', '')}, ${this.info.sms} SMs) via CUDA; matmul: ${
-        this.info.cublas ? `cuBLAS ${this.info.cublas}` : 'built-in kernel (cuBLAS not found)'
-      }`,
+      device: `${this.info.name} (sm_${this.info.computeCapability.replace('.', '')}, ${this.info.sms} SMs) via CUDA; kernel path: ${
+        this.info.kernelPath
+      }; matmul: ${this.info.cublas ? `cuBLAS ${this.info.cublas}` : 'built-in kernel (cuBLAS not found)'}`,
     };
     this.mhc = new CudaMhcKernels(this);
     this.ops = new CudaGenericKernels(this);
@@ -193,32 +197,65 @@ export class CudaBackend implements Backend {
 }
 
 /**
- * Create a CUDA backend. Rejects with `CUDA backend unavailable: <reason>` where the addon was not
- * built, no driver or device exists, or CUDA cannot start; never crashes the process.
+ * Load the addon and probe the machine, throwing the CudaUnavailableError that says what is missing
+ * (no addon, addon of another version, no driver, driver too old, no device, unsupported device).
  */
-export async function createCudaBackend(options: CudaBackendOptions = {}): Promise<CudaBackend> {
+export function probeCuda(device = 0): { addon: Addon; probe: ProbeResult } {
   const loaded = loadAddon();
-  if ('error' in loaded) throw new CudaUnavailableError(loaded.error);
-  const addon: Addon = loaded.addon;
-  let probe: ReturnType<Addon['probe']>;
+  if (!loaded.ok) throw loaded.error;
+  const addon = loaded.addon;
+  let probe: ProbeResult;
   try {
     probe = addon.probe();
   } catch (e) {
-    throw new CudaUnavailableError(e instanceof Error ? e.message : String(e));
+    throw new CudaUnavailableError('no-driver', e instanceof Error ? e.message : String(e));
   }
-  if (!probe.ok) throw new CudaUnavailableError(probe.reason || 'no CUDA device found');
+  const verdict = classifyProbe(probe, device);
+  if (!verdict.ok) throw new CudaUnavailableError(verdict.kind, verdict.reason);
+  return { addon, probe };
+}
+
+/**
+ * Create a CUDA backend. Rejects with a CudaUnavailableError whose `kind` says why CUDA cannot start
+ * here (see CudaUnavailableKind) and whose message says what to do; never crashes the process.
+ * Invalid configuration (LIGER_MHC_CUDA_ADDON, LIGER_MHC_CUDA_NO_CLUSTER, the device index) is an
+ * ArgumentError naming it.
+ */
+export async function createCudaBackend(options: CudaBackendOptions = {}): Promise<CudaBackend> {
   const index = options.device ?? 0;
+  if (!Number.isInteger(index) || index < 0)
+    throw new ArgumentError('device', `expected a non-negative integer, got ${index}`);
+  // Configuration errors first: they are the user's to fix whatever the hardware.
+  readBoolFlag(NO_CLUSTER);
+  const { addon, probe } = probeCuda(index);
+  if (index >= probe.count)
+    throw new ArgumentError('device', `CUDA device ${index} does not exist (${probe.count} found)`);
+  let device: NativeDevice;
   try {
-    return new CudaBackend(new addon.Device(index));
+    device = new addon.Device(index);
   } catch (e) {
-    throw new CudaUnavailableError(e instanceof Error ? e.message : String(e));
+    const mapped = mapNativeError(e);
+    if (mapped instanceof CudaUnavailableError) throw mapped;
+    throw new CudaUnavailableError('no-device', `device ${index} could not be opened: ${mapped.message}`);
+  }
+  try {
+    return new CudaBackend(device);
+  } catch (e) {
+    device.dispose();
+    throw e;
   }
 }
 
-/** Whether a CUDA device can be used here (no backend is created). */
-export function cudaAvailable(): { ok: boolean; reason: string } {
-  const loaded = loadAddon();
-  if ('error' in loaded) return { ok: false, reason: loaded.error };
-  const p = loaded.addon.probe();
-  return { ok: p.ok, reason: p.ok ? '' : p.reason };
+/** Whether a CUDA device can be used here (no backend is created); `kind` says why not. */
+export function cudaAvailable(): { ok: boolean; reason: string; kind: CudaUnavailableError['kind'] | null } {
+  try {
+    probeCuda(0);
+    return { ok: true, reason: '', kind: null };
+  } catch (e) {
+    return {
+      ok: false,
+      reason: e instanceof Error ? e.message : String(e),
+      kind: e instanceof CudaUnavailableError ? e.kind : null,
+    };
+  }
 }

@@ -1,6 +1,3 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { DType } from '@liger-mhc/core';
 
 /** The JS face of native/addon.cc. */
@@ -34,6 +31,12 @@ export interface NativeDeviceInfo {
   mma: boolean;
   /** LIGER_MHC_CUDA_SAFE=1: the first, plain versions of kernels that have a faster variant. */
   safe: boolean;
+  /** Architecture of the addon code the driver loaded for the device (80 for sm_80 SASS, ...). */
+  loadedArch: number;
+  /** The device can launch thread-block clusters. */
+  clusterLaunch: boolean;
+  /** The loaded code has the cluster kernels' bodies (compiled for sm_90 or newer). */
+  clusterKernels: boolean;
 }
 
 export interface NativeDevice {
@@ -55,53 +58,38 @@ export interface NativeDevice {
   clearEvents(): void;
 }
 
+export interface ProbeDevice {
+  index: number;
+  name: string;
+  computeCapability: string;
+  memTotal: number;
+}
+
+/** What native/addon.cc's probe() found (it never throws and creates no CUDA context). */
 export interface ProbeResult {
-  ok: boolean;
+  /** CUDART_VERSION the addon was built with, e.g. 13000. */
+  runtimeVersion: number;
+  /** libcuda.so.1 could be opened. */
+  libcuda: boolean;
+  libcudaError: string;
+  /** cuDriverGetVersion, e.g. 13000 (0 when unknown). */
+  driverVersion: number;
+  /** cudaGetDeviceCount's error name ('' on success), code and text. */
+  error: string;
+  errorCode: number;
+  errorMessage: string;
   count: number;
-  reason: string;
-  runtimeVersion?: number;
-  driverVersion?: number;
+  devices: ProbeDevice[];
 }
 
 export interface Addon {
   Device: new (index: number) => NativeDevice;
   probe(): ProbeResult;
+  /** The package version compiled into the addon (from package.json, by CMake). */
+  version: string;
+  /** The CUDA targets compiled in, e.g. 'sm_80 sm_86 ... compute_120'. */
+  cudaArchs: string;
 }
 
 /** dtype codes shared with native/runtime/ops.h. */
 export const DTYPE_CODE: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2, i32: 3 };
-
-export const ADDON_FILE = 'liger_mhc_cuda.node';
-export const ADDON_ENV = 'LIGER_MHC_CUDA_ADDON';
-
-let cached: { addon: Addon } | { error: string } | null = null;
-
-/**
- * Load the addon, or say why it cannot be loaded. Looked for, in order: $LIGER_MHC_CUDA_ADDON, the
- * package's build/Release (from src/ or dist/), and next to this module (bundles for the GPU machine
- * copy the .node beside the bundle).
- */
-export function loadAddon(): { addon: Addon } | { error: string } {
-  if (cached) return cached;
-  const env = process.env[ADDON_ENV];
-  const candidates = env
-    ? [env]
-    : [
-        fileURLToPath(new URL(`../build/Release/${ADDON_FILE}`, import.meta.url)),
-        fileURLToPath(new URL(`./${ADDON_FILE}`, import.meta.url)),
-      ];
-  const path = candidates.find((p) => existsSync(p));
-  if (!path) {
-    cached = {
-      error: `native addon not found (looked for ${candidates.join(', ')}); build it with 'pnpm --filter @liger-mhc/cuda-native build:native' where nvcc is installed`,
-    };
-    return cached;
-  }
-  try {
-    const req = createRequire(import.meta.url);
-    cached = { addon: req(path) as Addon };
-  } catch (e) {
-    cached = { error: `native addon ${path} failed to load: ${e instanceof Error ? e.message : String(e)}` };
-  }
-  return cached;
-}

@@ -3,69 +3,7 @@
 import { BackendError, CpuBackend, DisposedTensorError, ShapeError, type TensorInfo } from '@liger-mhc/core';
 import { describe, expect, it } from 'vitest';
 import { CudaBackend, CudaError, CudaOutOfMemoryError } from '../src/index.js';
-import type { NativeBuffer, NativeDevice } from '../src/native.js';
-
-class FakeBuffer implements NativeBuffer {
-  freed = false;
-  constructor(readonly bytes: number) {}
-  free(): void {
-    this.freed = true;
-  }
-}
-
-function fakeDevice(opts: { failAlloc?: string; failLaunch?: string } = {}) {
-  const launches: string[] = [];
-  const args: (NativeBuffer | null)[][] = [];
-  const live = new Set<FakeBuffer>();
-  const device: NativeDevice = {
-    alloc(bytes) {
-      if (opts.failAlloc)
-        throw Object.assign(new Error('CUDA out of memory: could not allocate'), { code: opts.failAlloc });
-      const b = new FakeBuffer(bytes);
-      live.add(b);
-      return b;
-    },
-    launch(name, buffers) {
-      if (opts.failLaunch)
-        throw Object.assign(new Error('CUDA error in launch: cudaErrorLaunchFailure'), {
-          code: opts.failLaunch,
-        });
-      launches.push(name);
-      args.push([...buffers]);
-    },
-    write() {},
-    read: async (b) => new ArrayBuffer(b.bytes),
-    sync: async () => {},
-    memory: () => ({
-      liveBuffers: [...live].filter((b) => !b.freed).length,
-      liveBytes: 0,
-      pooledBuffers: 0,
-      pooledBytes: 0,
-      peakBytes: 0,
-      reservedBytes: 0,
-      peakReservedBytes: 0,
-    }),
-    resetPeak() {},
-    emptyCache() {},
-    info: () => ({
-      name: 'fake',
-      index: 0,
-      sms: 1,
-      computeCapability: '9.0',
-      memTotal: 0,
-      cublas: null,
-      cublasError: '',
-      mma: true,
-      safe: false,
-    }),
-    ops: () => [],
-    dispose() {},
-    recordEvent: () => 0,
-    elapsedMs: () => 0,
-    clearEvents() {},
-  };
-  return { device, launches, live, args };
-}
+import { fakeDevice } from './fake-device.js';
 
 function t(be: CudaBackend, shape: number[], dtype: TensorInfo['dtype'] = 'f32'): TensorInfo {
   return be.output(shape, dtype);

@@ -20,6 +20,11 @@ struct ArgError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/** The device cannot run this build of the addon (compute capability, or no code for its architecture). */
+struct UnsupportedDeviceError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 [[noreturn]] inline void throw_cuda(cudaError_t e, const char* what) {
   throw CudaError(std::string("CUDA error in ") + what + ": " + cudaGetErrorName(e) + " (" +
                       cudaGetErrorString(e) + ")",

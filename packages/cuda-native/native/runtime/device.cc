@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "arch.h"
 #include "ops.h"
 
 namespace lmhc {
@@ -176,6 +177,27 @@ Device::Device(int id_) : id(id_) {
   ccMinor = prop.minor;
   memTotal = prop.totalGlobalMem;
   name = prop.name;
+  if (ccMajor < 8)
+    throw UnsupportedDeviceError("device " + std::to_string(id) + " (" + name + ") has compute capability " +
+                                 std::to_string(ccMajor) + "." + std::to_string(ccMinor) +
+                                 " < 8.0: the CUDA backend needs an Ampere (sm_80) or newer card");
+  const cudaError_t img = lmhc::loadedArch(&loadedArch);
+  if (img != cudaSuccess) {
+    if (img == cudaErrorNoKernelImageForDevice || img == cudaErrorInvalidDeviceFunction ||
+        img == cudaErrorUnsupportedPtxVersion)
+      throw UnsupportedDeviceError("this build of the addon has no code for device " + std::to_string(id) + " (" +
+                                   name + ", sm_" + std::to_string(ccMajor * 10 + ccMinor) + "; built for " +
+                                   LMHC_CUDA_ARCHS + "): " + cudaGetErrorName(img) +
+                                   "; build it from source for this card with a CUDA toolkit that knows it");
+    throw_cuda(img, "cudaFuncGetAttributes (loading the addon's kernels)");
+  }
+  int cl = 0;
+  if (cudaDeviceGetAttribute(&cl, cudaDevAttrClusterLaunch, id) != cudaSuccess) {
+    (void)cudaGetLastError();
+    cl = 0;
+  }
+  clusterLaunch = cl != 0;
+  clusterKernels = clusterLaunch && coeffsPreKernelBuilt();
   // A non-blocking stream: no implicit synchronisation with the legacy default stream, which other
   // libraries in the process may use.
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));

@@ -101,6 +101,13 @@ class Device {
   PinnedPool pinned;
   Blas blas;
   bool disposed = false;
+  /** Architecture of the addon code the driver loaded for this device (e.g. 80 for sm_80 SASS on an
+   * sm_86 card, 120 for PTX compiled at load). */
+  int loadedArch = 0;
+  /** The device can launch thread-block clusters (cudaDevAttrClusterLaunch). */
+  bool clusterLaunch = false;
+  /** The cluster kernels (coeffs_pre.cu) have their body in the code loaded for this device. */
+  bool clusterKernels = false;
   /** Set LIGER_MHC_CUDA_NO_MMA=1 to force the CUDA-core coeffs forward (tests compare both paths). */
   bool noMma = false;
   /** LIGER_MHC_CUDA_PROFILE=1: ops with an OpTimer print per-kernel times to stderr (synchronising). */

@@ -21,8 +21,19 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "runtime/arch.h"
 #include "coeffs_mma.cuh"
 #include "sinkhorn.cuh"
+
+// The cluster path exists for sm_90 and newer only (thread-block clusters, distributed shared memory,
+// st.async and mbarrier transaction counts are sm_90 features). The fat build also compiles this file
+// for sm_80/86/89: there the kernel body is compiled out and the host never launches it
+// (coeffsPreKernelBuilt says whether the code loaded for the device has the real body).
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+#define LMHC_CLUSTER_CODE 1
+#else
+#define LMHC_CLUSTER_CODE 0
+#endif
 
 namespace lmhc {
 namespace {
@@ -32,7 +43,9 @@ namespace cg = cooperative_groups;
 constexpr int kHc = 4, kM = kHc * kHc + 2 * kHc, kNT = 3;
 constexpr int kTileTok = 16;          // tokens a tile: one m16 row block of mma
 constexpr int kLd = kM + 1;           // a token's partials: 24 columns of x·phi, then the sum of squares
-constexpr int kWarpChannels = 32;     // channels a warp owns (one 32-wide k block a stream)
+
+#if LMHC_CLUSTER_CODE
+constexpr int kWarpChannels = 32;  // channels a warp owns (one 32-wide k block a stream)
 
 /** hPre of one stream from the token's summed projection y and invr (coeffsEpilogueHead4's formula). */
 __device__ __forceinline__ float preCoef(float y, float invr, float ap, float b, float eps) {
@@ -43,7 +56,6 @@ __device__ __forceinline__ float preCoef(float y, float invr, float ap, float b,
 __device__ __forceinline__ float invRms(float ss, int K, float eps) {
   return 1.0f / sqrtf(ss / static_cast<float>(K) + eps);
 }
-
 
 // Distributed-shared-memory exchange: each block pushes its partial sums straight into the shared
 // memory of the blocks that need them with st.async, which counts the bytes on the receiver's
@@ -87,6 +99,8 @@ __device__ __forceinline__ void stAsync4(uint32_t addr, float a, float b, float 
       "f"(a), "f"(b), "f"(c), "f"(d), "r"(bar)
       : "memory");
 }
+
+#endif  // LMHC_CLUSTER_CODE
 
 /** The 8 storage values of a 16-byte pack as f32 (element 2i is the low half of word i). */
 template <typename T>
@@ -134,6 +148,9 @@ __global__ __launch_bounds__(W * 32, W == 8 ? 2 : 1) void coeffsPreFwd(const T* 
                                                                        const uint4* __restrict__ phiP,
                                                                        T* __restrict__ xIn, CoeffsFwdParams p,
                                                                        int C, int tiles) {
+#if !LMHC_CLUSTER_CODE
+  __trap();  // unreachable: the host checks coeffsPreKernelBuilt before launching
+#else
   constexpr int P = pushFloats<CL>(), THREADS = W * 32;
   extern __shared__ __align__(16) unsigned char smRaw[];
   uint4* phiS = reinterpret_cast<uint4*>(smRaw);                           // [W][hc][NT][32]
@@ -341,6 +358,7 @@ __global__ __launch_bounds__(W * 32, W == 8 ? 2 : 1) void coeffsPreFwd(const T* 
   }
   // No block may leave (taking its shared memory) while another still writes into it.
   cluster.sync();
+#endif  // LMHC_CLUSTER_CODE
 }
 
 /** Sinkhorn of hc = 4 tokens whose logits are in hRes (coeffsPreFwd's output), 16 lanes a token, in place. */
@@ -422,6 +440,16 @@ bool launchCoeffsPreFor(Device& dev, const T* x, const uint4* phiP, T* xIn, cons
 
 }  // namespace
 
+bool coeffsPreKernelBuilt() {
+  // The loaded image's architecture: below 90 the kernel body was compiled out (LMHC_CLUSTER_CODE).
+  cudaFuncAttributes attr{};
+  if (cudaFuncGetAttributes(&attr, coeffsPreFwd<bf16, 16, 8>) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return attr.binaryVersion >= 90;
+}
+
 /** Whether coeffs_pre_fwd takes these sizes (the TS side asks before calling; mirrored there). */
 bool coeffsPreSupported(int hc, int C) {
   return hc == kHc && (C == 256 || C == 512 || C == 1024 || C == 2048 || C == 4096);
@@ -438,6 +466,9 @@ LMHC_OP(coeffs_pre_fwd) {
                    std::to_string(hc) + ", K = " + std::to_string(K));
   if (args.xdt != args.phidt || (args.xdt != kBF16 && args.xdt != kF16))
     throw ArgError("coeffs_pre_fwd: x and phi must both be bf16 or both f16");
+  if (!a.dev.clusterKernels)
+    throw ArgError("coeffs_pre_fwd: needs thread-block clusters (sm_90 or newer); this device is sm_" +
+                   std::to_string(a.dev.ccMajor * 10 + a.dev.ccMinor) + ", which takes the no-cluster path");
   const int xdt = args.xdt;
   const void* x = args.x;
   const void* phi = args.phi;
