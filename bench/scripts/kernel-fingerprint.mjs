@@ -212,6 +212,25 @@ async function wgsl() {
   console.log(`wgsl: ${seen.size} kernels -> ${dir}`);
 }
 
+/**
+ * Kernels in an anonymous namespace get a mangled name that hashes the source file
+ * (`<len>_GLOBAL__N__<hash>_<n>_<file>_cu_<hash>_<n>`); the length prefix tells where it ends.
+ * Replaced by a fixed token so a kernel moved to another file keeps its name.
+ */
+function anonymous(text) {
+  let out = '';
+  let at = 0;
+  const re = /(\d+)_GLOBAL__N_/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const start = m.index + m[1].length;
+    const end = start + Number(m[1]);
+    out += `${text.slice(at, m.index)}7_ANON__`;
+    at = end;
+    re.lastIndex = end;
+  }
+  return out + text.slice(at);
+}
+
 function cuda() {
   const native = join(root, 'packages/cuda-native/native');
   const files = [];
@@ -245,11 +264,11 @@ function cuda() {
     } else {
       const ptxFile = join(tmp, `${stem}.ptx`);
       execFileSync(opts.nvcc, ['-ptx', ...flags, '-o', ptxFile, f], { stdio: 'inherit' });
-      const ptx = readFileSync(ptxFile, 'utf8')
+      const ptx = anonymous(readFileSync(ptxFile, 'utf8'))
         .split('\n')
         .filter((l) => !/^\s*\.(loc|file)\b/.test(l) && !/^\s*\/\//.test(l))
         .join('\n');
-      const re = /\.(?:visible|weak) \.entry (\S+?)\(/g;
+      const re = /^(?:\.visible |\.weak )?\.entry (\S+?)\(/gm;
       const starts = [...ptx.matchAll(re)];
       starts.forEach((m, i) => {
         const end = i + 1 < starts.length ? starts[i + 1].index : ptx.length;
