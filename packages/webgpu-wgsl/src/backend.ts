@@ -14,9 +14,8 @@ import {
   type TensorInfo,
 } from '@liger-mhc/core';
 import { type AcquiredDevice, acquireDevice, type DeviceOptions } from './device.js';
-import { TRACE_PIPELINES } from './flags.js';
+import { type CoeffsPath, webgpuFlags } from './flags.js';
 import { WebGpuGenericKernels } from './kernels/generic/generic-kernels.js';
-import type { CoeffsPath, MmaDeviceSupport } from './kernels/mhc/coeffs-mma.wgsl.js';
 import { WebGpuMhcKernels } from './kernels/mhc/mhc-kernels.js';
 import { type Buf, header, storageWords } from './kernels/wgsl-lib.js';
 import { BufferPool, USAGE } from './pool.js';
@@ -31,6 +30,8 @@ export interface WebGpuBackendOptions extends DeviceOptions {
   maxPooledBytes?: number;
   /** Dispatches encoded before an automatic submit. Default 256. */
   batchSize?: number;
+  /** The coeffs forward path (default: the flag LIGER_MHC_WEBGPU_COEFFS, else 'split'). */
+  coeffsPath?: CoeffsPath;
 }
 
 /** Storage of one tensor: a pooled GPU buffer. */
@@ -94,10 +95,8 @@ interface Arena {
 export interface WebGpuCapabilities extends BackendCapabilities {
   /**
    * 'split' (the default): the register-tiled K-split f32 kernel (coeffs-split.wgsl.ts) for calls
-   * with half x, hc <= 4 and K a multiple of 8; 'subgroup-matrix': x·φ on the matrix units
-   * (coeffs-mma.wgsl.ts) where the device has them, for half x and φ and a fitting shape;
-   * 'scalar': always the f32 kernel of coeffs.wgsl.ts. A call the chosen path cannot take runs
-   * the next one that can.
+   * with half x, hc <= 4 and K a multiple of 8, the per-token kernel of coeffs.wgsl.ts for the
+   * others; 'scalar': always the per-token kernel.
    */
   coeffsForward: CoeffsPath;
 }
@@ -126,6 +125,7 @@ export class WebGpuBackend implements Backend {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
+  private readonly trace: boolean;
   private usedInBatch = new Set<GPUBuffer>();
   private arenas: Arena[] = [];
   private slot = 0;
@@ -162,20 +162,9 @@ export class WebGpuBackend implements Backend {
       software: SOFTWARE_ADAPTER.test(acquired.description),
       coeffsForward: 'scalar',
     };
-    const f = acquired.features;
-    this.mmaSupport = f.subgroupMatrixF16
-      ? {
-          subgroupMatrixF16: true,
-          shaderF16: f.shaderF16,
-          subgroupMinSize: f.subgroupMinSize,
-          subgroupMaxSize: f.subgroupMaxSize,
-          maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
-          maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
-        }
-      : null;
-    // The split kernel: faster than the matrix path at every benchmarked shape on an H200
-    // (bench/results/webgpu-mhc-h200-2026-11-27-split.md); the matrix path stays available.
-    this.setCoeffsPath('split');
+    const flags = webgpuFlags();
+    this.trace = flags.trace;
+    this.setCoeffsPath(opts.coeffsPath ?? flags.coeffsPath);
     this.batchSize = opts.batchSize ?? 256;
     this.pool = new BufferPool(this.device, opts.maxPooledBytes ?? 2 ** 31, () => this.flush());
     this.device.lost.then((info) => {
@@ -188,8 +177,6 @@ export class WebGpuBackend implements Backend {
     this.ops = new WebGpuGenericKernels(this);
   }
 
-  /** What the device offers the coeffs matrix path (null: the feature is missing or disabled). */
-  readonly mmaSupport: MmaDeviceSupport | null;
   /**
    * Subgroup size when kernels may treat consecutive local invocations as the lanes of one
    * subgroup (the split coeffs kernel's shuffle reduction): the device has subgroups of one fixed
@@ -198,14 +185,15 @@ export class WebGpuBackend implements Backend {
   subgroupLanes = 0;
 
   /**
-   * Choose the coeffs forward path: 'subgroup-matrix' takes effect only where the device supports
-   * it (else the backend takes 'split'). Returns the path now in effect. Benchmarks and tests use
-   * this to run every path on one device; LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX=1 (or the option
-   * disableSubgroupMatrix) keeps the feature from being requested at all.
+   * Choose the coeffs forward path (see WebGpuCapabilities.coeffsForward); the default comes from
+   * the backend option `coeffsPath` or the flag LIGER_MHC_WEBGPU_COEFFS. Tests use it to run both
+   * paths on one device.
    */
   setCoeffsPath(path: CoeffsPath): CoeffsPath {
-    this.capabilities.coeffsForward = path === 'subgroup-matrix' && !this.mmaSupport ? 'split' : path;
-    return this.capabilities.coeffsForward;
+    if (path !== 'split' && path !== 'scalar')
+      throw new ArgumentError('path', `expected 'split' or 'scalar', got '${String(path)}'`);
+    this.capabilities.coeffsForward = path;
+    return path;
   }
 
   // ---------------------------------------------------------------- storage
@@ -467,7 +455,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
       ],
     });
     const code = (def.directives ?? '') + header(def.bufs) + def.body;
-    const trace = TRACE_PIPELINES.get();
+    const trace = this.trace;
     const t0 = trace ? performance.now() : 0;
     const module = this.device.createShaderModule({ code, label: def.key });
     const pipeline = this.device.createComputePipeline({
@@ -665,10 +653,7 @@ export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): P
           shaderF16: f.has('shader-f16'),
           timestampQuery: f.has('timestamp-query'),
           subgroups: f.has('subgroups' as GPUFeatureName),
-          // A bring-your-own device tells us neither its subgroup size nor its matrix configs
-          // (both live on the adapter): the coeffs forward stays on the f32 path.
-          subgroupMatrixF16: false,
-          subgroupMatrixConfigs: [],
+          // A bring-your-own device does not tell us its subgroup size (it lives on the adapter).
           subgroupMinSize: 0,
           subgroupMaxSize: 0,
         },

@@ -15,7 +15,7 @@ import { setNodeGpuProvider } from './device.js';
 let nodeGpu: GPU | null = null;
 const pinned: unknown[] = [];
 
-async function dawnGpu(flags: readonly string[], unsafeApis: boolean): Promise<GPU> {
+async function dawnGpu(flags: readonly string[]): Promise<GPU> {
   if (nodeGpu) return nodeGpu;
   let mod: { create(options: string[]): GPU; globals: object };
   try {
@@ -33,10 +33,7 @@ async function dawnGpu(flags: readonly string[], unsafeApis: boolean): Promise<G
   // vulkan_enable_f16_on_nvidia: Dawn hides shader-f16 on NVIDIA's Vulkan driver unless asked; the
   // toggle is read only on that driver, so passing it everywhere is harmless. Timestamp
   // quantisation (a fingerprinting guard for browsers) would blur the benchmark's GPU times.
-  // allow_unsafe_apis exposes Dawn's experimental features, among them the subgroup matrices (tensor
-  // cores) that the coeffs forward uses where the adapter has them.
   const enable = ['vulkan_enable_f16_on_nvidia'];
-  if (unsafeApis) enable.push('allow_unsafe_apis');
   const disable = ['timestamp_quantization'];
   const extra: string[] = [];
   for (const f of flags) {

@@ -1,5 +1,4 @@
 import { BackendError } from '@liger-mhc/core';
-import { NO_SUBGROUP_MATRIX } from './flags.js';
 
 /**
  * Finding a GPUDevice: `navigator.gpu` in browsers; in Node, the GPU object of the provider that
@@ -7,8 +6,8 @@ import { NO_SUBGROUP_MATRIX } from './flags.js';
  * Node-only code, so browser bundles never see Dawn.
  */
 export interface NodeGpuProvider {
-  /** The process's GPU object (created once), with Dawn flags and its unsafe-APIs toggle. */
-  gpu(flags: readonly string[], unsafeApis: boolean): Promise<GPU>;
+  /** The process's GPU object (created once), with Dawn flags. */
+  gpu(flags: readonly string[]): Promise<GPU>;
   /** Whether an adapter can exist here, decided without loading the GPU runtime. */
   probe(): Promise<'none' | 'software' | 'hardware' | 'unknown'>;
 }
@@ -33,30 +32,12 @@ export interface DeviceOptions {
   dawnFlags?: readonly string[];
   /** Do not ask for 'shader-f16' even where the adapter has it (tests the fallback path). */
   disableShaderF16?: boolean;
-  /**
-   * Do not ask for 'chromium-experimental-subgroup-matrix' (nor, in Node, for Dawn's
-   * allow_unsafe_apis toggle that exposes it): the coeffs forward then stays on its f32 path.
-   * Default: LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX (a strict on/off flag, see flags.ts).
-   */
-  disableSubgroupMatrix?: boolean;
-}
-
-/** One entry of the adapter's subgroupMatrixConfigs (Dawn's objects do not JSON.stringify). */
-export interface SubgroupMatrixConfig {
-  M: number;
-  N: number;
-  K: number;
-  componentType: string;
-  resultComponentType: string;
 }
 
 export interface DeviceFeatures {
   shaderF16: boolean;
   timestampQuery: boolean;
   subgroups: boolean;
-  /** 'chromium-experimental-subgroup-matrix' granted and it has an f16 16×16×16 → f32 config. */
-  subgroupMatrixF16: boolean;
-  subgroupMatrixConfigs: SubgroupMatrixConfig[];
   /** The adapter's subgroup size range (0 when unknown). */
   subgroupMinSize: number;
   subgroupMaxSize: number;
@@ -69,34 +50,6 @@ export interface AcquiredDevice {
   features: DeviceFeatures;
 }
 
-const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix' as GPUFeatureName;
-
-export function envDisablesSubgroupMatrix(): boolean {
-  return NO_SUBGROUP_MATRIX.get();
-}
-
-/** The adapter's subgroup-matrix configs, read field by field. */
-export function subgroupMatrixConfigs(info: unknown): SubgroupMatrixConfig[] {
-  const list = (info as { subgroupMatrixConfigs?: Iterable<Record<string, unknown>> } | undefined)
-    ?.subgroupMatrixConfigs;
-  if (!list) return [];
-  return [...list].map((c) => ({
-    M: Number(c.M),
-    N: Number(c.N),
-    K: Number(c.K),
-    componentType: String(c.componentType),
-    resultComponentType: String(c.resultComponentType),
-  }));
-}
-
-/** Whether the configs include the one the coeffs matrix kernel is written for. */
-export function hasF16Config16(configs: readonly SubgroupMatrixConfig[]): boolean {
-  return configs.some(
-    (c) =>
-      c.M === 16 && c.N === 16 && c.K === 16 && c.componentType === 'f16' && c.resultComponentType === 'f32',
-  );
-}
-
 function isNode(): boolean {
   return typeof process !== 'undefined' && !!process.versions?.node;
 }
@@ -104,13 +57,12 @@ function isNode(): boolean {
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
   let gpu: GPU | undefined;
   const node = isNode() && !(typeof navigator !== 'undefined' && (navigator as Navigator).gpu);
-  const noMatrix = opts.disableSubgroupMatrix ?? envDisablesSubgroupMatrix();
   if (node) {
     if (!nodeProvider)
       throw new BackendError(
         "webgpu: no GPU provider for Node: import '@liger-mhc/webgpu-wgsl' by its package name (its Node entry loads Dawn)",
       );
-    gpu = await nodeProvider.gpu(opts.dawnFlags ?? [], !noMatrix);
+    gpu = await nodeProvider.gpu(opts.dawnFlags ?? []);
   } else {
     gpu = typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined;
     if (!gpu)
@@ -131,13 +83,9 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const subgroups = adapter.features.has('subgroups' as GPUFeatureName);
   if (shaderF16) want.push('shader-f16');
   if (timestampQuery) want.push('timestamp-query');
-  // Subgroups: the split coeffs kernel's shuffle reduction (and the matrix kernel) use them.
+  // Subgroups: the split coeffs kernel's shuffle reduction uses them.
   if (subgroups) want.push('subgroups' as GPUFeatureName);
   const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
-  const configs = subgroupMatrixConfigs(info);
-  // The matrix kernel stages x as f16, so the feature is only worth asking for with shader-f16.
-  const subgroupMatrix = adapter.features.has(SUBGROUP_MATRIX) && shaderF16 && !noMatrix;
-  if (subgroupMatrix) want.push(SUBGROUP_MATRIX);
   // Ask for the adapter's maxima of the limits our kernels are sized by: the defaults (128 MiB
   // bindings, 16 KiB workgroup memory) are far below what the GPUs offer.
   const l = adapter.limits;
@@ -164,8 +112,6 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
       shaderF16,
       timestampQuery,
       subgroups,
-      subgroupMatrixF16: subgroupMatrix && device.features.has(SUBGROUP_MATRIX) && hasF16Config16(configs),
-      subgroupMatrixConfigs: configs,
       subgroupMinSize: Number((info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0),
       subgroupMaxSize: Number((info as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize ?? 0),
     },

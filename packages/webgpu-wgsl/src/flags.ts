@@ -1,13 +1,38 @@
-import { envFlag } from '@liger-mhc/core';
+import { declareEnv, envFlag } from '@liger-mhc/core';
 
-/** The environment variables this package reads, declared in core's registry (strict on/off). */
+/**
+ * Every knob of the WebGPU backend that the environment can set, declared once in core's registry
+ * (name, type, default, meaning; parsed strictly). Backend options (WebGpuBackendOptions) take
+ * precedence over these; anything not listed here is not configurable.
+ */
 
-export const NO_SUBGROUP_MATRIX = envFlag(
-  'LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX',
-  'do not ask for subgroup-matrix (the coeffs forward stays on its f32 path), unless a device option decides',
-);
+export type CoeffsPath = 'split' | 'scalar';
+
+export const COEFFS_PATH = declareEnv({
+  name: 'LIGER_MHC_WEBGPU_COEFFS',
+  type: 'enum',
+  values: ['split', 'scalar'] as const,
+  default: 'split',
+  meaning:
+    "coeffs forward path: 'split' (register-tiled K-split kernel where the call allows it) or 'scalar' (always the per-token kernel)",
+});
 
 export const TRACE_PIPELINES = envFlag(
-  'LIGER_WEBGPU_TRACE',
+  'LIGER_MHC_WEBGPU_TRACE',
   "log each pipeline's compile time to the console (slow shader compilers, e.g. lavapipe)",
 );
+
+/** The flag table (for documentation and `doctor`). */
+export const WEBGPU_FLAGS = [COEFFS_PATH, TRACE_PIPELINES] as const;
+
+export interface WebGpuFlags {
+  /** The coeffs forward path (see WebGpuCapabilities.coeffsForward). */
+  coeffsPath: CoeffsPath;
+  /** Log each pipeline's compile time. */
+  trace: boolean;
+}
+
+/** The flags as the environment sets them now (unset variables give the defaults). */
+export function webgpuFlags(): WebGpuFlags {
+  return { coeffsPath: (COEFFS_PATH.get() ?? 'split') as CoeffsPath, trace: TRACE_PIPELINES.get() };
+}

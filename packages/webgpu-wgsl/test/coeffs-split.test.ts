@@ -1,6 +1,7 @@
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type TensorInfo } from '@liger-mhc/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/index.js';
+import { kernelOverrides, setKernelOverrides } from '../src/internals.js';
 import { coeffsShape } from '../src/kernels/mhc/coeffs.wgsl.js';
 import {
   coeffsSplit,
@@ -60,9 +61,9 @@ async function forward(
   opts: SplitOptions = {},
 ): Promise<Float32Array[]> {
   const keepPath = be.capabilities.coeffsForward;
-  const keepOpts = be.mhc.split;
+  const keepOpts = kernelOverrides(be.mhc).split;
   be.setCoeffsPath(path);
-  be.mhc.split = opts;
+  setKernelOverrides(be.mhc, { split: opts });
   try {
     const r = be.mhc.coeffsForward({
       x: args.x,
@@ -80,7 +81,7 @@ async function forward(
     return out;
   } finally {
     be.setCoeffsPath(keepPath);
-    be.mhc.split = keepOpts;
+    setKernelOverrides(be.mhc, { split: keepOpts });
   }
 }
 
@@ -130,9 +131,9 @@ async function forward(
     ];
     it('takes 4 tokens a thread below SPLIT_SMALL_N tokens, 8 from there, unless told', () => {
       const be = b!;
-      const keep = be.mhc.split;
+      const keep = kernelOverrides(be.mhc).split;
       try {
-        be.mhc.split = {};
+        setKernelOverrides(be.mhc, { split: {} });
         // The shuffle reduction where the probed subgroups hold a token's KG threads.
         const lanes = be.subgroupLanes;
         expect(lanes === 0 || lanes === be.features.subgroupMinSize).toBe(true);
@@ -157,7 +158,7 @@ async function forward(
         });
         expect(be.mhc.splitOptions(SPLIT_SMALL_N, SPLIT_KG16_K - 8).kg).toBe(8);
         // What the caller sets wins.
-        be.mhc.split = { kg: 16, prefetch: 0, reduce: 'workgroup' };
+        setKernelOverrides(be.mhc, { split: { kg: 16, prefetch: 0, reduce: 'workgroup' } });
         expect(be.mhc.splitOptions(SPLIT_SMALL_N - 1, 64)).toEqual({
           kg: 16,
           prefetch: 0,
@@ -173,10 +174,10 @@ async function forward(
           reduce: 'workgroup',
         });
         expect(be.mhc.splitOptions(SPLIT_SMALL_N, SPLIT_KG16_K).prefetch).toBe(0);
-        be.mhc.split = { tokens: 8 };
+        setKernelOverrides(be.mhc, { split: { tokens: 8 } });
         expect(be.mhc.splitOptions(16, 64).tokens).toBe(8);
       } finally {
-        be.mhc.split = keep;
+        setKernelOverrides(be.mhc, { split: keep });
       }
     });
 
@@ -302,13 +303,15 @@ async function forward(
           return t;
         });
         const keepPath = be.capabilities.coeffsForward;
-        const keepSplit = be.mhc.split;
+        const keepSplit = kernelOverrides(be.mhc).split;
         be.setCoeffsPath('split');
         // A negative count: that many pieces, tokens in ascending order (the default is descending).
-        be.mhc.split = {
-          prePieces: Math.abs(prePieces) as 1 | 2 | 4 | 8,
-          preOrder: prePieces < 0 ? 'asc' : 'desc',
-        };
+        setKernelOverrides(be.mhc, {
+          split: {
+            prePieces: Math.abs(prePieces) as 1 | 2 | 4 | 8,
+            preOrder: prePieces < 0 ? 'asc' : 'desc',
+          },
+        });
         try {
           const run = (withPre: boolean) =>
             be.mhc.coeffsForward({
@@ -353,7 +356,7 @@ async function forward(
           }
         } finally {
           be.setCoeffsPath(keepPath);
-          be.mhc.split = keepSplit;
+          setKernelOverrides(be.mhc, { split: keepSplit });
           free(be, x, phi, bias, aPre!, aPost!, aRes!);
         }
       },

@@ -1,9 +1,8 @@
 import { EnvError } from '@liger-mhc/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { envDisablesSubgroupMatrix } from '../src/device.js';
-import { NO_SUBGROUP_MATRIX, TRACE_PIPELINES } from '../src/flags.js';
+import { COEFFS_PATH, TRACE_PIPELINES, webgpuFlags } from '../src/flags.js';
 
-const names = [NO_SUBGROUP_MATRIX.name, TRACE_PIPELINES.name];
+const names = [COEFFS_PATH.name, TRACE_PIPELINES.name];
 const saved = names.map((n) => process.env[n]);
 afterEach(() => {
   names.forEach((n, i) => {
@@ -13,19 +12,21 @@ afterEach(() => {
 });
 
 describe('webgpu environment flags', () => {
-  it('LIGER_WEBGPU_TRACE=0 means off and =1 on', () => {
-    process.env.LIGER_WEBGPU_TRACE = '0';
+  it('LIGER_MHC_WEBGPU_TRACE=0 means off and =1 on; garbage is an EnvError', () => {
+    process.env.LIGER_MHC_WEBGPU_TRACE = '0';
     expect(TRACE_PIPELINES.get()).toBe(false);
-    process.env.LIGER_WEBGPU_TRACE = '1';
+    process.env.LIGER_MHC_WEBGPU_TRACE = '1';
     expect(TRACE_PIPELINES.get()).toBe(true);
+    process.env.LIGER_MHC_WEBGPU_TRACE = 'sometimes';
+    expect(() => TRACE_PIPELINES.get()).toThrow(EnvError);
   });
 
-  it('LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX=false keeps the feature; garbage is an EnvError', () => {
-    process.env.LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX = 'false';
-    expect(envDisablesSubgroupMatrix()).toBe(false);
-    process.env.LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX = 'true';
-    expect(envDisablesSubgroupMatrix()).toBe(true);
-    process.env.LIGER_MHC_WEBGPU_NO_SUBGROUP_MATRIX = 'disable';
-    expect(() => envDisablesSubgroupMatrix()).toThrow(EnvError);
+  it('LIGER_MHC_WEBGPU_COEFFS takes split or scalar, defaults to split, refuses others', () => {
+    delete process.env.LIGER_MHC_WEBGPU_COEFFS;
+    expect(webgpuFlags().coeffsPath).toBe('split');
+    process.env.LIGER_MHC_WEBGPU_COEFFS = 'scalar';
+    expect(webgpuFlags().coeffsPath).toBe('scalar');
+    process.env.LIGER_MHC_WEBGPU_COEFFS = 'subgroup-matrix';
+    expect(() => webgpuFlags()).toThrow(/LIGER_MHC_WEBGPU_COEFFS/);
   });
 });

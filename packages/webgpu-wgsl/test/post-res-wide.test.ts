@@ -1,5 +1,6 @@
 import { f32ToBf16, type Orientation, type TensorInfo } from '@liger-mhc/core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { kernelOverrides, setKernelOverrides } from '../src/internals.js';
 import type { PostResOptions } from '../src/kernels/mhc/post_res.wgsl.js';
 import { free, gpu, skipReason } from './helpers.js';
 
@@ -42,11 +43,11 @@ afterAll(() => b?.dispose());
       const f = put(fv, [N, c], true);
       const p = put(hp, [N, hc], false);
       const r = put(hr, [N, hc, hc], false);
-      const keep = be.mhc.postRes;
+      const keep = kernelOverrides(be.mhc).postRes;
       try {
-        be.mhc.postRes = { pieces: 1 };
+        setKernelOverrides(be.mhc, { postRes: { pieces: 1 } });
         const base = be.mhc.postResForward(x, f, p, r, orientation);
-        be.mhc.postRes = opts;
+        setKernelOverrides(be.mhc, { postRes: opts });
         const got = be.mhc.postResForward(x, f, p, r, orientation);
         const bw = new Uint16Array((await be.read(base.handle)).buffer);
         const gw = new Uint16Array((await be.read(got.handle)).buffer);
@@ -70,7 +71,7 @@ afterAll(() => b?.dispose());
         expect(worst).toBeLessThan(2 ** -8);
         free(be, base, got);
       } finally {
-        be.mhc.postRes = keep;
+        setKernelOverrides(be.mhc, { postRes: keep });
         free(be, x, f, p, r);
       }
     });

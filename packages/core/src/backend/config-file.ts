@@ -1,6 +1,6 @@
 import { ArgumentError } from '../errors.js';
-import { hostPlatform } from '../platform/platform.js';
 import { CONFIG_ENV_VAR } from '../flags.js';
+import { hostPlatform } from '../platform/platform.js';
 
 /**
  * `liger-mhc.config.json`: choose a backend without code changes, per project. The file is looked

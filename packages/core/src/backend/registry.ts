@@ -1,7 +1,7 @@
 import { CpuBackend } from '../cpu/cpu-backend.js';
 import { BackendError } from '../errors.js';
-import { hostPlatform } from '../platform/platform.js';
 import { BACKEND_ENV_VAR } from '../flags.js';
+import { hostPlatform } from '../platform/platform.js';
 import { loadConfigFile } from './config-file.js';
 import type { Backend, BackendFactory, BackendProbe } from './contract.js';
 

@@ -63,11 +63,7 @@ export class CudaMhcKernels implements MhcKernels {
   private fusedPre: boolean;
 
   constructor(private readonly be: CudaBackend) {
-    this.fusedPre =
-      be.info.kernelPath === 'cluster' &&
-      be.info.mma &&
-      !be.info.safe &&
-      !NO_FUSED_PRE.get();
+    this.fusedPre = be.info.kernelPath === 'cluster' && be.info.mma && !be.info.safe && !NO_FUSED_PRE.get();
   }
 
   // DeepSeek-V4's kernels (cuda-v4-kernels.ts; native/kernels/mhc/head.cu, expand.cu, pre_norm.cu).

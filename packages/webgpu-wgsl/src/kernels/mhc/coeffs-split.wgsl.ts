@@ -40,7 +40,7 @@ export const SPLIT_SMALL_N = 4096;
 /** From this K (= hc·c), 16 threads share a token along K instead of 8; see mhc-kernels.ts. */
 export const SPLIT_KG16_K = 8192;
 
-/** Options of the split kernel (the defaults are the production kernel; the benchmark tries others). */
+/** Options of the split kernel; mhc-kernels.ts (splitOptions) picks them per call. */
 export interface SplitOptions {
   /** Tokens per thread. */
   tokens?: 4 | 5 | 6 | 7 | 8;
@@ -54,10 +54,6 @@ export interface SplitOptions {
   wg?: 64 | 128 | 256;
   /** Workgroups the K split aims for (at least; fewer when K has too few steps). */
   targetGroups?: number;
-  /** Benchmark ablations (results are wrong): x loads only; no φ loads (FMAs on x alone); φ loads
-   * with one add each instead of the FMAs; no reduction across the KG threads (each thread's sums
-   * folded into one value and written: the cost of the workgroup reduction). */
-  ablate?: 'loads-only' | 'no-phi' | 'phi-only' | 'no-red';
   /** Touch loads: each step also loads one word of each of its tokens' pieces `prefetch` steps ahead
    * (0: none), so that step's loads find the line in cache. One register a token, not a piece. */
   prefetch?: 0 | 1 | 2;
@@ -195,9 +191,6 @@ fn main(${ENTRY_ARGS}) {
 export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: SplitOptions = {}): KernelDef {
   const { M } = coeffsShape(hc);
   const { OG, MQs, T, WG, KG, STEP, TL, SV } = splitLayout(hc, o);
-  const loadsOnly = o.ablate === 'loads-only';
-  const noPhi = o.ablate === 'no-phi';
-  const phiOnly = o.ablate === 'phi-only';
   const PF = o.prefetch ?? 0;
   // Σx² split between the column groups (see SplitOptions.ssSplit): SQ slots are squared.
   const ssSplit = !!o.ssSplit && OG === 2;
@@ -227,26 +220,14 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
     lines.push(`kv += ${KG}u;`);
     lines.push(U(T, (t) => `let h${t} = array<f32, 8>(${halves8(xd, `w${t}`).join(', ')});`, '\n    '));
     for (let j = 0; j < 8; j++)
-      lines.push(
-        U(
-          SQ,
-          (t) =>
-            loadsOnly ? `${ssv(t)} += ${h(t, j)};` : `${ssv(t)} = fma(${h(t, j)}, ${h(t, j)}, ${ssv(t)});`,
-          ' ',
-        ),
-      );
-    if (!loadsOnly)
-      for (let q = 0; q < MQs; q++)
-        for (let j = 0; j < 8; j++) {
-          const src = noPhi
-            ? `vec4<f32>(${h(0, j)}, ${h(1 % T, j)}, ${h(2 % T, j)}, ${h(3 % T, j)}) + f32(${q})`
-            : `pp[pb + ${(j * OG * MQs + q) * KG}u]`;
-          lines.push(
-            phiOnly
-              ? `a0_${q} += ${src};`
-              : `{ let p = ${src}; ${U(T, (t) => `a${t}_${q} = fma(vec4<f32>(${h(t, j)}), p, a${t}_${q});`, ' ')} }`,
-          );
-        }
+      lines.push(U(SQ, (t) => `${ssv(t)} = fma(${h(t, j)}, ${h(t, j)}, ${ssv(t)});`, ' '));
+    for (let q = 0; q < MQs; q++)
+      for (let j = 0; j < 8; j++) {
+        const src = `pp[pb + ${(j * OG * MQs + q) * KG}u]`;
+        lines.push(
+          `{ let p = ${src}; ${U(T, (t) => `a${t}_${q} = fma(vec4<f32>(${h(t, j)}), p, a${t}_${q});`, ' ')} }`,
+        );
+      }
     // The touches are consumed last, so the step's work hides their latency.
     if (PF > 0) lines.push(`sink ^= ${U(T, (t) => `tv${t}`, ' ^ ')};`);
     return lines.join('\n    ');
@@ -323,7 +304,7 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
   const sg = o.reduce === 'subgroup';
   return {
     directives: sg ? 'enable subgroups;\n' : undefined,
-    key: `coeffs_fwd_split:${hc}:${xd}:${whole}:${T}:${OG}:${KG}:${WG}:${o.ablate ?? ''}:${PF}:${ssSplit}:${sg}:${o.tileOrder ?? ''}`,
+    key: `coeffs_fwd_split:${hc}:${xd}:${whole}:${T}:${OG}:${KG}:${WG}:${PF}:${ssSplit}:${sg}:${o.tileOrder ?? ''}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
       { name: 'pp', dtype: 'f32', access: 'read', wgsl: 'vec4<f32>' },
@@ -358,13 +339,7 @@ fn main(${ENTRY_ARGS}) {
     ${stepBody()}
   }
   ${PF > 0 ? '// Keeps the touch loads alive; param 6 is 0, so this never writes.\n  if ((sink & pu(6u)) == 1u) { part[0] = 0.0; }' : ''}
-  ${
-    o.ablate === 'no-red'
-      ? `part[(chunk * ${M + 1}u) * N + min(tile0 + lid, N - 1u)] = dot(${[...Array.from({ length: V }, (_, v) => vname(v))].join(' + ')}, vec4<f32>(1.0));`
-      : sg
-        ? sgReduce()
-        : reduce
-  }
+  ${sg ? sgReduce() : reduce}
 }
 `,
   };

@@ -46,7 +46,7 @@ export const COEFFS_FWD_OUT: readonly Buf[] = [
 ];
 
 /**
- * WGSL: the per-token end of the forward, shared by the scalar and the subgroup-matrix kernels.
+ * WGSL: the per-token end of the forward, shared by the per-token kernel and the split path.
  * In scope: `n` (the token), `mix` (array<f32, M>, already scaled by invr), `invr`, and the coeffs
  * buffers. Writes hPre, hPost, hRes and, per `save`, the saved mix/invr (s1) and Sinkhorn history
  * (s2), so both forward paths hand the backward the same tensors. `cb` prefixes every index into

@@ -32,18 +32,6 @@ import {
   coeffsShape,
 } from './coeffs.wgsl.js';
 import {
-  coeffsForwardMmaKernel,
-  coeffsMmaBlocker,
-  MMA_TK,
-  MMA_TN,
-  type MmaOptions,
-  mmaAux,
-  mmaKP,
-  mmaPhiScaleKernel,
-  mmaPhiSplitKernel,
-  mmaShape,
-} from './coeffs-mma.wgsl.js';
-import {
   coeffsForwardSplitKernel,
   coeffsPhiPackKernel,
   coeffsSplit,
@@ -57,8 +45,8 @@ import {
   splitMainParams,
 } from './coeffs-split.wgsl.js';
 import { pairOutDtype, ROW_UNIT_WG, wide } from './common.js';
+import { kernelOverrides } from './overrides.js';
 import {
-  type PostResOptions,
   postResBackwardKernel,
   postResForwardKernel,
   postResForwardWideKernel,
@@ -106,43 +94,29 @@ export class WebGpuMhcKernels implements MhcKernels {
   }
 
   /**
-   * Options of the matrix path's forward kernel (coeffs-mma.wgsl.ts); the defaults are the
-   * production kernel, the benchmark tries the others on the device.
-   */
-  mma: MmaOptions = {};
-
-  /** Options of the split kernel (coeffs-split.wgsl.ts), as `mma`. */
-  split: SplitOptions = {};
-
-  /** Options of the 16-byte post_res forward (post_res.wgsl.ts), as `mma`. */
-  postRes: PostResOptions = {};
-
-  /**
-   * The split kernel's options for a call of N tokens and K = hc·c: `split` over the production
-   * choices, which come from H200 calls (bench/results/webgpu-mhc-h200-2026-11-27-*.md):
-   *  - 4 tokens a thread below SPLIT_SMALL_N tokens (8 leave few tiles there: 0.070 ms against 0.202
-   *    at 1024x4x4096; shapes that small varied by 2x between calls, so this rests on one comparison);
-   *  - with 8 tokens, two sets that each won at one shape and lost at the other (the compiled
-   *    kernel's speed swings with small changes; every figure is from several calls):
-   *    from K = SPLIT_KG16_K, 16 threads per token along K, no Σx² split, no touch loads (main
-   *    kernel 0.213 ms at 8192x4x4096 against 0.220 with the other set); below it, 8 threads, the
-   *    Σx² split between column groups and touch loads one step ahead (0.224 ms at 32768x4x1024
-   *    against 0.234);
-   *  - the KG threads' partial sums added with subgroup shuffles where the device allows it (main
-   *    kernel 0.213 against 0.232 ms through workgroup memory at 8192x4x4096, 0.224 against 0.234
-   *    at 32768x4x1024);
+   * The split kernel's options for a call of N tokens and K = hc·c (production choices, each the
+   * faster of the measured alternatives at the shapes it covers):
+   *  - 4 tokens a thread below SPLIT_SMALL_N tokens: with 8, small calls leave too few tiles to
+   *    fill the GPU;
+   *  - with 8 tokens, from K = SPLIT_KG16_K, 16 threads per token along K, no Σx² split and no
+   *    touch loads; below it, 8 threads, the Σx² split between column groups and touch loads one
+   *    step ahead (each set won at its shapes and lost at the other's);
+   *  - the KG threads' partial sums added with subgroup shuffles where the device allows it (no
+   *    barriers), else through workgroup memory;
    *  - tiles from the last token down (with 8 tokens): the op before a layer's coeffs (post_res of
-   *    the previous layer, ascending) leaves its last tokens in L2 (0.2-0.9% on the layer forward).
+   *    the previous layer, ascending) leaves its last tokens in L2.
+   * Tests pin other valid sets through the package's internals (kernelOverrides).
    */
   splitOptions(N: number, K: number): SplitOptions {
-    const tokens = this.split.tokens ?? (N < SPLIT_SMALL_N ? 4 : 8);
+    const pinned = kernelOverrides(this).split ?? {};
+    const tokens = pinned.tokens ?? (N < SPLIT_SMALL_N ? 4 : 8);
     const base: SplitOptions =
       tokens !== 8
         ? {}
         : K >= SPLIT_KG16_K
           ? { kg: 16, ssSplit: false, prefetch: 0, tileOrder: 'desc' }
           : { kg: 8, ssSplit: true, prefetch: 1, tileOrder: 'desc' };
-    const o: SplitOptions = { ...base, ...this.split, tokens };
+    const o: SplitOptions = { ...base, ...pinned, tokens };
     // The shuffle reduction where the device's subgroups allow it (see WebGpuBackend.subgroupLanes).
     const lanes = this.b.subgroupLanes;
     return { reduce: lanes > 0 && lanes >= (o.kg ?? 8) ? 'subgroup' : 'workgroup', ...o };
@@ -250,7 +224,7 @@ export class WebGpuMhcKernels implements MhcKernels {
     const out = this.pairOutput([N, hc, c], x.dtype, c);
     const w = wide(c, x.dtype, f.dtype, out.od);
     if (w) {
-      const o = postResWideOptions(c, this.postRes);
+      const o = postResWideOptions(c, kernelOverrides(this).postRes ?? {});
       const per = c / 8 / (o.pieces ?? 1);
       this.b.dispatch(
         postResForwardWideKernel(hc, orientation, x.dtype, f.dtype, hPost.dtype, out.od, o),
@@ -318,15 +292,13 @@ export class WebGpuMhcKernels implements MhcKernels {
       throw new ArgumentError('orientation', `expected 'liger' or 'deepseek', got '${String(o)}'`);
   }
 
-  /** b and the three alphas in one f32 [M+3] buffer (the kernels' `coef`); `len` leaves room after
-   * them (the matrix path's aux words). */
+  /** b and the three alphas in one f32 [M+3] buffer (the kernels' `coef`). */
   private coef(
     args: { b: TensorInfo; alphaPre: TensorInfo; alphaPost: TensorInfo; alphaRes: TensorInfo },
     M: number,
-    len = M + 3,
   ) {
     this.coefDtypes(args);
-    const coef = this.b.output([len], 'f32');
+    const coef = this.b.output([M + 3], 'f32');
     const dst = this.b.buf(coef, 'coef');
     this.b.copy(this.b.buf(args.b, 'b'), 0, dst, 0, M * 4);
     this.b.copy(this.b.buf(args.alphaPre, 'alphaPre'), 0, dst, M * 4, 4);
@@ -363,15 +335,11 @@ export class WebGpuMhcKernels implements MhcKernels {
       if (sizeOf(t.shape) !== 1) throw new ShapeError(name, '[]', t.shape);
     const { T } = coeffsShape(hc);
     const compact = M > COMPACT_M;
-    const mma =
-      this.b.capabilities.coeffsForward === 'subgroup-matrix' &&
-      coeffsMmaBlocker(this.b.mmaSupport, hc, x.dtype, phi.dtype, K, N, this.mma.minTokens) === null;
     const split =
-      !mma && this.b.capabilities.coeffsForward !== 'scalar' && coeffsSplitBlocker(hc, x.dtype, K) === null;
-    const aux = mma ? mmaAux(hc, K) : null;
+      this.b.capabilities.coeffsForward === 'split' && coeffsSplitBlocker(hc, x.dtype, K) === null;
     // The split path's pack kernel writes these coefficients itself (no copies: see coeffs-split).
     this.coefDtypes({ b, alphaPre, alphaPost, alphaRes });
-    const coef = split ? null : this.coef({ b, alphaPre, alphaPost, alphaRes }, M, aux?.len);
+    const coef = split ? null : this.coef({ b, alphaPre, alphaPost, alphaRes }, M);
     const hPre = this.b.output([N, hc], 'f32');
     const hPost = this.b.output([N, hc], 'f32');
     const hRes = this.b.output([N, hc, hc], 'f32');
@@ -394,35 +362,14 @@ export class WebGpuMhcKernels implements MhcKernels {
         .f32(5, config.preEps)
         .f32(6, config.sinkhornEps)
         .f32(7, config.postMult);
-    if (mma) {
-      // φ split into scaled f16 hi/lo (+ per-column scales and flags in coef's tail), then x·φ on
-      // the matrix units; see coeffs-mma.wgsl.ts for why this equals the f32 path.
-      const { MP } = mmaShape(hc);
-      const KP = mmaKP(K);
-      const phl = this.b.output([2 * KP * MP], 'f16');
-      this.b.dispatch(mmaPhiScaleKernel(hc, phi.dtype, K), [phi, coef!], params, MP);
-      const o = this.mma;
-      this.b.dispatch(
-        mmaPhiSplitKernel(hc, phi.dtype, K, !!o.normalOnly),
-        [phi, coef!, phl],
-        params,
-        KP / MMA_TK,
-      );
-      this.b.dispatch(
-        coeffsForwardMmaKernel(hc, x.dtype, phi.dtype, K, save, o),
-        [x, phl, coef!, hPre, hPost, hRes, d1, d2],
-        params,
-        Math.ceil(N / (o.tokens ?? MMA_TN)),
-      );
-      this.b.disposeData(phl.handle);
-    } else if (split) {
+    if (split) {
       // φ repacked for the kernel's loads, partial sums per K chunk, then a per-token kernel adds
       // them in chunk order and runs the epilogue (see coeffs-split.wgsl.ts).
       const o = this.splitOptions(N, K);
       const g = coeffsSplit(N, K, hc, o);
       const pp = this.b.output([g.packedLen * 4], 'f32');
-      // A pack per call, also when φ is unchanged: keeping it across calls measured slower on an
-      // H200 (0.5-1.6% on the layer forward, bench/results/webgpu-mhc-h200-2026-11-27-layer.md).
+      // A pack per call, also when φ is unchanged: keeping it across calls (with change tracking
+      // of φ, b and the alphas) measured slower on the layer forward.
       this.b.dispatch(
         coeffsPhiPackKernel(hc, phi.dtype, o),
         [phi, b, alphaPre, alphaPost, alphaRes, pp],

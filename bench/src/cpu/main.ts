@@ -2,14 +2,16 @@
  * CPU backend vs PyTorch CPU on the mHC layer (identity inner layer, f = xIn), forward and
  * forward+backward, f32, N=2048 hc=4 c=256 by default, one thread each.
  *
- *   pnpm bench:cpu [--anchor path/to/torch_mhc_bench.py] [--shapes 2048x4x256] [--reps 15]
+ *   pnpm bench:cpu [--anchor bench/anchors/torch_mhc_bench.py] [--shapes 2048x4x256] [--reps 15]
  *
- * The PyTorch anchor (Debian's python3-torch) runs in the same command with OMP_NUM_THREADS=1,
- * so the ratio compares the two on the same machine at the same moment. Writes
- * bench/results/cpu-mhc-layer-<date>.json and .md.
+ * The PyTorch anchor (bench/anchors/torch_mhc_bench.py under Debian's python3-torch by default)
+ * runs in the same command with OMP_NUM_THREADS=1, so the ratio compares the two on the same
+ * machine at the same moment. Appends the rows to bench/results/results.csv.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   encode,
   fromStorage,
@@ -23,8 +25,8 @@ import {
   tidy,
   zeros,
 } from '@liger-mhc/core';
-import { provenance, writeResult } from './lib/results.js';
-import { medianMs } from './lib/stats.js';
+import { appendResults, cpuCard, provenance, type ResultRow } from '../lib/results.js';
+import { medianMs } from '../lib/stats.js';
 
 interface Row {
   impl: string;
@@ -127,7 +129,11 @@ function benchTorch(anchor: string, shapes: string): Row[] {
 async function main(): Promise<void> {
   const shapes = arg('shapes', '2048x4x256')!;
   const reps = Number(arg('reps', '15'));
-  const anchor = arg('anchor', process.env.TORCH_MHC_BENCH);
+  const anchor = arg(
+    'anchor',
+    process.env.TORCH_MHC_BENCH ??
+      join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'anchors', 'torch_mhc_bench.py'),
+  );
   const rows: Row[] = [];
   for (const s of shapes.split(',')) {
     const [n, hc, c] = s.split('x').map(Number) as [number, number, number];
@@ -138,30 +144,35 @@ async function main(): Promise<void> {
   else process.stderr.write('no PyTorch anchor (--anchor or TORCH_MHC_BENCH): reporting liger-mhc only\n');
   rows.push(...torchRows);
   const p = provenance();
-  const lines = [
-    `# CPU mHC layer: liger-mhc CPU backend vs PyTorch CPU`,
-    '',
-    `- date: ${p.date}`,
-    `- commit: ${p.commit}${p.dirty ? ' (with uncommitted changes)' : ''}`,
-    `- machine: ${p.cpu}, ${p.cores} cores (both sides single-threaded), Node ${p.node}`,
-    `- f32, identity inner layer, median of ${reps} runs after 3 warm-up runs`,
-    '',
-    '| impl | mode | N×hc×C | median ms | torch eager ms ÷ this (>1: faster than torch) |',
-    '|---|---|---|---|---|',
-  ];
-  for (const r of rows) {
-    const t = torchRows.find(
-      (q) => q.impl.startsWith('torch-eager') && q.mode === r.mode && q.shape === r.shape,
+  const card = cpuCard();
+  const table: ResultRow[] = rows.map((r) => {
+    const torch = r.impl.startsWith('torch');
+    const t = torch
+      ? undefined
+      : torchRows.find((q) => q.impl.startsWith('torch-eager') && q.mode === r.mode && q.shape === r.shape);
+    return {
+      commit: p.commit,
+      date: p.date,
+      card,
+      backend: torch ? 'torch-cpu' : 'cpu',
+      shape: r.shape,
+      op: 'layer',
+      mode: r.mode,
+      path: torch ? 'eager' : 'f32',
+      threads: 1,
+      median_ms: r.ms,
+      anchor: t ? 'torch-cpu' : undefined,
+      anchor_ms: t?.ms,
+      note: p.dirty ? 'uncommitted changes' : undefined,
+    };
+  });
+  appendResults(table);
+  for (const r of table)
+    process.stdout.write(
+      `${r.backend} ${r.mode} ${r.shape}: ${r.median_ms.toFixed(2)} ms${
+        r.anchor_ms ? ` (${(r.anchor_ms / r.median_ms).toFixed(2)}x faster than torch eager)` : ''
+      }\n`,
     );
-    lines.push(
-      `| ${r.impl} | ${r.mode} | ${r.shape} | ${r.ms.toFixed(2)} | ${t ? `${(t.ms / r.ms).toFixed(2)}×` : '-'} |`,
-    );
-  }
-  const stamp = p.date.slice(0, 10);
-  const md = `${lines.join('\n')}\n`;
-  writeResult(`cpu-mhc-layer-${stamp}.md`, md);
-  writeResult(`cpu-mhc-layer-${stamp}.json`, JSON.stringify({ ...p, reps, rows }, null, 1));
-  process.stdout.write(md);
 }
 
 main().catch((e: unknown) => {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Build what the GPU machine runs for the CUDA backend into the git-ignored .gpu-build/cuda: the
+# addon (built here with nvcc), the benchmark (bench/src/cuda/main.ts) and the CLI with the backend
+# linked in (conformance kit, mini-LM training) as ESM bundles, the PyTorch anchor and peak-memory
+# scripts, the run script and the commit. Run from the repository root: bash bench/gpu/cuda-bundle.sh
+set -euo pipefail
+out=.gpu-build/cuda
+mkdir -p "$out/cli" "$out/corpus"
+pnpm --filter @liger-mhc/cuda-native build:native
+cp packages/cuda-native/build/Release/liger_mhc_cuda.node "$out/"
+alias=(--alias:@liger-mhc/core/conformance=./packages/core/src/conformance/index.ts
+  --alias:@liger-mhc/core=./packages/core/src/index.ts
+  --alias:@liger-mhc/cuda-native=./packages/cuda-native/src/index.ts
+  --alias:@liger-mhc/models=./packages/models/src/index.ts
+  --alias:@liger-mhc/patch=./packages/patch/src/index.ts)
+common=(--bundle --platform=node --format=esm --target=node20 --external:*.node --external:webgpu
+  --external:@liger-mhc/webgpu-wgsl --log-level=warning
+  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);")
+npx esbuild bench/src/cuda/main.ts "${common[@]}" "${alias[@]}" --outfile="$out/bench.mjs"
+printf "import '@liger-mhc/cuda-native';\nimport './apps/cli/src/main.ts';\n" |
+  npx esbuild "${common[@]}" "${alias[@]}" --sourcefile=cuda-cli.ts --loader=ts --outfile="$out/cli/cli.mjs"
+cp apps/cli/corpus/sotu-1790-1864.txt "$out/corpus/"
+cp bench/anchors/torch_mhc_bench.py bench/anchors/torch_peak_memory.py bench/gpu/cuda-run.sh "$out/"
+src=(packages/core packages/cuda-native packages/models packages/patch apps/cli bench/src bench/anchors bench/gpu)
+{ git rev-parse --short HEAD; if [ -n "$(git status --porcelain -- "${src[@]}")" ]; then echo -n "+dirty"; fi; } | tr -d '\n' >"$out/commit.txt"
+du -sh "$out"

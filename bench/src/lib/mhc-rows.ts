@@ -1,0 +1,205 @@
+/**
+ * The mHC benchmark rows, defined once against core's Backend contract: every backend's entry point
+ * supplies a timer hook and gets the same ops, modes and byte counts.
+ *
+ * bf16, identity inner layer (f = xIn), tmax 20. Minimal bytes as the PyTorch anchor counts them
+ * (X = N·hc·c·2, F = N·c·2): coeffs fwd X, fwd+bwd 3X; pre fwd X+F, fwd+bwd 3X+2F; post_res fwd
+ * 2X+F, fwd+bwd 5X+3F; coeffs+pre fwd X+F; layer fwd 3X+2F, fwd+bwd 7X+5F.
+ */
+import type { Backend, CoeffsForwardArgs, SinkhornSaveMode, TensorInfo } from '@liger-mhc/core';
+import { f32ToBf16 } from '@liger-mhc/core';
+
+/** Times a function that enqueues work and frees its outputs: median milliseconds per call. */
+export interface Timer {
+  time(fn: () => void): Promise<number>;
+}
+
+/** One measured row before it becomes a results-table row. */
+export interface Measured {
+  op: string;
+  mode: 'fwd' | 'fwd+bwd';
+  /** '' for the production path; otherwise the variant's name (the row is not a headline). */
+  variant: string;
+  ms: number;
+  bytes: number;
+  peakBytes?: number;
+}
+
+export interface LayerInputs {
+  x: TensorInfo;
+  phi: TensorInfo;
+  b: TensorInfo;
+  aPre: TensorInfo;
+  aPost: TensorInfo;
+  aRes: TensorInfo;
+  gOut: TensorInfo;
+  N: number;
+  hc: number;
+  c: number;
+}
+
+/** Uniform values in [-scale, scale) as bf16 bits from a fixed seed (same data every run). */
+export function bf16Random(n: number, seed: number, scale: number): Uint16Array {
+  const out = new Uint16Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = f32ToBf16(((s / 2 ** 32) * 2 - 1) * scale);
+  }
+  return out;
+}
+
+function put(
+  be: Backend,
+  data: Uint16Array | Float32Array,
+  shape: number[],
+  dtype: 'bf16' | 'f32',
+): TensorInfo {
+  const h = be.alloc(dtype, data.length);
+  be.write(h, data);
+  return { handle: h, shape, dtype };
+}
+
+/** Inputs of the anchor's layer: x ~ U(-1, 1), φ ~ U(-0.02, 0.02), b = 0, alphas = 1. */
+export function layerInputs(be: Backend, N: number, hc: number, c: number): LayerInputs {
+  const K = hc * c;
+  const M = hc * hc + 2 * hc;
+  return {
+    x: put(be, bf16Random(N * K, 1, 1), [N, hc, c], 'bf16'),
+    phi: put(be, bf16Random(K * M, 2, 0.02), [K, M], 'bf16'),
+    b: put(be, new Float32Array(M), [M], 'f32'),
+    aPre: put(be, Float32Array.of(1), [], 'f32'),
+    aPost: put(be, Float32Array.of(1), [], 'f32'),
+    aRes: put(be, Float32Array.of(1), [], 'f32'),
+    gOut: put(be, bf16Random(N * K, 4, 1), [N, hc, c], 'bf16'),
+    N,
+    hc,
+    c,
+  };
+}
+
+export function free(be: Backend, ...ts: (TensorInfo | null | undefined)[]): void {
+  for (const t of ts) if (t) be.disposeData(t.handle);
+}
+
+function coeffsArgs(L: LayerInputs): Omit<CoeffsForwardArgs, 'save'> {
+  const { N, hc, c } = L;
+  return {
+    x: { ...L.x, shape: [N, hc * c] },
+    phi: L.phi,
+    b: L.b,
+    alphaPre: L.aPre,
+    alphaPost: L.aPost,
+    alphaRes: L.aRes,
+    config: { hc, tmax: 20, rmsEps: 1e-6, preEps: 0, sinkhornEps: 1e-6, postMult: 2 },
+  };
+}
+
+/** The layer forward as core runs it: pre in the coeffs pass where the backend offers it. */
+export function layerForward(be: Backend, L: LayerInputs): void {
+  const r = be.mhc.coeffsForward({ ...coeffsArgs(L), save: 'none', withPre: true });
+  const xIn = r.xIn ?? be.mhc.preForward(L.x, r.hPre);
+  free(be, r.hPre, r.hPost, r.hRes, xIn, be.mhc.postResForward(L.x, xIn, r.hPost, r.hRes, 'liger'));
+}
+
+/** One forward+backward of the layer through the backend's kernels; frees everything it made. */
+export function layerStep(be: Backend, L: LayerInputs, save: SinkhornSaveMode = 'history'): void {
+  const args = coeffsArgs(L);
+  const co = be.mhc.coeffsForward({ ...args, save, withPre: true });
+  const xIn = co.xIn ?? be.mhc.preForward(L.x, co.hPre);
+  const out = be.mhc.postResForward(L.x, xIn, co.hPost, co.hRes, 'liger');
+  const pr = be.mhc.postResBackward(L.gOut, L.x, xIn, co.hPost, co.hRes, 'liger');
+  const pb = be.mhc.preBackward(pr.gradF, L.x, co.hPre);
+  const cb = be.mhc.coeffsBackward({
+    ...args,
+    gradHPre: pb.gradHPre,
+    gradHPost: pr.gradHPost,
+    gradHRes: pr.gradHRes,
+    hPre: co.hPre,
+    hPost: co.hPost,
+    hRes: co.hRes,
+    saved: co.saved,
+    save,
+    needs: { x: true, phi: true, b: true, alphas: true },
+  });
+  free(be, co.hPre, co.hPost, co.hRes, xIn, out, ...co.saved);
+  free(be, pr.gradX, pr.gradF, pr.gradHPost, pr.gradHRes, pb.gradX, pb.gradHPre);
+  free(be, cb.gradX, cb.gradPhi, cb.gradB, cb.gradAlphaPre, cb.gradAlphaPost, cb.gradAlphaRes);
+}
+
+/** Every row of one shape, timed with `timer`. */
+export async function mhcRows(
+  be: Backend,
+  timer: Timer,
+  N: number,
+  hc: number,
+  c: number,
+): Promise<Measured[]> {
+  const L = layerInputs(be, N, hc, c);
+  const X = N * hc * c * 2;
+  const F = N * c * 2;
+  const args = coeffsArgs(L);
+  const rows: Measured[] = [];
+  const row = async (op: string, mode: Measured['mode'], bytes: number, fn: () => void, variant = '') => {
+    rows.push({ op, mode, variant, bytes, ms: await timer.time(fn) });
+  };
+  // Fixed coefficients and cotangents for the pre / post_res rows.
+  const co = be.mhc.coeffsForward({ ...args, save: 'none' });
+  const fIn = be.mhc.preForward(L.x, co.hPre);
+  const gPre = be.ops.fill([N, hc], 'f32', 0.01);
+  const gPost = be.ops.fill([N, hc], 'f32', 0.02);
+  const gRes = be.ops.fill([N, hc, hc], 'f32', 0.03);
+
+  await row('coeffs', 'fwd', X, () => {
+    const r = be.mhc.coeffsForward({ ...args, save: 'none' });
+    free(be, r.hPre, r.hPost, r.hRes);
+  });
+  await row('coeffs', 'fwd+bwd', 3 * X, () => {
+    const r = be.mhc.coeffsForward({ ...args, save: 'history' });
+    const g = be.mhc.coeffsBackward({
+      ...args,
+      gradHPre: gPre,
+      gradHPost: gPost,
+      gradHRes: gRes,
+      hPre: r.hPre,
+      hPost: r.hPost,
+      hRes: r.hRes,
+      saved: r.saved,
+      save: 'history',
+      needs: { x: true, phi: true, b: true, alphas: true },
+    });
+    free(be, r.hPre, r.hPost, r.hRes, ...r.saved);
+    free(be, g.gradX, g.gradPhi, g.gradB, g.gradAlphaPre, g.gradAlphaPost, g.gradAlphaRes);
+  });
+  await row('coeffs+pre', 'fwd', X + F, () => {
+    const r = be.mhc.coeffsForward({ ...args, save: 'none', withPre: true });
+    free(be, r.hPre, r.hPost, r.hRes, r.xIn ?? be.mhc.preForward(L.x, r.hPre));
+  });
+  await row('pre', 'fwd', X + F, () => free(be, be.mhc.preForward(L.x, co.hPre)));
+  await row('pre', 'fwd+bwd', 3 * X + 2 * F, () => {
+    const y = be.mhc.preForward(L.x, co.hPre);
+    const g = be.mhc.preBackward(y, L.x, co.hPre);
+    free(be, y, g.gradX, g.gradHPre);
+  });
+  await row('post_res', 'fwd', 2 * X + F, () =>
+    free(be, be.mhc.postResForward(L.x, fIn, co.hPost, co.hRes, 'liger')),
+  );
+  await row('post_res', 'fwd+bwd', 5 * X + 3 * F, () => {
+    const y = be.mhc.postResForward(L.x, fIn, co.hPost, co.hRes, 'liger');
+    const g = be.mhc.postResBackward(L.gOut, L.x, fIn, co.hPost, co.hRes, 'liger');
+    free(be, y, g.gradX, g.gradF, g.gradHPost, g.gradHRes);
+  });
+  await row('layer', 'fwd', 3 * X + 2 * F, () => layerForward(be, L));
+  await row('layer', 'fwd+bwd', 7 * X + 5 * F, () => layerStep(be, L, 'history'));
+  // Peak memory of one forward+backward above the inputs already live.
+  await be.sync();
+  be.resetPeak();
+  layerStep(be, L, 'history');
+  await be.sync();
+  rows[rows.length - 1]!.peakBytes = be.memory().peakBytes;
+  await row('layer', 'fwd+bwd', 7 * X + 5 * F, () => layerStep(be, L, 'recompute'), 'sinkhornSave=recompute');
+
+  free(be, co.hPre, co.hPost, co.hRes, fIn, gPre, gPost, gRes);
+  free(be, L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut);
+  return rows;
+}

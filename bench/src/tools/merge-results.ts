@@ -1,0 +1,24 @@
+/**
+ * Appends the rows of a results file written elsewhere (a GPU run's $OUT/results.csv) to this
+ * checkout's bench/results/results.csv; with --anchor, the PyTorch anchor's log of the same call
+ * adds its rows and each of ours gets torch.compile's time as its anchor. Then regenerate
+ * CURRENT.md with `pnpm bench:current`.
+ *
+ *   node bench/dist/tools/merge-results.js FILE [--anchor torch-anchor.log]
+ */
+import { parseArgs } from 'node:util';
+import { readAnchorLog, withAnchor } from '../lib/anchor.js';
+import { appendResults, readResults } from '../lib/results.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { anchor: { type: 'string' } },
+});
+if (positionals.length !== 1) {
+  console.error('usage: merge-results.js FILE [--anchor torch-anchor.log]');
+  process.exit(2);
+}
+const rows = readResults(positionals[0]);
+const merged = values.anchor ? withAnchor(rows, readAnchorLog(values.anchor)) : rows;
+appendResults(merged);
+console.log(`${positionals[0]}: ${merged.length} rows appended`);

@@ -1,0 +1,3 @@
+import { sharedTestConfig } from '../tooling/vitest.shared.js';
+
+export default sharedTestConfig;
