@@ -19,22 +19,21 @@ import { BACKEND_PACKAGES, type Backend, setBackend } from '@liger-mhc/core';
 import { overlaySvg } from './lib/overlay-svg.js';
 import { provenance, writeResult } from './lib/results.js';
 import { median } from './lib/stats.js';
-import { type Agreement, compareLosses, movingMean } from './model/loss-agreement.js';
+import { appendRows } from './model/append-rows.js';
 import { makeBatches } from './model/corpus-batches.js';
+import { type Agreement, compareLosses, movingMean } from './model/loss-agreement.js';
 import {
   adamwOptions,
   buildGpt,
   initFile,
   MHC_OPTIONS,
   type Residual,
-  type RunReport,
   trainOurs,
 } from './model/ours-train.js';
-import { appendRows } from './model/append-rows.js';
-import { modelRows, type ModelMeasurement } from './model/rows.js';
+import { type ModelMeasurement, modelRows } from './model/rows.js';
 import { GPT_SIZES, shapeLabel } from './model/sizes.js';
-import { findPython, runTwin, type TwinResult } from './model/torch-twin.js';
 import { setCpuThreads } from './model/threads.js';
+import { findPython, runTwin, type TwinResult } from './model/torch-twin.js';
 
 const { values: opt } = parseArgs({
   options: {

@@ -1,9 +1,7 @@
-import type { Backend } from '@liger-mhc/core';
+import { type Backend, CpuBackend } from '@liger-mhc/core';
 
-/** Our CPU backend's thread count for the run (one until the backend runs kernels on workers). */
-export function setCpuThreads(_be: Backend, threads: number): void {
-  if (threads !== 1)
-    process.stderr.write(
-      `note: our CPU backend runs on one thread; --threads ${threads} applies to PyTorch\n`,
-    );
+/** Run our CPU backend's kernels on `threads` threads (the same count PyTorch gets). */
+export function setCpuThreads(be: Backend, threads: number): void {
+  if (!(be instanceof CpuBackend)) throw new Error(`--threads applies to the cpu backend, not '${be.name}'`);
+  be.setThreads(threads);
 }

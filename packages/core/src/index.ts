@@ -1,9 +1,10 @@
 export type { GradNode } from './autograd/node.js';
 export * from './backend/index.js';
-export { CpuBackend } from './cpu/cpu-backend.js';
+export { CpuBackend, type CpuBackendOptions } from './cpu/cpu-backend.js';
 export { CpuHandle, cpuData, readFloats } from './cpu/cpu-handle.js';
 export * from './dtype.js';
 export * from './errors.js';
+export { availableCores, CPU_THREADS_ENV, defaultCpuThreads } from './flags.js';
 export * from './nn/index.js';
 export * from './ops/index.js';
 export * from './optim/index.js';
