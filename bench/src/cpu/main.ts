@@ -1,18 +1,21 @@
 /**
- * CPU backend vs PyTorch CPU on the mHC layer (identity inner layer, f = xIn), forward and
- * forward+backward, f32, N=2048 hc=4 c=256 by default, one thread each.
+ * CPU backend vs PyTorch CPU at the same thread count: the mHC layer (identity inner layer,
+ * f = xIn) forward and forward+backward, f32, N=2048 hc=4 c=256 by default; then the GPT training
+ * step of the model benchmark (model/run.ts) at the same count.
  *
- *   pnpm bench:cpu [--anchor bench/anchors/torch_mhc_bench.py] [--shapes 2048x4x256] [--reps 15]
+ *   pnpm bench:cpu [--threads N (default: every core)] [--shapes 2048x4x256] [--reps 15]
+ *                  [--anchor other_torch_layer.py] [--note TEXT] [--no-model]
  *
- * The PyTorch anchor (bench/anchors/torch_mhc_bench.py under Debian's python3-torch by default)
- * runs in the same command with OMP_NUM_THREADS=1, so the ratio compares the two on the same
- * machine at the same moment. Appends the rows to bench/results/results.csv.
+ * PyTorch (Debian's python3-torch) runs bench/anchors/mhc_layer.py in the same command with
+ * torch.set_num_threads(N), so the ratio compares the two on the same machine at the same moment.
+ * Rows go to bench/results/results.csv; the table to cpu-mhc-layer-<date>-t<N>.md and .json.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import {
+  availableCores,
   encode,
   fromStorage,
   full,
@@ -21,24 +24,38 @@ import {
   mhcPre,
   noGrad,
   Random,
+  setBackend,
   type Tensor,
   tidy,
   zeros,
 } from '@liger-mhc/core';
-import { appendResults, cpuCard, provenance, type ResultRow } from '../lib/results.js';
+import { provenance, writeResult } from '../lib/results.js';
 import { medianMs } from '../lib/stats.js';
+import { appendRows } from '../model/append-rows.js';
+import type { ModelRow } from '../model/rows.js';
+import { runModelBench } from '../model/run.js';
+import { setCpuThreads } from '../model/threads.js';
+import { findPython } from '../model/torch-twin.js';
+
+type Mode = 'fwd' | 'fwd+bwd';
 
 interface Row {
   impl: string;
-  mode: 'fwd' | 'fwd+bwd';
+  mode: Mode;
   shape: string;
   ms: number;
 }
 
-function arg(name: string, fallback?: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
+const { values: opt } = parseArgs({
+  options: {
+    shapes: { type: 'string', default: '2048x4x256' },
+    reps: { type: 'string', default: '15' },
+    threads: { type: 'string' },
+    anchor: { type: 'string' },
+    note: { type: 'string' },
+    'no-model': { type: 'boolean', default: false },
+  },
+});
 
 function randn(shape: number[], rng: Random, std = 1, requiresGrad = false): Tensor {
   const n = shape.reduce((a, d) => a * d, 1);
@@ -82,25 +99,15 @@ async function benchOurs(n: number, hc: number, c: number, reps: number): Promis
   ];
 }
 
-/** A Python that can import torch: $PYTHON, else python3 on PATH, else Debian's system python3. */
-function findPython(): string | null {
-  const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string =>
-    Boolean(p),
+function benchTorch(py: string, script: string, shapes: string, threads: number, reps: number): Row[] {
+  const r = spawnSync(
+    py,
+    [script, '--shapes', shapes, '--threads', String(threads), '--reps', String(reps)],
+    {
+      env: { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) },
+      encoding: 'utf8',
+    },
   );
-  for (const py of candidates) {
-    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
-    if (r.status === 0) return py;
-  }
-  return null;
-}
-
-function benchTorch(anchor: string, shapes: string): Row[] {
-  const py = findPython();
-  if (!py) throw new Error('no python3 with torch found (apt-get install python3-torch, or set PYTHON)');
-  const r = spawnSync(py, [anchor, '--device', 'cpu', '--dtype', 'f32', '--shapes', shapes, '--no-compile'], {
-    env: { ...process.env, OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' },
-    encoding: 'utf8',
-  });
   if (r.status !== 0) throw new Error(`PyTorch anchor failed: ${r.stderr || r.error?.message}`);
   return r.stdout
     .split('\n')
@@ -110,7 +117,7 @@ function benchTorch(anchor: string, shapes: string): Row[] {
         JSON.parse(l) as {
           impl: string;
           op: string;
-          mode: 'fwd' | 'fwd+bwd';
+          mode: Mode;
           N: number;
           hc: number;
           c: number;
@@ -118,61 +125,94 @@ function benchTorch(anchor: string, shapes: string): Row[] {
         },
     )
     .filter((j) => j.op === 'layer')
-    .map((j) => ({
-      impl: `${j.impl} cpu (1 thread)`,
-      mode: j.mode,
-      shape: `${j.N}x${j.hc}x${j.c}`,
-      ms: j.ms,
-    }));
+    .map((j) => ({ impl: 'torch-eager', mode: j.mode, shape: `${j.N}x${j.hc}x${j.c}`, ms: j.ms }));
 }
 
 async function main(): Promise<void> {
-  const shapes = arg('shapes', '2048x4x256')!;
-  const reps = Number(arg('reps', '15'));
-  const anchor = arg(
-    'anchor',
-    process.env.TORCH_MHC_BENCH ??
-      join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'anchors', 'torch_mhc_bench.py'),
-  );
+  const shapes = opt.shapes!;
+  const reps = Number(opt.reps);
+  const threads = Number(opt.threads ?? availableCores());
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new Error(`--threads: expected an integer >= 1, got '${opt.threads}'`);
+  const be = await setBackend('cpu');
+  setCpuThreads(be, threads);
   const rows: Row[] = [];
   for (const s of shapes.split(',')) {
     const [n, hc, c] = s.split('x').map(Number) as [number, number, number];
     rows.push(...(await benchOurs(n, hc, c, reps)));
   }
-  let torchRows: Row[] = [];
-  if (anchor && existsSync(anchor)) torchRows = benchTorch(anchor, shapes);
-  else process.stderr.write('no PyTorch anchor (--anchor or TORCH_MHC_BENCH): reporting liger-mhc only\n');
-  rows.push(...torchRows);
+  const py = findPython();
+  const script =
+    opt.anchor ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'anchors', 'mhc_layer.py');
+  const torchRows = py ? benchTorch(py, script, shapes, threads, reps) : [];
+  if (!py) process.stderr.write('no python3 with torch: reporting liger-mhc only\n');
   const p = provenance();
-  const card = cpuCard();
-  const table: ResultRow[] = rows.map((r) => {
-    const torch = r.impl.startsWith('torch');
-    const t = torch
-      ? undefined
-      : torchRows.find((q) => q.impl.startsWith('torch-eager') && q.mode === r.mode && q.shape === r.shape);
-    return {
-      commit: p.commit,
+  const card = `CPU ${p.cores}-core ${p.cpu}`;
+  const lines = [
+    '# CPU mHC layer: liger-mhc CPU backend vs PyTorch CPU',
+    '',
+    `- date: ${p.date}`,
+    `- commit: ${p.commit}${p.dirty ? ' (with uncommitted changes)' : ''}`,
+    `- machine: ${p.cpu}, ${p.cores} cores, both sides on ${threads} thread(s), Node ${p.node}`,
+    `- f32, identity inner layer, median of ${reps} runs after 3 warm-up runs`,
+    '',
+    '| impl | mode | N×hc×C | threads | median ms | torch eager ms ÷ this (>1: faster than torch) |',
+    '|---|---|---|---|---|---|',
+  ];
+  const csv: ModelRow[] = [];
+  for (const r of [...rows, ...torchRows]) {
+    const t = torchRows.find((q) => q.mode === r.mode && q.shape === r.shape);
+    const ours = r.impl !== 'torch-eager';
+    const ratio = ours && t ? t.ms / r.ms : null;
+    lines.push(
+      `| ${r.impl} | ${r.mode} | ${r.shape} | ${threads} | ${r.ms.toFixed(2)} | ${ratio ? `${ratio.toFixed(2)}×` : '-'} |`,
+    );
+    csv.push({
+      commit: p.commit + (p.dirty ? '+dirty' : ''),
       date: p.date,
       card,
-      backend: torch ? 'torch-cpu' : 'cpu',
+      backend: ours ? 'cpu' : 'torch-cpu',
       shape: r.shape,
       op: 'layer',
       mode: r.mode,
-      path: torch ? 'eager' : 'f32',
-      threads: 1,
+      path: 'f32',
+      threads,
       median_ms: r.ms,
-      anchor: t ? 'torch-cpu' : undefined,
-      anchor_ms: t?.ms,
-      note: p.dirty ? 'uncommitted changes' : undefined,
-    };
-  });
-  appendResults(table);
-  for (const r of table)
-    process.stdout.write(
-      `${r.backend} ${r.mode} ${r.shape}: ${r.median_ms.toFixed(2)} ms${
-        r.anchor_ms ? ` (${(r.anchor_ms / r.median_ms).toFixed(2)}x faster than torch eager)` : ''
-      }\n`,
-    );
+      gbps: '',
+      pct_copy: '',
+      tokens_per_s: Math.round(Number(r.shape.split('x')[0]) / (r.ms / 1000)),
+      peak_bytes: '',
+      anchor: ours && t ? 'torch-cpu' : '',
+      anchor_ms: ours && t ? t.ms : '',
+      note: [
+        ratio ? `${ratio.toFixed(2)}x faster than PyTorch eager at ${threads} thread(s)` : '',
+        opt.note ?? '',
+      ]
+        .filter(Boolean)
+        .join('; '),
+    });
+  }
+  appendRows(csv);
+  const stamp = p.date.slice(0, 10);
+  const md = `${lines.join('\n')}\n`;
+  writeResult(`archive/cpu-${stamp}/cpu-mhc-layer-${stamp}-t${threads}.md`, md);
+  writeResult(
+    `archive/cpu-${stamp}/cpu-mhc-layer-${stamp}-t${threads}.json`,
+    JSON.stringify({ ...p, threads, reps, rows, torchRows }, null, 1),
+  );
+  process.stdout.write(md);
+  if (!opt['no-model']) {
+    const ok = await runModelBench({
+      backend: 'cpu',
+      threads,
+      steps: 200,
+      warmup: 10,
+      seed: 1234,
+      note: opt.note ?? '',
+      torch: py !== null,
+    });
+    if (!ok) process.exitCode = 1;
+  }
 }
 
 main().catch((e: unknown) => {

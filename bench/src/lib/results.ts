@@ -249,6 +249,20 @@ export function appendResults(rows: readonly ResultRow[], path = RESULTS_CSV): v
   writeAtomic(path, `${text}${lines.join('\n')}\n`);
 }
 
+/** bench/results in this checkout. */
+export const RESULTS_DIR = dirname(RESULTS_CSV);
+
+/**
+ * Write a file under bench/results (a plot, or a run's raw log under `archive/<run>/`) atomically;
+ * returns its path.
+ */
+export function writeResult(name: string, content: string): string {
+  const path = join(RESULTS_DIR, name);
+  mkdirSync(dirname(path), { recursive: true });
+  writeAtomic(path, content);
+  return path;
+}
+
 /** Writes any generated text file (CURRENT.md, the plot) atomically. */
 export function writeGenerated(path: string, text: string): void {
   writeAtomic(path, text);

@@ -1,10 +1,17 @@
 export type { GradNode } from './autograd/node.js';
 export * from './backend/index.js';
-export { CpuBackend } from './cpu/cpu-backend.js';
+export { CpuBackend, type CpuBackendOptions } from './cpu/cpu-backend.js';
 export { CpuHandle, cpuData, readFloats } from './cpu/cpu-handle.js';
 export * from './dtype.js';
 export * from './errors.js';
-export { BACKEND_ENV_VAR, CONFIG_ENV_VAR } from './flags.js';
+export {
+  availableCores,
+  BACKEND_ENV_VAR,
+  CONFIG_ENV_VAR,
+  CPU_THREADS_ENV,
+  CPU_THREADS_ENV_VAR,
+  defaultCpuThreads,
+} from './flags.js';
 export * from './io/index.js';
 export * from './nn/index.js';
 export * from './ops/index.js';

@@ -7,9 +7,16 @@ import type {
 } from '../backend/contract.js';
 import { allocStorage, bytesPerElement, type DType, type StorageArray } from '../dtype.js';
 import { ArgumentError, DTypeError } from '../errors.js';
+import { checkThreads, defaultCpuThreads } from '../flags.js';
 import { CpuHandle, type CpuOutput, cpuOutput } from './cpu-handle.js';
 import { CpuGenericKernels } from './generic/cpu-generic-kernels.js';
 import { CpuMhcKernels } from './mhc/cpu-mhc-kernels.js';
+import { CpuThreadPool } from './threads/pool.js';
+
+export interface CpuBackendOptions {
+  /** Threads for the heavy kernels, the calling thread included (default: see CPU_THREADS_ENV). */
+  threads?: number;
+}
 
 /**
  * The CPU reference backend: always available, and the oracle the GPU backends are tested against.
@@ -23,10 +30,35 @@ export class CpuBackend implements Backend {
   private live = new Set<CpuHandle>();
   private liveBytes = 0;
   private peak = 0;
+  private threadCount: number;
+  /** undefined: not started yet (workers start on the first kernel that uses them). */
+  private threadPool: CpuThreadPool | null | undefined;
 
-  constructor() {
+  constructor(options: CpuBackendOptions = {}) {
+    this.threadCount =
+      options.threads === undefined ? defaultCpuThreads() : checkThreads(options.threads, 'threads');
     this.mhc = new CpuMhcKernels(this);
     this.ops = new CpuGenericKernels(this);
+  }
+
+  /** Threads the heavy kernels use (the calling thread included). */
+  get threads(): number {
+    return this.threadCount;
+  }
+
+  /** Change the thread count; the workers of the old count stop now, new ones start when needed. */
+  setThreads(threads: number): void {
+    checkThreads(threads, 'threads');
+    if (threads === this.threadCount) return;
+    this.threadPool?.dispose();
+    this.threadPool = undefined;
+    this.threadCount = threads;
+  }
+
+  /** The worker pool for a kernel, or null: one thread, or no workers in this runtime. */
+  pool(): CpuThreadPool | null {
+    if (this.threadPool === undefined) this.threadPool = CpuThreadPool.create(this.threadCount);
+    return this.threadPool;
   }
 
   alloc(dtype: DType, size: number): DataHandle {
@@ -91,6 +123,8 @@ export class CpuBackend implements Backend {
 
   dispose(): void {
     for (const h of [...this.live]) this.disposeData(h);
+    this.threadPool?.dispose();
+    this.threadPool = undefined;
   }
 
   private handle(handle: DataHandle): CpuHandle {

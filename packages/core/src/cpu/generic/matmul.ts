@@ -3,6 +3,8 @@ import type { MatmulOptions } from '../../backend/generic-kernels.js';
 import { ShapeError } from '../../errors.js';
 import type { CpuBackend } from '../cpu-backend.js';
 import { type FloatArray, readFloats } from '../cpu-handle.js';
+import { type CpuThreadPool, KERNEL_GEMM } from '../threads/pool.js';
+import { gemmNT } from './gemm-nt.js';
 import { checkFloat, checkSameDType } from './util.js';
 
 /**
@@ -61,6 +63,11 @@ export function matmul(
   const out = cpu.output([...batchShape, M, N], a.dtype);
   const C = out.values;
   if (C.length === 0 || K === 0) return out.finish(); // empty, or an empty sum: zeros
+  const pool = batch * M * N * K >= THREADED_MIN_MACS ? cpu.pool() : null;
+  if (pool) {
+    threadedMatmul(pool, A, B, C, { batch, M, K, N, transA, transB, shared });
+    return out.finish();
+  }
 
   // Bᵀ [N, K] for each batch (shared b: once).
   let BT = B;
@@ -86,6 +93,64 @@ export function matmul(
 }
 
 /**
+ * Below this many multiply-adds a matmul stays on the calling thread: handing it to the workers
+ * (copying operands into shared memory, waking the workers) costs more than it saves.
+ */
+const THREADED_MIN_MACS = 1 << 18;
+
+interface GemmShape {
+  batch: number;
+  M: number;
+  K: number;
+  N: number;
+  transA: boolean;
+  transB: boolean;
+  shared: boolean;
+}
+
+/**
+ * The matmul on the worker pool: A (as [M, K] rows) and Bᵀ are laid out in the pool's shared
+ * memory, the output rows are split into chunks that every thread takes from (see threads/pool.ts),
+ * and each element is the same gemmNT sum as on one thread, stored as f64 and rounded once into C
+ * here: the result is bit-identical to the single-thread path for any thread count.
+ */
+function threadedMatmul(
+  pool: CpuThreadPool,
+  A: Float32Array,
+  B: Float32Array,
+  C: FloatArray,
+  g: GemmShape,
+): void {
+  const { K, N, transA, transB, shared } = g;
+  // A shared b without transA folds the batch into M (one matrix of batch·M rows).
+  const fold = shared && !transA;
+  const batch = fold ? 1 : g.batch;
+  const M = fold ? g.batch * g.M : g.M;
+  const aLen = batch * M * K;
+  const bCount = shared ? 1 : batch;
+  const bLen = bCount * N * K;
+  const cLen = batch * M * N;
+  // f32 A at 0, f32 Bᵀ after it, f64 C after both (8-byte aligned).
+  const bOff = aLen;
+  const cOff = Math.ceil((aLen + bLen) / 2);
+  const { f32, f64 } = pool.reserve((cOff + cLen) * 8);
+  if (transA) for (let p = 0; p < batch; p++) transposeInto(A, p * M * K, K, M, f32, p * M * K);
+  else f32.set(A.subarray(0, aLen), 0);
+  if (transB) f32.set(B.subarray(0, bLen), bOff);
+  else for (let p = 0; p < bCount; p++) transposeInto(B, p * K * N, K, N, f32, bOff + p * K * N);
+  // About four chunks per thread, in whole 4-row tiles, so uneven progress evens out.
+  const perBatch = Math.max(1, Math.ceil((4 * pool.threads) / batch));
+  const R = Math.max(4, Math.ceil(M / perBatch / 4) * 4);
+  const blocks = Math.ceil(M / R);
+  pool.run(
+    KERNEL_GEMM,
+    [0, bOff, cOff, M * K, shared ? 0 : N * K, M * N, M, K, N, R, blocks],
+    batch * blocks,
+  );
+  for (let i = 0; i < cLen; i++) C[i] = f64[cOff + i]!;
+}
+
+/**
  * Operand values as f32: f32 storage as is, half storage widened into a Float32Array. Every f16 and
  * bf16 value is exactly an f32, so this loses nothing, and it keeps the kernel on one array type
  * (V8 specialises it; a Float64Array operand ran ~1.5× slower) with half the bytes of f64.
@@ -101,7 +166,7 @@ function transposeInto(
   sOff: number,
   rows: number,
   cols: number,
-  dst: Float32Array,
+  dst: Float32Array<ArrayBufferLike>,
   dOff: number,
 ) {
   // Blocked so that both the reads and the strided writes of a block stay in L1.
@@ -116,70 +181,4 @@ function transposeInto(
       }
     }
   }
-}
-
-/**
- * C[i, j] = Σ_k A[i, k] · BT[j, k] for A [M, K] at aOff, BT [N, K] at bOff, C [M, N] at cOff.
- * 4×4 register tiles; the edges (M or N not a multiple of 4) take one dot product per element.
- */
-// biome-ignore format: the 4×4 tile reads best as a 4×4 grid of statements.
-function gemmNT(
-  A: Float32Array,
-  aOff: number,
-  BT: Float32Array,
-  bOff: number,
-  C: FloatArray,
-  cOff: number,
-  M: number,
-  K: number,
-  N: number,
-): void {
-  const M4 = M - (M % 4);
-  const N4 = N - (N % 4);
-  for (let i = 0; i < M4; i += 4) {
-    const a0 = aOff + i * K;
-    const a1 = a0 + K;
-    const a2 = a1 + K;
-    const a3 = a2 + K;
-    for (let j = 0; j < N4; j += 4) {
-      const b0 = bOff + j * K;
-      const b1 = b0 + K;
-      const b2 = b1 + K;
-      const b3 = b2 + K;
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
-      let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-      let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
-      let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-      for (let k = 0; k < K; k++) {
-        const x0 = A[a0 + k];
-        const x1 = A[a1 + k];
-        const x2 = A[a2 + k];
-        const x3 = A[a3 + k];
-        const y0 = BT[b0 + k];
-        const y1 = BT[b1 + k];
-        const y2 = BT[b2 + k];
-        const y3 = BT[b3 + k];
-        c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
-        c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
-        c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3;
-        c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3;
-      }
-      let o = cOff + i * N + j;
-      C[o] = c00; C[o + 1] = c01; C[o + 2] = c02; C[o + 3] = c03;
-      o += N;
-      C[o] = c10; C[o + 1] = c11; C[o + 2] = c12; C[o + 3] = c13;
-      o += N;
-      C[o] = c20; C[o + 1] = c21; C[o + 2] = c22; C[o + 3] = c23;
-      o += N;
-      C[o] = c30; C[o + 1] = c31; C[o + 2] = c32; C[o + 3] = c33;
-    }
-    for (let r = i; r < i + 4; r++) for (let j = N4; j < N; j++) C[cOff + r * N + j] = dot(A, aOff + r * K, BT, bOff + j * K, K);
-  }
-  for (let r = M4; r < M; r++) for (let j = 0; j < N; j++) C[cOff + r * N + j] = dot(A, aOff + r * K, BT, bOff + j * K, K);
-}
-
-function dot(x: Float32Array, xo: number, y: Float32Array, yo: number, n: number): number {
-  let s = 0;
-  for (let k = 0; k < n; k++) s += x[xo + k] * y[yo + k];
-  return s;
 }

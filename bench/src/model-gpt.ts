@@ -1,0 +1,55 @@
+/**
+ * Model-level benchmark: our GPT (mHC around every attention and MLP branch, and the same GPT with a
+ * plain residual) against its PyTorch twin (bench/anchors/gpt_twin.py) from the same initial
+ * weights, on the same batches, with the same AdamW: tokens/s and peak memory of a training step,
+ * the mHC overhead on each side, and the loss curves overlaid (asserted to agree).
+ *
+ *   pnpm bench:model [--backend cpu|webgpu|cuda] [--size cpu|gpt2] [--threads N] [--steps 200]
+ *                    [--warmup 10] [--seed 1234] [--note TEXT] [--no-torch]
+ *
+ * cpu runs the twin on the CPU with torch.set_num_threads(threads); webgpu and cuda run it on the
+ * card (eager, and torch.compile where the installed torch has it). Writes the rows to
+ * bench/results/results.csv and model-gpt-<backend>-<size>-<date>.{md,json,svg}.
+ */
+import { parseArgs } from 'node:util';
+import { runModelBench } from './model/run.js';
+
+const { values: opt } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'cpu' },
+    size: { type: 'string' },
+    threads: { type: 'string', default: '1' },
+    steps: { type: 'string', default: '200' },
+    warmup: { type: 'string', default: '10' },
+    seed: { type: 'string', default: '1234' },
+    note: { type: 'string', default: '' },
+    'no-torch': { type: 'boolean', default: false },
+  },
+  allowPositionals: false,
+});
+
+function int(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`--${name}: expected an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+runModelBench({
+  backend: opt.backend!,
+  size: opt.size,
+  threads: int('threads', opt.threads!, 1),
+  steps: int('steps', opt.steps!, 2),
+  warmup: int('warmup', opt.warmup!, 0),
+  seed: int('seed', opt.seed!, 0),
+  note: opt.note!,
+  torch: !opt['no-torch'],
+}).then(
+  (ok) => {
+    if (!ok) process.exitCode = 1;
+  },
+  (e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,157 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BACKEND_PACKAGES, type Backend, setBackend } from '@liger-mhc/core';
+import { overlaySvg } from '../lib/overlay-svg.js';
+import { provenance, writeResult } from '../lib/results.js';
+import { median } from '../lib/stats.js';
+import { appendRows } from './append-rows.js';
+import { makeBatches } from './corpus-batches.js';
+import { type Agreement, compareLosses, movingMean } from './loss-agreement.js';
+import { adamwOptions, buildGpt, initFile, MHC_OPTIONS, type Residual, trainOurs } from './ours-train.js';
+import { type ModelMeasurement, modelRows } from './rows.js';
+import { GPT_SIZES, shapeLabel } from './sizes.js';
+import { setCpuThreads } from './threads.js';
+import { findPython, runTwin, type TwinResult } from './torch-twin.js';
+
+/** What one model benchmark run does (the flags of `pnpm bench:model`). */
+export interface ModelBenchOptions {
+  backend: string;
+  /** A key of GPT_SIZES (default: cpu on the CPU backend, gpt2 on a GPU). */
+  size?: string;
+  threads: number;
+  steps: number;
+  warmup: number;
+  seed: number;
+  note: string;
+  torch: boolean;
+}
+
+async function chooseBackend(name: string): Promise<Backend> {
+  const pkg = BACKEND_PACKAGES[name];
+  if (pkg) await import(pkg);
+  return setBackend(name);
+}
+
+/**
+ * Train our GPT (mHC, plain) and the PyTorch twin of each, write the rows, the JSON record and the
+ * loss overlay; returns false when the loss curves disagree.
+ */
+export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
+  const backendName = o.backend;
+  const size = GPT_SIZES[o.size ?? (backendName === 'cpu' ? 'cpu' : 'gpt2')];
+  if (!size) throw new Error(`size: expected one of ${Object.keys(GPT_SIZES).join(', ')}, got '${o.size}'`);
+  const { threads, steps, warmup, seed } = o;
+  if (warmup >= steps) throw new Error(`warmup ${warmup} must be below steps ${steps}`);
+  const be = await chooseBackend(backendName);
+  if (backendName === 'cpu') setCpuThreads(be, threads);
+  const device = backendName === 'cpu' ? 'cpu' : 'cuda';
+  const python = o.torch ? findPython() : null;
+  if (o.torch && !python) throw new Error('no python3 with torch (install python3-torch or set PYTHON)');
+
+  const batches = makeBatches(steps + 1, size.batch, size.seq, seed);
+  const tokens = size.batch * size.seq;
+  const log = (s: string) => process.stdout.write(`${s}\n`);
+  log(`GPT ${shapeLabel(size)} on '${be.name}', ${steps} steps (median after ${warmup}), threads ${threads}`);
+  const tmp = mkdtempSync(join(tmpdir(), 'liger-mhc-model-'));
+  const measured: ModelMeasurement[] = [];
+  const agreements: Record<string, Agreement> = {};
+  const curves: Record<string, number[]> = {};
+  try {
+    for (const residual of ['mhc', 'plain'] as Residual[]) {
+      const model = buildGpt(size, residual, batches.vocab, be, seed);
+      const init = join(tmp, `${residual}.safetensors`);
+      const config = join(tmp, `${residual}.json`);
+      writeFileSync(init, await initFile(model, batches, size));
+      writeFileSync(
+        config,
+        JSON.stringify({
+          vocab: batches.vocab,
+          dim: size.dim,
+          heads: size.heads,
+          layers: size.layers,
+          mlpHidden: size.mlpHidden,
+          hc: residual === 'plain' ? 1 : size.hc,
+          residual,
+          maxSeq: size.seq,
+          activation: 'gelu',
+          dtype: size.dtype,
+          mhc: MHC_OPTIONS,
+          adamw: adamwOptions(size),
+        }),
+      );
+      const ours = await trainOurs(model, be, batches, size, steps);
+      model.dispose();
+      const oursMs = median(ours.stepMs.slice(warmup));
+      log(
+        `  ours ${residual}: ${oursMs.toFixed(1)} ms/step, ${Math.round(tokens / (oursMs / 1000))} tokens/s`,
+      );
+      measured.push({ impl: 'ours', residual, ms: oursMs, peakBytes: ours.peakBytes, threads });
+      curves[`ours ${residual}`] = ours.losses;
+      if (!python) continue;
+      for (const compile of [false, true]) {
+        const impl = compile ? 'torch-compile' : 'torch-eager';
+        const twin: TwinResult = runTwin({ python, init, config, device, threads, steps, warmup, compile });
+        if (twin.kind === 'unavailable') {
+          log(`  ${impl} ${residual}: not available (${twin.reason})`);
+          measured.push({ impl, residual, unavailable: twin.reason, threads });
+          continue;
+        }
+        const ms = median(twin.stepMs.slice(warmup));
+        log(
+          `  ${impl} ${residual}: ${ms.toFixed(1)} ms/step, ${Math.round(tokens / (ms / 1000))} tokens/s (torch ${twin.torch})`,
+        );
+        measured.push({
+          impl,
+          residual,
+          ms,
+          peakBytes: twin.peakBytes,
+          threads: twin.threads,
+          torch: twin.torch,
+        });
+        if (!compile) {
+          curves[`torch ${residual}`] = twin.losses;
+          agreements[residual] = compareLosses(ours.losses, twin.losses, size.dtype);
+        }
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  const prov = provenance();
+  const day = prov.date.slice(0, 10);
+  const base = `model-gpt-${backendName}-${size.name}-${day}`;
+  const colors: Record<string, string> = { mhc: '#1f77b4', plain: '#d62728' };
+  const svg = overlaySvg(
+    `GPT ${shapeLabel(size)}: ours (${be.name}) vs PyTorch twin, same init (10-step mean)`,
+    Object.entries(curves).map(([name, losses]) => ({
+      name,
+      color: colors[name.split(' ')[1]!]!,
+      dashed: name.startsWith('torch'),
+      points: movingMean(losses).map((v, i) => [i + 1, v] as const),
+    })),
+    'step',
+    'training loss',
+  );
+  writeResult(`${base}.svg`, svg);
+  const rows = modelRows({ prov, backend: be, size, measured, note: o.note });
+  appendRows(rows);
+  writeResult(
+    `archive/${backendName}-${day}/${base}.json`,
+    `${JSON.stringify({ provenance: prov, size, steps, warmup, threads, measured, agreements, curves }, null, 1)}\n`,
+  );
+  for (const [residual, a] of Object.entries(agreements))
+    log(
+      `  loss agreement (${residual}): step 1 |Δ| ${a.firstStepDiff.toExponential(2)} (bound ${a.bounds.firstStep}), max |Δ| of 10-step means ${a.maxSmoothedDiff.toFixed(4)} (bound ${a.bounds.smoothed}), mean |Δ| ${a.meanDiff.toFixed(4)}`,
+    );
+  for (const r of rows) if (r.note) log(`  ${r.backend} ${r.path}: ${r.note}`);
+  const bad = Object.entries(agreements).filter(([, a]) => !a.ok);
+  if (bad.length > 0) {
+    process.stderr.write(
+      `loss curves of ours and the PyTorch twin disagree: ${bad.map(([r]) => r).join(', ')}\n`,
+    );
+    return false;
+  }
+  return true;
+}
