@@ -13,7 +13,7 @@ import { Linear, loadCheckpoint, Random } from '../src/index.js';
  * state of the same save. The child runs the built package (dist), as a user's process would.
  */
 const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, '..', 'dist', 'index.js');
+const dist = join(here, '..', 'dist', 'index.node.js');
 const TRIALS = 32;
 const N = 512; // a 512x512 f32 layer: 1 MiB of weights, long enough to be killed mid-write
 

@@ -3,6 +3,7 @@ import {
   type Backend,
   CHECKSUM_METADATA_KEY,
   checkpointDigest,
+  hostPlatform,
   type Module,
   readSafetensors,
   type SafetensorsEntry,
@@ -263,10 +264,14 @@ export async function loadCheckpoint(
   path: string,
   options: LoadCheckpointOptions = {},
 ): Promise<LoadedCheckpoint> {
-  const { readFile, stat } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const file = (await stat(path)).isDirectory() ? join(path, 'model.safetensors') : path;
-  const bytes = new Uint8Array(await readFile(file));
+  const host = hostPlatform();
+  let bytes: Uint8Array;
+  try {
+    bytes = await host.readFile(path);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EISDIR') throw e;
+    bytes = await host.readFile(host.resolvePath(path, 'model.safetensors'));
+  }
   // core's checksum, when the file has one (every checkpoint saveCheckpoint writes does).
   await verifyChecksum(bytes, readSafetensors(bytes));
   return modelFromCheckpoint(bytes, options);

@@ -2,6 +2,7 @@ import {
   ArgumentError,
   type Backend,
   deserializeStateDict,
+  hostPlatform,
   noGrad,
   type Tensor,
   tensor,
@@ -178,10 +179,9 @@ export interface ParityReport {
 
 /** Whether a folder holds model parity fixtures (a manifest.json of this format). */
 export async function isParityFixtureDir(dir: string): Promise<boolean> {
-  const { readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
+  const host = hostPlatform();
   try {
-    const text = await readFile(join(dir, 'manifest.json'), 'utf8');
+    const text = new TextDecoder().decode(await host.readFile(host.resolvePath(dir, 'manifest.json')));
     return (JSON.parse(text) as { format?: string }).format === PARITY_FORMAT;
   } catch {
     return false;
@@ -197,14 +197,15 @@ export async function runParityFixtures(
     onCase?: (name: string, checks: ParityCheck[]) => void;
   } = {},
 ): Promise<ParityReport> {
-  const { readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const manifest = parseParityManifest(await readFile(join(dir, 'manifest.json'), 'utf8'));
+  const host = hostPlatform();
+  const readText = async (name: string) =>
+    new TextDecoder().decode(await host.readFile(host.resolvePath(dir, name)));
+  const manifest = parseParityManifest(await readText('manifest.json'));
   const report: ParityReport = { dir, cases: [], passed: 0, failed: 0 };
   for (const c of manifest.cases) {
     if (options.filter && !c.name.includes(options.filter)) continue;
-    const ckpt = new Uint8Array(await readFile(join(dir, c.checkpoint)));
-    const expected = JSON.parse(await readFile(join(dir, c.expected), 'utf8')) as ParityExpected;
+    const ckpt = await host.readFile(host.resolvePath(dir, c.checkpoint));
+    const expected = JSON.parse(await readText(c.expected)) as ParityExpected;
     const checks = await runParityCase(c, ckpt, expected, backend, options);
     const pass = checks.length > 0 && checks.every((k) => k.pass);
     report.cases.push({ name: c.name, pass, checks });
