@@ -6,10 +6,16 @@
 set -euo pipefail
 out=.gpu-build/cuda
 mkdir -p "$out/cli" "$out/corpus"
-pnpm --filter @liger-mhc/cuda-native build:native
-cp packages/cuda-native/build/Release/liger_mhc_cuda.node "$out/"
-alias=(--alias:@liger-mhc/core/conformance=./packages/core/src/conformance/index.ts
-  --alias:@liger-mhc/core=./packages/core/src/index.ts
+# ADDON=prebuilt bundles the fat binary of the platform package (what users install) instead.
+if [ "${ADDON:-source}" = prebuilt ]; then
+  pnpm --filter @liger-mhc/cuda-native-linux-x64-gnu build
+  cp packages/cuda-native-linux-x64-gnu/liger_mhc_cuda.node "$out/"
+else
+  pnpm --filter @liger-mhc/cuda-native build:native
+  cp packages/cuda-native/build/Release/liger_mhc_cuda.node "$out/"
+fi
+alias=(--alias:@liger-mhc/core/conformance=./packages/core/src/conformance/index.node.ts
+  --alias:@liger-mhc/core=./packages/core/src/index.node.ts
   --alias:@liger-mhc/cuda-native=./packages/cuda-native/src/index.ts
   --alias:@liger-mhc/models=./packages/models/src/index.ts
   --alias:@liger-mhc/patch=./packages/patch/src/index.ts)

@@ -8,10 +8,10 @@ set -euo pipefail
 OUT=.gpu-build/webgpu
 mkdir -p "$OUT/dist/linux-x64" "$OUT/cli/dist/linux-x64" "$OUT/corpus"
 # Packages from source, so the bundle does not depend on their dist being current.
-alias=(--alias:@liger-mhc/core/conformance=./packages/core/src/conformance/index.ts
-  --alias:@liger-mhc/core=./packages/core/src/index.ts
+alias=(--alias:@liger-mhc/core/conformance=./packages/core/src/conformance/index.node.ts
+  --alias:@liger-mhc/core=./packages/core/src/index.node.ts
   --alias:@liger-mhc/webgpu-wgsl/internals=./packages/webgpu-wgsl/src/internals.ts
-  --alias:@liger-mhc/webgpu-wgsl=./packages/webgpu-wgsl/src/index.ts
+  --alias:@liger-mhc/webgpu-wgsl=./packages/webgpu-wgsl/src/index.node.ts
   --alias:@liger-mhc/models=./packages/models/src/index.ts
   --alias:@liger-mhc/patch=./packages/patch/src/index.ts)
 common=(--bundle --platform=node --format=esm --target=node20 --external:@liger-mhc/cuda-native --log-level=warning

@@ -27,7 +27,7 @@ console.log(`device: ${be.capabilities.device}; device-to-device copy ${copyGbps
 await runAndRecord({
   backend: be,
   name: 'cuda',
-  path: be.info.mma ? 'tensor-core' : 'cuda-core',
+  path: `${be.info.mma ? 'tensor-core' : 'cuda-core'}${be.info.kernelPath === 'no-cluster' ? '+no-cluster' : ''}`,
   card: be.info.name,
   timer,
   copyGbps,
