@@ -17,6 +17,7 @@ fi
 alias=(--alias:@liger-mhc/core/conformance=./packages/core/src/conformance/index.node.ts
   --alias:@liger-mhc/core=./packages/core/src/index.node.ts
   --alias:@liger-mhc/cuda-native=./packages/cuda-native/src/index.ts
+  --alias:@liger-mhc/models/parity=./packages/models/src/parity-fixtures.ts
   --alias:@liger-mhc/models=./packages/models/src/index.ts
   --alias:@liger-mhc/patch=./packages/patch/src/index.ts)
 common=(--bundle --platform=node --format=esm --target=node20 --external:*.node --external:webgpu

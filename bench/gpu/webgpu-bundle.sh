@@ -12,6 +12,7 @@ alias=(--alias:@liger-mhc/core/conformance=./packages/core/src/conformance/index
   --alias:@liger-mhc/core=./packages/core/src/index.node.ts
   --alias:@liger-mhc/webgpu-wgsl/internals=./packages/webgpu-wgsl/src/internals.ts
   --alias:@liger-mhc/webgpu-wgsl=./packages/webgpu-wgsl/src/index.node.ts
+  --alias:@liger-mhc/models/parity=./packages/models/src/parity-fixtures.ts
   --alias:@liger-mhc/models=./packages/models/src/index.ts
   --alias:@liger-mhc/patch=./packages/patch/src/index.ts)
 common=(--bundle --platform=node --format=esm --target=node20 --external:@liger-mhc/cuda-native --log-level=warning
