@@ -21,6 +21,11 @@ npx esbuild bench/src/webgpu/main.ts "${common[@]}" "${alias[@]}" --outfile="$OU
 # The CLI with the backend imported first, so 'webgpu' is registered before the CLI picks a backend.
 printf "import '@liger-mhc/webgpu-wgsl';\nimport './apps/cli/src/main.ts';\n" |
   npx esbuild "${common[@]}" "${alias[@]}" --sourcefile=webgpu-cli.ts --loader=ts --outfile="$OUT/cli/cli.mjs"
+# The bundled CLI reads its version from ../package.json and the kit's fixtures from ../../fixtures
+# (the layout of the packages it came from).
+cp apps/cli/package.json "$OUT/package.json"
+mkdir -p "$OUT/../fixtures"
+cp -r packages/core/fixtures/golden packages/core/fixtures/golden-v4 "$OUT/../fixtures/"
 cp apps/cli/corpus/sotu-1790-1864.txt "$OUT/corpus/"
 WEBGPU_DIR=$(node -e "console.log(require('path').dirname(require.resolve('webgpu/package.json', {paths: ['packages/webgpu-wgsl']})))")
 cp "$WEBGPU_DIR/dist/linux-x64/dawn.node" "$OUT/dist/linux-x64/dawn.node"
