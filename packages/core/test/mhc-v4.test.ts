@@ -172,8 +172,8 @@ describe("Liger's dtype rules", () => {
       const hRes = leaf(be, [4, 2, 2], 4, 'f32');
       const out = mhcPostRes(x, f, hPost, hRes);
       expect(out.dtype).toBe('bf16');
-      // f read at f32 (native) or rounded to bf16 first (core's fallback): compare to each in f64.
-      const fUsed = be.mhc.mixedPostResDTypes ? await vals(f) : await vals(cast(f, 'bf16'));
+      // f read at f32 natively and by core's fallback (which runs the op in f32).
+      const fUsed = await vals(f);
       const [xv, pv, rv, ov] = await Promise.all([x, hPost, hRes, out].map(vals));
       const exact: number[] = [];
       for (let n = 0; n < 4; n++)
@@ -189,6 +189,14 @@ describe("Liger's dtype rules", () => {
       sum(mul(out, out)).backward();
       expect(f.grad?.dtype).toBe('f32');
       expect(x.grad?.dtype).toBe('bf16');
+      // f's gradient Σ_o hPost[o]·2·out[o] in f32, not rounded through bf16.
+      const gf = await vals(f.grad!);
+      for (let n = 0; n < 4; n++)
+        for (let ch = 0; ch < 8; ch++) {
+          let e = 0;
+          for (let o = 0; o < 2; o++) e += pv[n * 2 + o]! * 2 * ov[(n * 2 + o) * 8 + ch]!;
+          expect(Math.abs(gf[n * 8 + ch]! - e)).toBeLessThanOrEqual(Math.abs(e) * 1e-6 + 1e-7);
+        }
     });
   }
 

@@ -320,10 +320,25 @@ export function mhcPostRes(
   expectShape(hPost, 'hPost', [...outer, hc]);
   checkFloat(hRes, 'hRes');
   expectShape(hRes, 'hRes', [...outer, hc, hc]);
+  if (f.dtype !== x.dtype && !be.mhc.mixedPostResDTypes) {
+    // A backend whose post_res takes one activation dtype runs in f32 (which holds bf16 and f16
+    // exactly): its kernels compute in f32 either way, so rounding once at the end gives Liger's
+    // values, and f's gradient keeps f's precision instead of passing through x's dtype.
+    const wide = 'f32';
+    if (x.dtype !== wide) {
+      const temps = new Temps();
+      const xw = temps.own(x, cast(x, wide));
+      const fw = temps.own(f, cast(f, wide));
+      const yw = temps.own(x, mhcPostRes(xw, fw, hPost, hRes, options));
+      const y = cast(yw, x.dtype);
+      temps.dispose();
+      return y;
+    }
+  }
   const temps = new Temps();
   hPost = temps.own(hPost, toF32(hPost));
   hRes = temps.own(hRes, toF32(hRes));
-  // A backend whose post_res wants one activation dtype gets f rounded to x's (one rounding more).
+  // Here x is f32 and f narrower: widening f is exact.
   if (f.dtype !== x.dtype && !be.mhc.mixedPostResDTypes) f = temps.own(f, cast(f, x.dtype));
   const info = {
     x: viewInfo(x, [n, hc, c]),
