@@ -6,16 +6,22 @@
  *
  *   node bench/dist/tools/import-archive.js [--out path/to/results.csv]
  *
+ * Runs whose raw files were archived after the table existed are appended by name, once each:
+ *
+ *   node bench/dist/tools/import-archive.js --run cuda-h100-2026-12-05 [--out path/to/results.csv]
+ *
  * The schemas differ by backend and day, so each run is described here by hand: the commit (taken
  * from the run's JSON or, where the JSON lacks it, from the run's report), the production path at
  * that commit, and which rows time a non-production variant.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { appendResults, RESULTS_CSV, type ResultRow } from '../lib/results.js';
+import { parseArgs } from 'node:util';
+import { appendResults, RESULTS_CSV, type ResultRow, readResults } from '../lib/results.js';
 
 const ARCHIVE = join(RESULTS_CSV, '..', 'archive');
 const H200 = 'NVIDIA H200';
+const H100 = 'NVIDIA H100 80GB HBM3';
 
 interface RawRow {
   op: string;
@@ -163,7 +169,7 @@ function ourRow(
   };
 }
 
-function cudaRun(run: string, prefix: string): ResultRow[] {
+function cudaRun(run: string, prefix: string, opts: { card?: string; torchFile?: string } = {}): ResultRow[] {
   const j = readJson<{ date: string; commit: string; copyGBs: number; rows: RawRow[] }>(
     run,
     `${prefix}-bench.json`,
@@ -174,16 +180,23 @@ function cudaRun(run: string, prefix: string): ResultRow[] {
   const meta = {
     commit: hash,
     date: /^\d{4}-\d\d-\d\dT/.test(j.date) ? j.date : `${j.date.slice(0, 10)}T23:03:00.000Z`,
-    card: H200,
+    card: opts.card ?? H200,
     note: dirty ? 'built with uncommitted changes (see the archived report)' : undefined,
   };
-  const torch = jsonLines<TorchRow>(run, `${prefix}-torch-anchor.jsonl`, isTorch);
+  const torch = jsonLines<TorchRow>(run, opts.torchFile ?? `${prefix}-torch-anchor.jsonl`, isTorch);
   const peaks = jsonLines<PeakRow>(run, `${prefix}-torch-peak.jsonl`, (o) => 'peakBytes' in o);
   const t = torchRows({ ...meta, note: undefined }, torch, peaks);
   return [...j.rows.map((r) => ourRow(meta, 'cuda', r, 'tensor-core', t.compileMs, j.copyGBs)), ...t.rows];
 }
 
-function webgpuRun(run: string, file: string, commit: string, torch: TorchRow[], note?: string): ResultRow[] {
+function webgpuRun(
+  run: string,
+  file: string,
+  commit: string,
+  torch: TorchRow[],
+  note?: string,
+  card = H200,
+): ResultRow[] {
   const j = readJson<{
     date: string;
     coeffsForward?: string;
@@ -191,8 +204,8 @@ function webgpuRun(run: string, file: string, commit: string, torch: TorchRow[],
     rows: RawRow[];
     torch_anchor?: TorchRow[];
   }>(run, file);
-  const meta = { commit, date: j.date, card: H200, note };
-  const t = torchRows({ commit, date: j.date, card: H200 }, j.torch_anchor ?? torch, []);
+  const meta = { commit, date: j.date, card, note };
+  const t = torchRows({ commit, date: j.date, card }, j.torch_anchor ?? torch, []);
   const prod = j.coeffsForward ?? 'scalar';
   const copyRow: ResultRow = {
     ...meta,
@@ -246,7 +259,8 @@ function cpuRun(run: string, file: string): ResultRow[] {
   });
 }
 
-const rows: ResultRow[] = [
+/** The runs the table was created from. */
+const tableRuns = (): ResultRow[] => [
   ...cpuRun('cpu-2026-11-26', 'cpu-mhc-layer-2026-11-26.json'),
   ...cpuRun('cpu-2026-11-27', 'cpu-mhc-layer-2026-11-27.json'),
   ...cudaRun('cuda-h200-2026-11-26', 'cuda-h200-2026-11-26'),
@@ -302,9 +316,92 @@ const rows: ResultRow[] = [
   ),
 ];
 
-const outArg = process.argv.indexOf('--out');
-const out = outArg >= 0 ? process.argv[outArg + 1]! : RESULTS_CSV;
-if (existsSync(out)) throw new Error(`${out} exists: the archive import only creates the table`);
-rows.sort((a, b) => a.date.localeCompare(b.date));
-appendResults(rows, out);
-console.log(`${rows.length} rows from ${readdirSync(ARCHIVE).length} archived runs -> ${out}`);
+const H100_CUDA = 'cuda-h100-2026-12-05';
+const H100_WEBGPU = 'webgpu-h100-2026-12-05';
+const H100_WEBGPU_JSON = 'webgpu-mhc-h100-2026-12-05-bench.json';
+
+/** The H100 run's torch anchor (eager, compile and the copy they are measured against). */
+const h100Torch = (): TorchRow[] => jsonLines<TorchRow>(H100_CUDA, `${H100_CUDA}-torch-anchor.log`, isTorch);
+
+/**
+ * Liger-Kernel's Triton mHC layer, timed by the anchor script in the device call that then ran the
+ * WebGPU bench on the same card, so its rows carry that call's date. That call timed no copy of its
+ * own; the share of copy is taken against the torch copy of the CUDA call.
+ */
+function ligerRows(): ResultRow[] {
+  const liger = jsonLines<TorchRow>(H100_CUDA, `${H100_CUDA}-liger-anchor.log`, isTorch);
+  const copy = h100Torch().find((t) => t.op === 'copy');
+  if (!copy) throw new Error(`${H100_CUDA}: the torch anchor log holds no copy row`);
+  const copyGbps = copy.min_bytes / copy.ms / 1e6;
+  const { date } = readJson<{ date: string }>(H100_WEBGPU, H100_WEBGPU_JSON);
+  return liger.map((t) => {
+    const gbps = t.min_bytes / t.ms / 1e6;
+    return {
+      commit: 'c8d3ee8',
+      date,
+      card: H100,
+      backend: 'liger-triton',
+      shape: shapeOf(t),
+      op: t.op,
+      mode: t.mode,
+      path: 'triton',
+      median_ms: t.ms,
+      gbps,
+      pct_copy: (100 * gbps) / copyGbps,
+      note: 'timed in the call of the WebGPU run on the same card; % of copy against the torch copy of the CUDA run',
+    };
+  });
+}
+
+/**
+ * The WebGPU bench of the second H100 call ran no torch anchor; its layer rows are anchored to the
+ * torch.compile figures of the CUDA call on the same card minutes earlier (those torch rows are
+ * imported with the CUDA run, not repeated here).
+ */
+function h100WebgpuRun(): ResultRow[] {
+  return webgpuRun(H100_WEBGPU, H100_WEBGPU_JSON, 'c8d3ee8', h100Torch(), undefined, H100)
+    .filter((r) => r.backend === 'webgpu')
+    .map((r) =>
+      r.anchor === undefined
+        ? r
+        : {
+            ...r,
+            note: [r.note, 'anchor timed in the CUDA run on the same card'].filter(Boolean).join('; '),
+          },
+    );
+}
+
+/** Runs archived after the table existed, appended one at a time by name. */
+const laterRuns: Record<string, () => ResultRow[]> = {
+  [H100_CUDA]: () => [
+    ...cudaRun(H100_CUDA, H100_CUDA, { card: H100, torchFile: `${H100_CUDA}-torch-anchor.log` }),
+    ...ligerRows(),
+  ],
+  [H100_WEBGPU]: h100WebgpuRun,
+};
+
+const { values: args } = parseArgs({
+  options: { out: { type: 'string' }, run: { type: 'string' } },
+  strict: true,
+});
+const out = args.out ?? RESULTS_CSV;
+if (args.run === undefined) {
+  if (existsSync(out)) throw new Error(`${out} exists: the archive import only creates the table`);
+  const rows = tableRuns().sort((a, b) => a.date.localeCompare(b.date));
+  appendResults(rows, out);
+  console.log(`${rows.length} rows from ${readdirSync(ARCHIVE).length} archived runs -> ${out}`);
+} else {
+  const make = laterRuns[args.run];
+  if (!make)
+    throw new Error(
+      `--run: expected one of ${Object.keys(laterRuns).join(', ')}, got ${JSON.stringify(args.run)}`,
+    );
+  const rows = make();
+  // The table is append-only, so importing a run twice would count its figures twice.
+  const seen = new Set(readResults(out).map((r) => `${r.commit}|${r.date}|${r.card}|${r.backend}`));
+  const dup = rows.find((r) => seen.has(`${r.commit}|${r.date}|${r.card}|${r.backend}`));
+  if (dup)
+    throw new Error(`${out} already holds ${dup.backend} rows of ${dup.card} at ${dup.commit} ${dup.date}`);
+  appendResults(rows, out);
+  console.log(`${rows.length} rows from archive/${args.run} -> ${out}`);
+}
