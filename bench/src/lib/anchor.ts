@@ -39,18 +39,20 @@ export function withAnchor(ours: readonly ResultRow[], torch: readonly TorchLine
   const shape = (t: TorchLine) => (t.N === 0 ? '' : `${t.N}x${t.hc}x${t.c}`);
   const copy = torch.find((t) => t.op === 'copy');
   const copyGbps = copy ? copy.min_bytes / copy.ms / 1e6 : undefined;
-  const backend = `torch-${torch[0]?.device ?? 'cuda'}`;
+  const torchBackend = `torch-${torch[0]?.device ?? 'cuda'}`;
+  // Other anchors in the same log format (liger_triton_mhc_bench.py) are their own backend.
+  const isTorch = (t: TorchLine) => t.impl === 'torch' || t.impl.startsWith('torch-');
   const anchorRows: ResultRow[] = torch.map((t) => {
     const gbps = t.min_bytes / t.ms / 1e6;
     return {
       commit: first.commit,
       date: first.date,
       card: first.card,
-      backend,
+      backend: isTorch(t) ? torchBackend : t.impl,
       shape: shape(t),
       op: t.op,
       mode: t.mode,
-      path: t.op === 'copy' ? 'copy' : t.impl.replace(/^torch-/, ''),
+      path: t.op === 'copy' ? 'copy' : isTorch(t) ? t.impl.replace(/^torch-/, '') : 'triton',
       median_ms: t.ms,
       gbps,
       pct_copy: copyGbps ? (100 * gbps) / copyGbps : undefined,
