@@ -102,16 +102,28 @@ export function layerForward(be: Backend, L: LayerInputs): void {
   free(be, r.hPre, r.hPost, r.hRes, xIn, be.mhc.postResForward(L.x, xIn, r.hPost, r.hRes, 'liger'));
 }
 
-/** One forward+backward of the layer through the backend's kernels; frees everything it made. */
+/**
+ * One forward+backward of the layer through the backend's kernels, as core's autograd runs it:
+ * each buffer is released as soon as nothing needs it, and the x gradient of post_res, pre and
+ * coeffs is summed the way core sums it (in the kernels where the backend accumulates gradX, else
+ * by two add passes), so the time and the peak memory are those of a training step.
+ */
 export function layerStep(be: Backend, L: LayerInputs, save: SinkhornSaveMode = 'history'): void {
+  const { N, hc, c } = L;
+  const accumulate = be.mhc.accumulatesGradX === true;
   const args = coeffsArgs(L);
   const co = be.mhc.coeffsForward({ ...args, save, withPre: true });
   const xIn = co.xIn ?? be.mhc.preForward(L.x, co.hPre);
-  const out = be.mhc.postResForward(L.x, xIn, co.hPost, co.hRes, 'liger');
+  free(be, be.mhc.postResForward(L.x, xIn, co.hPost, co.hRes, 'liger'));
   const pr = be.mhc.postResBackward(L.gOut, L.x, xIn, co.hPost, co.hRes, 'liger');
-  const pb = be.mhc.preBackward(pr.gradF, L.x, co.hPre);
+  free(be, xIn);
+  // Identity inner layer: the gradient of xIn is the gradient of f.
+  const pb = be.mhc.preBackward(pr.gradF, L.x, co.hPre, accumulate ? pr.gradX : null);
+  free(be, pr.gradF);
+  if (accumulate) free(be, pr.gradX);
   const cb = be.mhc.coeffsBackward({
     ...args,
+    accumulateGradX: accumulate ? { ...pb.gradX, shape: [N, hc * c] } : null,
     gradHPre: pb.gradHPre,
     gradHPost: pr.gradHPost,
     gradHRes: pr.gradHRes,
@@ -122,9 +134,16 @@ export function layerStep(be: Backend, L: LayerInputs, save: SinkhornSaveMode = 
     save,
     needs: { x: true, phi: true, b: true, alphas: true },
   });
-  free(be, co.hPre, co.hPost, co.hRes, xIn, out, ...co.saved);
-  free(be, pr.gradX, pr.gradF, pr.gradHPost, pr.gradHRes, pb.gradX, pb.gradHPre);
-  free(be, cb.gradX, cb.gradPhi, cb.gradB, cb.gradAlphaPre, cb.gradAlphaPost, cb.gradAlphaRes);
+  free(be, co.hPre, co.hPost, co.hRes, ...co.saved, pb.gradHPre, pr.gradHPost, pr.gradHRes);
+  free(be, cb.gradPhi, cb.gradB, cb.gradAlphaPre, cb.gradAlphaPost, cb.gradAlphaRes);
+  if (accumulate) {
+    free(be, pb.gradX, cb.gradX);
+    return;
+  }
+  const s1 = be.ops.binary('add', pr.gradX, pb.gradX);
+  free(be, pr.gradX, pb.gradX);
+  const gradX = be.ops.binary('add', s1, { ...cb.gradX!, shape: [N, hc, c] });
+  free(be, s1, cb.gradX, gradX);
 }
 
 /** Every row of one shape, timed with `timer`. */
