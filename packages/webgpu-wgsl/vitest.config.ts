@@ -21,9 +21,15 @@ export default mergeConfig(
       setupFiles: ['./src/dawn.ts'],
       testTimeout: 300_000,
       // On CPU-only machines the adapter is Mesa's lavapipe, whose LLVM pipeline compile dominates
-      // the run (seconds per mHC kernel); its optimisation passes buy nothing for test-sized data.
-      // Ignored by every other driver.
-      env: { GALLIVM_PERF: process.env.GALLIVM_PERF ?? 'nopt' },
+      // the run (seconds per mHC kernel, every kernel on a machine with a cold shader cache): its
+      // optimisation passes buy nothing for test-sized data, and 128-bit vectors (4 invocations per
+      // SIMD lane group instead of 8 with AVX2) halve the code LLVM compiles per kernel; the
+      // narrower subgroups also exercise the kernels' subgroup paths at a second width. Ignored by
+      // every other driver.
+      env: {
+        GALLIVM_PERF: process.env.GALLIVM_PERF ?? 'nopt',
+        LP_NATIVE_VECTOR_WIDTH: process.env.LP_NATIVE_VECTOR_WIDTH ?? '128',
+      },
     },
   }),
 );

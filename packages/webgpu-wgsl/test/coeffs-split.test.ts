@@ -174,6 +174,11 @@ async function forward(
           reduce: 'workgroup',
         });
         expect(be.mhc.splitOptions(SPLIT_SMALL_N, SPLIT_KG16_K).prefetch).toBe(0);
+        // A requested shuffle reduction only where a token's KG threads fit in one subgroup.
+        setKernelOverrides(be.mhc, { split: { kg: 16, reduce: 'subgroup' } });
+        expect(be.mhc.splitOptions(SPLIT_SMALL_N, 64).reduce).toBe(red(16));
+        setKernelOverrides(be.mhc, { split: { kg: 4, reduce: 'subgroup' } });
+        expect(be.mhc.splitOptions(SPLIT_SMALL_N, 64).reduce).toBe(red(4));
         setKernelOverrides(be.mhc, { split: { tokens: 8 } });
         expect(be.mhc.splitOptions(16, 64).tokens).toBe(8);
       } finally {

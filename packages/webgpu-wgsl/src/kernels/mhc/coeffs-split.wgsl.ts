@@ -60,7 +60,8 @@ export interface SplitOptions {
   /**
    * How the KG threads of a token add their partial sums: through workgroup memory (passes with
    * barriers) or with subgroup shuffles (a butterfly, no barriers; needs subgroups whose lanes are
-   * consecutive local invocations, at least KG of them: WebGpuBackend.subgroupLanes).
+   * consecutive local invocations, at least KG of them: WebGpuBackend.subgroupLanes). A request for
+   * 'subgroup' on a device whose subgroups cannot hold KG lanes runs the workgroup reduction.
    */
   reduce?: 'workgroup' | 'subgroup';
   /**

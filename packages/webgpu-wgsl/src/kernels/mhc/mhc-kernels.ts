@@ -118,8 +118,13 @@ export class WebGpuMhcKernels implements MhcKernels {
           : { kg: 8, ssSplit: true, prefetch: 1, tileOrder: 'desc' };
     const o: SplitOptions = { ...base, ...pinned, tokens };
     // The shuffle reduction where the device's subgroups allow it (see WebGpuBackend.subgroupLanes).
+    // Its butterfly runs over a token's KG threads inside one subgroup, so on narrower subgroups
+    // (lavapipe with 128-bit vectors has 4 lanes) even a requested 'subgroup' takes the workgroup
+    // reduction: its shuffles would otherwise read lanes outside the subgroup (undefined values).
     const lanes = this.b.subgroupLanes;
-    return { reduce: lanes > 0 && lanes >= (o.kg ?? 8) ? 'subgroup' : 'workgroup', ...o };
+    const fits = lanes > 0 && lanes >= (o.kg ?? 8);
+    if (o.reduce === 'subgroup' && !fits) return { ...o, reduce: 'workgroup' };
+    return { reduce: fits ? 'subgroup' : 'workgroup', ...o };
   }
 
   /** An output written two elements per thread: f32 scratch when halves would straddle words. */
