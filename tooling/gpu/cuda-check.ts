@@ -57,17 +57,9 @@ await step('golden (CUDA-core coeffs)', async () => {
   report('golden (CUDA-core coeffs)', await runGolden(be2, fixturesDir));
   be2.dispose();
 });
-await step('golden (reference x pass)', async () => {
-  process.env.LIGER_MHC_CUDA_SAFE = '1';
-  const be3 = await createCudaBackend();
-  delete process.env.LIGER_MHC_CUDA_SAFE;
-  report('golden (reference x pass)', await runGolden(be3, fixturesDir));
-  be3.dispose();
-});
 // The fast paths against the fallbacks on larger random layers (more tokens than the fixtures).
 for (const [title, env] of [
   ['tensor-core vs CUDA-core coeffs (NO_MMA)', 'LIGER_MHC_CUDA_NO_MMA'],
-  ['tensor-core vs reference x pass (SAFE)', 'LIGER_MHC_CUDA_SAFE'],
   ['fused coeffs+pre vs separate kernels (NO_FUSED_PRE)', 'LIGER_MHC_CUDA_NO_FUSED_PRE'],
 ] as const)
   await step(title, async () => {

@@ -1,0 +1,317 @@
+#!/usr/bin/env node
+/**
+ * Kernel fingerprint: the text of every production kernel, so a refactor can be shown to leave the
+ * kernels unchanged by diffing two dumps.
+ *
+ *   node bench/scripts/kernel-fingerprint.mjs --out DIR [--root REPO] [--skip-wgsl] [--skip-cuda]
+ *   node bench/scripts/kernel-fingerprint.mjs --compare DIR_BEFORE DIR_AFTER
+ *
+ * --compare matches WGSL kernels by their text (a kernel whose cache key was renamed but whose
+ * source is the same counts as unchanged) and CUDA kernels by their mangled name, and lists every
+ * kernel that was removed, added or changed; it exits 1 when any was.
+ *
+ * WGSL: drives the WebGPU backend (built packages under REPO/packages/*\/dist, any adapter, e.g.
+ * lavapipe) through the conformance kit's golden cases and a matrix of layer shapes and dtypes that
+ * reaches every coeffs path rule (token count, K, dtype, hc), forward and backward. Dispatches are
+ * recorded, not run, so no kernel is compiled; each kernel's complete WGSL source (directives,
+ * bindings, body) goes to DIR/wgsl/<key>.wgsl. Specialisations depend on the adapter's features, so
+ * compare dumps made on the same machine.
+ *
+ * CUDA: compiles every kernel file under REPO/packages/cuda-native/native/kernels for sm_90 with the
+ * addon's flags and writes one file per kernel (entry point) to DIR/cuda/<name>.sass from
+ * `cuobjdump -sass` when the toolkit has it, else DIR/cuda/<name>.ptx with debug-location lines
+ * removed (same PTX and ptxas options give the same machine code). Per-kernel files make the dump
+ * independent of which source file holds a kernel.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    compare: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    root: { type: 'string', default: process.cwd() },
+    'skip-wgsl': { type: 'boolean', default: false },
+    'skip-cuda': { type: 'boolean', default: false },
+    nvcc: { type: 'string', default: process.env.NVCC ?? 'nvcc' },
+  },
+});
+if (opts.compare) process.exit(compare(positionals[0], positionals[1]));
+if (!opts.out) {
+  console.error('usage: kernel-fingerprint.mjs --out DIR [--root REPO] [--skip-wgsl] [--skip-cuda]');
+  process.exit(2);
+}
+const root = resolve(opts.root);
+const out = resolve(opts.out);
+mkdirSync(out, { recursive: true });
+
+function compare(a, b) {
+  if (!a || !b) {
+    console.error('usage: kernel-fingerprint.mjs --compare DIR_BEFORE DIR_AFTER');
+    return 2;
+  }
+  const list = (d, sub) => {
+    try {
+      return readdirSync(join(d, sub)).map((f) => ({ f, text: readFileSync(join(d, sub, f), 'utf8') }));
+    } catch {
+      return [];
+    }
+  };
+  let changed = 0;
+  // WGSL: by text (the bindings line and body), so renamed cache keys do not count.
+  const wa = list(a, 'wgsl');
+  const wb = list(b, 'wgsl');
+  const textsB = new Set(wb.map((k) => k.text));
+  const textsA = new Set(wa.map((k) => k.text));
+  for (const k of wa)
+    if (!textsB.has(k.text)) {
+      changed++;
+      console.log(`wgsl removed or changed: ${k.f}`);
+    }
+  for (const k of wb)
+    if (!textsA.has(k.text)) {
+      changed++;
+      console.log(`wgsl added or changed: ${k.f}`);
+    }
+  const renamed = wb.filter((k) => textsA.has(k.text) && !wa.some((x) => x.f === k.f)).length;
+  console.log(`wgsl: ${wa.length} before, ${wb.length} after, ${renamed} same text under a new key`);
+  // CUDA: by kernel name. A kernel that lost a template parameter gets a new mangled name; when an
+  // added kernel's code equals a removed one's with the names swapped, it is reported as renamed.
+  const ca = new Map(list(a, 'cuda').map((k) => [k.f, ptxOrder(k.text)]));
+  const cb = new Map(list(b, 'cuda').map((k) => [k.f, ptxOrder(k.text)]));
+  const entryName = (f) => f.replace(/\.(ptx|sass)$/, '');
+  const renamedFrom = new Map();
+  for (const [f, t] of cb) {
+    if (ca.has(f)) continue;
+    for (const [g, u] of ca)
+      if (!cb.has(g) && !renamedFrom.has(g) && u.split(entryName(g)).join(entryName(f)) === t) {
+        renamedFrom.set(g, f);
+        break;
+      }
+  }
+  for (const [f, t] of ca) {
+    if (renamedFrom.has(f)) console.log(`cuda renamed, same code: ${f} -> ${renamedFrom.get(f)}`);
+    else if (!cb.has(f)) {
+      console.log(`cuda removed: ${f}`);
+      changed++;
+    } else if (cb.get(f) !== t) {
+      console.log(`cuda changed: ${f}`);
+      changed++;
+    }
+  }
+  const renamedTo = new Set(renamedFrom.values());
+  for (const f of cb.keys())
+    if (!ca.has(f) && !renamedTo.has(f)) {
+      changed++;
+      console.log(`cuda added: ${f}`);
+    }
+  console.log(`cuda: ${ca.size} before, ${cb.size} after, ${renamedFrom.size} renamed with the same code`);
+  console.log(changed === 0 ? 'identical' : `${changed} differences`);
+  return changed === 0 ? 0 : 1;
+}
+
+/**
+ * PTX names that number a function by its place in the module (branch labels, local stack depots):
+ * removing another kernel from the file renumbers them without changing any code, so they are
+ * compared without the number.
+ */
+function ptxOrder(text) {
+  return text.replace(/\$L__BB\d+_/g, '$L__BB_').replace(/__local_depot\d+/g, '__local_depot');
+}
+
+const safeName = (s) => s.replace(/[^A-Za-z0-9_.+-]/g, '_').slice(0, 200);
+
+async function wgsl() {
+  const load = (p) => import(pathToFileURL(join(root, p)).href);
+  const core = await load('packages/core/dist/index.js');
+  const conformance = await load('packages/core/dist/conformance/index.js');
+  const wg = await load('packages/webgpu-wgsl/dist/index.js');
+  const be = await wg.createWebGpuBackend();
+  const seen = new Map();
+  // Record each kernel and skip the GPU work: the kernel a call picks depends on shapes, dtypes and
+  // device features only, never on tensor values.
+  be.dispatch = (def) => {
+    const text = `${def.directives ?? ''}// bindings: ${JSON.stringify(def.bufs)}\n${def.body}`;
+    const prev = seen.get(def.key);
+    if (prev !== undefined && prev !== text) throw new Error(`kernel key ${def.key} names two sources`);
+    seen.set(def.key, text);
+  };
+  core.registerBackend('fingerprint', () => be, -1);
+  await core.initBackend('fingerprint');
+  const fixturesDir = ['packages/conformance/fixtures/golden', 'packages/core/fixtures/golden']
+    .map((p) => join(root, p))
+    .find((p) => {
+      try {
+        return statSync(p).isDirectory();
+      } catch {
+        return false;
+      }
+    });
+  await conformance.runConformance({ backend: be, fixturesDir, properties: false });
+  const shapes = [
+    [64, 4, 64],
+    [300, 4, 200],
+    [1024, 4, 1024],
+    [4096, 4, 1024],
+    [4096, 4, 2048],
+    [512, 8, 256],
+    [512, 2, 96],
+    [33, 4, 8],
+  ];
+  for (const dtype of ['bf16', 'f16', 'f32'])
+    for (const [n, hc, c] of shapes)
+      for (const sinkhornSave of ['history', 'recompute'])
+        for (const orientation of ['liger', 'deepseek']) {
+          const m = hc * hc + 2 * hc;
+          const o = { backend: 'fingerprint' };
+          const x = core.zeros([n, hc, c], { ...o, dtype, requiresGrad: true });
+          const phi = core.zeros([hc * c, m], { ...o, dtype: 'f32', requiresGrad: true });
+          const b = core.zeros([m], { ...o, requiresGrad: true });
+          const a = [0, 1, 2].map(() => core.full([], 1, { ...o, requiresGrad: true }));
+          try {
+            const y = core.mhcForward(x, (t) => t, phi, b, a[0], a[1], a[2], {
+              allowFp32: true,
+              sinkhornSave,
+              orientation,
+            });
+            y.backward(core.zeros(y.shape, { ...o, dtype }));
+            await be.sync();
+          } catch (e) {
+            console.warn(`wgsl ${dtype} ${n}x${hc}x${c} ${sinkhornSave} ${orientation}: ${e.message}`);
+          }
+          for (const t of [x, phi, b, ...a]) {
+            t.grad?.dispose();
+            t.dispose();
+          }
+        }
+  // The generic kernels a model step uses: the mini LM (embedding, linear, mHC, cross-entropy,
+  // AdamW and SGD) in each activation dtype, and the ops it does not reach.
+  for (const act of ['f32', 'bf16', 'f16']) {
+    try {
+      const o = { backend: 'fingerprint' };
+      const lm = new core.MiniMhcLM({
+        vocab: 40,
+        hc: 4,
+        c: 32,
+        layers: 1,
+        activationDtype: act,
+        ...o,
+        rng: new core.Random(0),
+      });
+      const ids = core.zeros([2, 8], { ...o, dtype: 'i32' });
+      const { loss } = lm.loss(ids, ids);
+      loss.backward();
+      for (const Opt of [core.AdamW, core.SGD]) new Opt(lm.parameters(), { lr: 1e-3, momentum: 0.9 }).step();
+      const x = core.zeros([3, 8, 8], { ...o, dtype: act, requiresGrad: true });
+      const w = core.ones([8], { ...o, dtype: act, requiresGrad: true });
+      const ys = [
+        core.softmax(x, { causal: true }),
+        core.softmax(x),
+        core.rmsNorm(x, w),
+        core.transpose(x, [0, 2, 1]),
+        core.concat([core.slice(x, 2, 0, 3), core.slice(x, 2, 3, 8)], 2),
+        core.mean(x, [1], true),
+        ...['exp', 'log', 'sqrt', 'neg', 'relu', 'gelu', 'silu', 'sigmoid', 'tanh'].map((op) =>
+          core.unary(op, x),
+        ),
+        core.matmul(x, x, { transposeB: true }),
+        core.matmul(x, x, { transposeA: true }),
+        core.cast(x, 'f32'),
+      ];
+      for (const y of ys) core.sum(core.cast(y, 'f32')).backward();
+      await be.sync();
+    } catch (e) {
+      console.warn(`wgsl generic ${act}: ${e.message}`);
+    }
+  }
+  const dir = join(out, 'wgsl');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const [key, text] of seen) writeFileSync(join(dir, `${safeName(key)}.wgsl`), text);
+  be.dispose();
+  console.log(`wgsl: ${seen.size} kernels -> ${dir}`);
+}
+
+/**
+ * Kernels in an anonymous namespace get a mangled name that hashes the source file
+ * (`<len>_GLOBAL__N__<hash>_<n>_<file>_cu_<hash>_<n>`); the length prefix tells where it ends.
+ * Replaced by a fixed token so a kernel moved to another file keeps its name.
+ */
+function anonymous(text) {
+  let out = '';
+  let at = 0;
+  const re = /(\d+)_GLOBAL__N_/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const start = m.index + m[1].length;
+    const end = start + Number(m[1]);
+    out += `${text.slice(at, m.index)}7_ANON__`;
+    at = end;
+    re.lastIndex = end;
+  }
+  return out + text.slice(at);
+}
+
+function cuda() {
+  const native = join(root, 'packages/cuda-native/native');
+  const files = [];
+  const walk = (d) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (f.endsWith('.cu')) files.push(p);
+    }
+  };
+  walk(join(native, 'kernels'));
+  const hasCuobjdump = spawnSync('cuobjdump', ['--version']).status === 0;
+  const dir = join(out, 'cuda');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const tmp = mkdtempSync(join(tmpdir(), 'kernel-fp-'));
+  const flags = ['-arch=sm_90', '-std=c++17', '--expt-relaxed-constexpr', `-I${native}`];
+  let count = 0;
+  for (const f of files.sort()) {
+    const stem = basename(f, '.cu');
+    if (hasCuobjdump) {
+      const cubin = join(tmp, `${stem}.cubin`);
+      execFileSync(opts.nvcc, ['-cubin', ...flags, '-o', cubin, f], { stdio: 'inherit' });
+      const sass = execFileSync('cuobjdump', ['-sass', cubin], { maxBuffer: 1 << 28 }).toString();
+      // One block per kernel, from its "Function :" line to the next.
+      for (const block of sass.split(/\n(?=\s*Function : )/).slice(1)) {
+        const name = /Function : (\S+)/.exec(block)[1];
+        writeFileSync(join(dir, `${safeName(name)}.sass`), block.trim());
+        count++;
+      }
+    } else {
+      const ptxFile = join(tmp, `${stem}.ptx`);
+      execFileSync(opts.nvcc, ['-ptx', ...flags, '-o', ptxFile, f], { stdio: 'inherit' });
+      const ptx = anonymous(readFileSync(ptxFile, 'utf8'))
+        .split('\n')
+        .filter((l) => !/^\s*\.(loc|file)\b/.test(l) && !/^\s*\/\//.test(l))
+        .join('\n');
+      const re = /^(?:\.visible |\.weak )?\.entry (\S+?)\(/gm;
+      const starts = [...ptx.matchAll(re)];
+      starts.forEach((m, i) => {
+        const end = i + 1 < starts.length ? starts[i + 1].index : ptx.length;
+        let body = ptx.slice(m.index, end);
+        // Trim what follows the entry's closing brace (declarations of the next kernel).
+        const close = body.lastIndexOf('\n}');
+        if (close >= 0) body = body.slice(0, close + 2);
+        writeFileSync(join(dir, `${safeName(m[1])}.ptx`), `${body}\n`);
+        count++;
+      });
+    }
+  }
+  rmSync(tmp, { recursive: true, force: true });
+  console.log(
+    `cuda: ${count} kernels (${hasCuobjdump ? 'SASS' : 'PTX'}) from ${files.length} files -> ${dir}`,
+  );
+}
+
+if (!opts['skip-wgsl']) await wgsl();
+if (!opts['skip-cuda']) cuda();
+process.exit(0);
