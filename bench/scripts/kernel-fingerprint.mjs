@@ -20,7 +20,9 @@
  * CUDA: compiles every kernel file under REPO/packages/cuda-native/native/kernels for sm_90 with the
  * addon's flags and writes one file per kernel (entry point) to DIR/cuda/<name>.sass from
  * `cuobjdump -sass` when the toolkit has it, else DIR/cuda/<name>.ptx with debug-location lines
- * removed (same PTX and ptxas options give the same machine code). Per-kernel files make the dump
+ * removed (same PTX and ptxas options give the same machine code), or with --cubin DIR/cuda/<name>.text:
+ * the bytes of the kernel's `.text` section of the cubin (its machine code, without cuobjdump; symbol
+ * numbers live in other sections, so removing a kernel does not change the others'). Per-kernel files make the dump
  * independent of which source file holds a kernel.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -38,6 +40,7 @@ const { values: opts, positionals } = parseArgs({
     root: { type: 'string', default: process.cwd() },
     'skip-wgsl': { type: 'boolean', default: false },
     'skip-cuda': { type: 'boolean', default: false },
+    cubin: { type: 'boolean', default: false },
     nvcc: { type: 'string', default: process.env.NVCC ?? 'nvcc' },
   },
 });
@@ -80,23 +83,48 @@ function compare(a, b) {
     }
   const renamed = wb.filter((k) => textsA.has(k.text) && !wa.some((x) => x.f === k.f)).length;
   console.log(`wgsl: ${wa.length} before, ${wb.length} after, ${renamed} same text under a new key`);
-  // CUDA: by kernel name.
-  const ca = new Map(list(a, 'cuda').map((k) => [k.f, k.text]));
-  const cb = new Map(list(b, 'cuda').map((k) => [k.f, k.text]));
-  for (const [f, t] of ca) {
-    if (!cb.has(f)) console.log(`cuda removed: ${f}`);
-    else if (cb.get(f) !== t) console.log(`cuda changed: ${f}`);
-    else continue;
-    changed++;
+  // CUDA: by kernel name. A kernel that lost a template parameter gets a new mangled name; when an
+  // added kernel's code equals a removed one's with the names swapped, it is reported as renamed.
+  const ca = new Map(list(a, 'cuda').map((k) => [k.f, ptxOrder(k.text)]));
+  const cb = new Map(list(b, 'cuda').map((k) => [k.f, ptxOrder(k.text)]));
+  const entryName = (f) => f.replace(/\.(ptx|sass|text)$/, '');
+  const renamedFrom = new Map();
+  for (const [f, t] of cb) {
+    if (ca.has(f)) continue;
+    for (const [g, u] of ca)
+      if (!cb.has(g) && !renamedFrom.has(g) && u.split(entryName(g)).join(entryName(f)) === t) {
+        renamedFrom.set(g, f);
+        break;
+      }
   }
+  for (const [f, t] of ca) {
+    if (renamedFrom.has(f)) console.log(`cuda renamed, same code: ${f} -> ${renamedFrom.get(f)}`);
+    else if (!cb.has(f)) {
+      console.log(`cuda removed: ${f}`);
+      changed++;
+    } else if (cb.get(f) !== t) {
+      console.log(`cuda changed: ${f}`);
+      changed++;
+    }
+  }
+  const renamedTo = new Set(renamedFrom.values());
   for (const f of cb.keys())
-    if (!ca.has(f)) {
+    if (!ca.has(f) && !renamedTo.has(f)) {
       changed++;
       console.log(`cuda added: ${f}`);
     }
-  console.log(`cuda: ${ca.size} before, ${cb.size} after`);
+  console.log(`cuda: ${ca.size} before, ${cb.size} after, ${renamedFrom.size} renamed with the same code`);
   console.log(changed === 0 ? 'identical' : `${changed} differences`);
   return changed === 0 ? 0 : 1;
+}
+
+/**
+ * PTX names that number a function by its place in the module (branch labels, local stack depots):
+ * removing another kernel from the file renumbers them without changing any code, so they are
+ * compared without the number.
+ */
+function ptxOrder(text) {
+  return text.replace(/\$L__BB\d+_/g, '$L__BB_').replace(/__local_depot\d+/g, '__local_depot');
 }
 
 const safeName = (s) => s.replace(/[^A-Za-z0-9_.+-]/g, '_').slice(0, 200);
@@ -231,6 +259,29 @@ function anonymous(text) {
   return out + text.slice(at);
 }
 
+/** The `.text.<kernel>` sections of an ELF64 cubin: [kernel name, machine code bytes]. */
+function cubinTexts(b) {
+  const shoff = Number(b.readBigUInt64LE(0x28));
+  const n = b.readUInt16LE(0x3c);
+  const sh = (i) => {
+    const o = shoff + i * b.readUInt16LE(0x3a);
+    return {
+      name: b.readUInt32LE(o),
+      off: Number(b.readBigUInt64LE(o + 24)),
+      size: Number(b.readBigUInt64LE(o + 32)),
+    };
+  };
+  const strtab = sh(b.readUInt16LE(0x3e));
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const s = sh(i);
+    const start = strtab.off + s.name;
+    const name = b.toString('latin1', start, b.indexOf(0, start));
+    if (name.startsWith('.text.')) out.push([name.slice(6), b.subarray(s.off, s.off + s.size)]);
+  }
+  return out;
+}
+
 function cuda() {
   const native = join(root, 'packages/cuda-native/native');
   const files = [];
@@ -242,7 +293,7 @@ function cuda() {
     }
   };
   walk(join(native, 'kernels'));
-  const hasCuobjdump = spawnSync('cuobjdump', ['--version']).status === 0;
+  const hasCuobjdump = !opts.cubin && spawnSync('cuobjdump', ['--version']).status === 0;
   const dir = join(out, 'cuda');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -251,7 +302,17 @@ function cuda() {
   let count = 0;
   for (const f of files.sort()) {
     const stem = basename(f, '.cu');
-    if (hasCuobjdump) {
+    if (opts.cubin) {
+      const cubin = join(tmp, `${stem}.cubin`);
+      execFileSync(opts.nvcc, ['-cubin', ...flags, '-o', cubin, f], { stdio: 'inherit' });
+      for (const [name, bytes] of cubinTexts(readFileSync(cubin))) {
+        writeFileSync(
+          join(dir, `${safeName(anonymous(name))}.text`),
+          `${bytes.toString('hex').replace(/(.{32})/g, '$1\n')}\n`,
+        );
+        count++;
+      }
+    } else if (hasCuobjdump) {
       const cubin = join(tmp, `${stem}.cubin`);
       execFileSync(opts.nvcc, ['-cubin', ...flags, '-o', cubin, f], { stdio: 'inherit' });
       const sass = execFileSync('cuobjdump', ['-sass', cubin], { maxBuffer: 1 << 28 }).toString();
@@ -283,7 +344,7 @@ function cuda() {
   }
   rmSync(tmp, { recursive: true, force: true });
   console.log(
-    `cuda: ${count} kernels (${hasCuobjdump ? 'SASS' : 'PTX'}) from ${files.length} files -> ${dir}`,
+    `cuda: ${count} kernels (${opts.cubin ? 'cubin .text' : hasCuobjdump ? 'SASS' : 'PTX'}) from ${files.length} files -> ${dir}`,
   );
 }
 

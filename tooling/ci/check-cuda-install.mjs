@@ -8,7 +8,7 @@
 // Exit code 0 when every check holds, 1 otherwise, 2 for bad arguments.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -59,6 +59,28 @@ check(
   report.addon.version === ownVersion,
   `${report.addon.version}`,
 );
+
+// The binary that loaded carries code for every card the platform package promises (read from its
+// .nv_fatbin section by the package's own script: no CUDA toolkit needed).
+if (report.addon.path) {
+  const fatbin = await import(
+    pathToFileURL(
+      join(dirname(req.resolve('@liger-mhc/cuda-native/package.json')), 'scripts/list-fatbin.mjs'),
+    ).href
+  );
+  try {
+    const containers = fatbin.listFatbin(readFileSync(report.addon.path));
+    const missing = fatbin.missingTargets(containers, fatbin.PREBUILT_TARGETS);
+    const s = fatbin.summarize(containers);
+    check(
+      `it holds ${fatbin.PREBUILT_TARGETS.join(' ')}`,
+      missing.length === 0,
+      missing.length ? `missing ${missing.join(' ')}` : `SASS ${s.sass.join(' ')}; PTX ${s.ptx.join(' ')}`,
+    );
+  } catch (e) {
+    check('its GPU code can be listed', false, e instanceof Error ? e.message : String(e));
+  }
+}
 
 let kind = 'ok';
 let message = '';

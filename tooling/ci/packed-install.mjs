@@ -26,6 +26,12 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  listFatbin,
+  missingTargets,
+  PREBUILT_TARGETS,
+  summarize,
+} from '../../packages/cuda-native/scripts/list-fatbin.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PACKAGES = [
@@ -197,6 +203,24 @@ console.log(JSON.stringify(out));
     // The platform package's binary is built by `pnpm test` where nvcc exists (turbo build).
     const prebuilt = existsSync(join(root, 'packages/cuda-native-linux-x64-gnu/liger_mhc_cuda.node'));
     const kind = out.error?.kind;
+    if (prebuilt) {
+      // The shipped binary, as installed: every translation unit has code for every promised card.
+      const shipped = join(app, 'node_modules/@liger-mhc/cuda-native-linux-x64-gnu/liger_mhc_cuda.node');
+      let detail;
+      let ok = false;
+      try {
+        const containers = listFatbin(readFileSync(shipped));
+        const missing = missingTargets(containers, PREBUILT_TARGETS);
+        const s = summarize(containers);
+        ok = missing.length === 0;
+        detail = ok
+          ? `${s.containers} containers; SASS ${s.sass.join(' ')}; PTX ${s.ptx.join(' ')} (ISA ${s.ptxVersions.join(', ')})`
+          : `missing ${missing.join(' ')}`;
+      } catch (e) {
+        detail = e instanceof Error ? e.message : String(e);
+      }
+      check(ok, `prebuilt binary holds ${PREBUILT_TARGETS.join(' ')}`, detail);
+    }
     if (out.started) check(true, 'cuda backend started (a GPU is here)');
     else if (prebuilt)
       check(

@@ -367,7 +367,6 @@ class DeviceObj : public Napi::ObjectWrap<DeviceObj> {
                                 : env.Null());
     o.Set("cublasError", d.blas.loadError);
     o.Set("mma", !d.noMma);
-    o.Set("safe", d.safe);
     o.Set("loadedArch", d.loadedArch);
     o.Set("clusterLaunch", d.clusterLaunch);
     o.Set("clusterKernels", d.clusterKernels);

@@ -17,6 +17,7 @@ import { availableParallelism } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { listFatbin, missingTargets, PREBUILT_TARGETS } from './list-fatbin.mjs';
 
 const pkgDir = dirname(dirname(fileURLToPath(import.meta.url)));
 const ADDON_FILE = 'liger_mhc_cuda.node';
@@ -98,6 +99,15 @@ const r = spawnSync(process.execPath, args, {
 if (r.status !== 0) giveUp(`building the CUDA addon failed (exit ${r.status})`);
 const built = join(outDir, 'Release', ADDON_FILE);
 if (prebuiltDir) {
+  // Every translation unit must carry every target the platform package promises; a flag lost in
+  // CMakeLists.txt would otherwise show only on that card, at run time.
+  let missing;
+  try {
+    missing = missingTargets(listFatbin(readFileSync(built)), PREBUILT_TARGETS);
+  } catch (e) {
+    giveUp(`cannot read the GPU code of ${built}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (missing.length) giveUp(`${built} lacks GPU code for ${missing.join(', ')} in some translation unit`);
   // Copied atomically: a half-written .node in the package would load as a corrupt binary.
   const dest = join(prebuiltDir, ADDON_FILE);
   const tmp = `${dest}.tmp-${process.pid}`;

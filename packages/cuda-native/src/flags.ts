@@ -77,21 +77,6 @@ export const PROFILE = envFlag(
   'LIGER_MHC_CUDA_PROFILE',
   'print per-kernel times to stderr (synchronises each op)',
 );
-export const SAFE = envFlag(
-  'LIGER_MHC_CUDA_SAFE',
-  'use the first, plain versions of kernels that have a faster variant',
-);
-export const PHI_IN_PLACE = envFlag(
-  'LIGER_MHC_CUDA_PHI_IN_PLACE',
-  "let the tensor-core coeffs forward read phi's [K, M] layout itself instead of a packed copy",
-);
-export const FWD_TOK = declareEnv({
-  name: 'LIGER_MHC_CUDA_FWD_TOK',
-  type: 'enum',
-  values: ['32', '64'],
-  default: null,
-  meaning: 'tokens per tile in the tensor-core coeffs forward (32 or 64; unset: 32)',
-});
 export const CUBLAS = declareEnv({
   name: 'LIGER_MHC_CUBLAS',
   type: 'path',
@@ -101,7 +86,5 @@ export const CUBLAS = declareEnv({
 
 /** Parse the native switches strictly and write them back canonically (see the note above). */
 export function applyNativeEnv(): void {
-  for (const f of [NO_MMA, PROFILE, SAFE, PHI_IN_PLACE])
-    if (f.raw() !== null) process.env[f.name] = f.get() ? '1' : '0';
-  if (FWD_TOK.raw() !== null) process.env[FWD_TOK.name] = FWD_TOK.get() ?? '';
+  for (const f of [NO_MMA, PROFILE]) if (f.raw() !== null) process.env[f.name] = f.get() ? '1' : '0';
 }

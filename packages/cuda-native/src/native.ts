@@ -29,8 +29,6 @@ export interface NativeDeviceInfo {
   cublasError: string;
   /** Tensor-core paths on (LIGER_MHC_CUDA_NO_MMA unset). */
   mma: boolean;
-  /** LIGER_MHC_CUDA_SAFE=1: the first, plain versions of kernels that have a faster variant. */
-  safe: boolean;
   /** Architecture of the addon code the driver loaded for the device (80 for sm_80 SASS, ...). */
   loadedArch: number;
   /** The device can launch thread-block clusters. */

@@ -55,7 +55,6 @@ export function fakeDevice(
       cublas: null,
       cublasError: '',
       mma: true,
-      safe: false,
       loadedArch: 90,
       clusterLaunch: true,
       clusterKernels: true,

@@ -205,12 +205,6 @@ Device::Device(int id_) : id(id_) {
   noMma = nm && nm[0] == '1';
   const char* pr = std::getenv("LIGER_MHC_CUDA_PROFILE");
   profile = pr && pr[0] == '1';
-  const char* sf = std::getenv("LIGER_MHC_CUDA_SAFE");
-  safe = sf && sf[0] == '1';
-  const char* ft = std::getenv("LIGER_MHC_CUDA_FWD_TOK");
-  fwdTok = ft ? std::atoi(ft) : 0;
-  const char* pi = std::getenv("LIGER_MHC_CUDA_PHI_IN_PLACE");
-  phiInPlace = pi && pi[0] == '1';
   loadBlas();
 }
 

@@ -112,13 +112,6 @@ class Device {
   bool noMma = false;
   /** LIGER_MHC_CUDA_PROFILE=1: ops with an OpTimer print per-kernel times to stderr (synchronising). */
   bool profile = false;
-  /** LIGER_MHC_CUDA_SAFE=1: the first, simpler versions of kernels that have a faster variant. */
-  bool safe = false;
-  /** LIGER_MHC_CUDA_FWD_TOK=64: 64-token tiles in the tensor-core coeffs forward (default 32). */
-  int fwdTok = 0;
-  /** LIGER_MHC_CUDA_PHI_IN_PLACE=1: the tensor-core coeffs forward reads phi's [K, M] layout itself
-   * (no packPhi launch); measured slower on an H200 (bench/results/cuda-h200-2026-11-26-r3.md). */
-  bool phiInPlace = false;
 
  private:
   void loadBlas();

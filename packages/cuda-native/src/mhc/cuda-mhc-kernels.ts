@@ -57,13 +57,12 @@ export class CudaMhcKernels implements MhcKernels {
    * Whether coeffsForward may honour `withPre` with the fused kernel: only on the 'cluster' kernel
    * path (chooseKernelPath; the fused kernel is built on thread-block clusters).
    * LIGER_MHC_CUDA_NO_FUSED_PRE=1 turns it off (the benchmark and tests compare both paths), and so
-   * do the device's NO_MMA and SAFE modes (it is a tensor-core kernel, and SAFE means the first,
-   * plain versions).
+   * does the device's NO_MMA mode (it is a tensor-core kernel).
    */
   private fusedPre: boolean;
 
   constructor(private readonly be: CudaBackend) {
-    this.fusedPre = be.info.kernelPath === 'cluster' && be.info.mma && !be.info.safe && !NO_FUSED_PRE.get();
+    this.fusedPre = be.info.kernelPath === 'cluster' && be.info.mma && !NO_FUSED_PRE.get();
   }
 
   // DeepSeek-V4's kernels (cuda-v4-kernels.ts; native/kernels/mhc/head.cu, expand.cu, pre_norm.cu).

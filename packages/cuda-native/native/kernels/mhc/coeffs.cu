@@ -88,51 +88,21 @@ __device__ __forceinline__ void coeffsEpilogueHead4(const CoeffsFwdParams& p, in
   if (p.invr) p.invr[n] = invr;
 }
 
-
 /**
- * MT = 2 (32 tokens a block, the default) or 4 (64): every block reads all of phi from L2, as many
- * bytes as 32 tokens of x; a 64-token tile halves that traffic but fits one block an SM.
- * RAW = true (M % 8 == 0, phi 16-byte aligned): phiP is phi itself, [K, M] row-major. A 32-wide k
- * block of it is 32 * M contiguous values, NT 16-byte loads a lane (coalesced, the same count as the
- * packed layout); the warp stages them in its own slice of the shared buffer (the slice its partial
- * sums use after the loop) and ldmatrix.trans hands each lane the same B fragments that packPhi
- * would have written, so the results are bit-identical and no separate pack launch is needed.
- * RAW = false: phiP is packPhi's output.
+ * Tensor-core forward tile: 2 m16 tiles, 32 tokens a block, two blocks an SM. Every block reads all
+ * of packed phi from L2, as many bytes as its 32 tokens of x; 64-token tiles halve that traffic but
+ * fit one block an SM and measured slower.
  */
-__device__ __forceinline__ uint4 ldsm4t(uint32_t addr) {
-  uint4 r;
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "r"(addr)
-               : "memory");
-  return r;
-}
+constexpr int kFwdMmaTiles = 2;
 
-/** 16-byte unit of row r (0..31), unit u (0..NT-1) of a staged phi block: 2 spare units every 8 rows,
- * so ldmatrix's 8 rows (r = 8q + 2p + h) hit 8 distinct bank groups for NT = 3. */
-template <int NT>
-__device__ __forceinline__ int phiStageUnit(int r, int u) {
-  return r * NT + (r >> 3) * 2 + u;
-}
-
-template <typename T, int HC, int MT, bool RAW>
+template <typename T, int HC>
 __global__ __launch_bounds__(256) void coeffsFwdMma(const T* __restrict__ x, const uint4* __restrict__ phiP,
                                                     CoeffsFwdParams p) {
   constexpr int NT = (HC * HC + 2 * HC + 7) / 8;
-  constexpr int WARPS = 8, TOK = MT * 16, LD = NT * 8 + 1;
-  static_assert(!RAW || NT * 8 == HC * HC + 2 * HC, "RAW needs M % 8 == 0");
-  static_assert(!RAW || (32 * NT + 8) * 16 <= TOK * LD * 4, "staged phi block must fit a warp's slice");
+  constexpr int MT = kFwdMmaTiles, WARPS = 8, TOK = MT * 16, LD = NT * 8 + 1;
   extern __shared__ __align__(16) float sm[];  // [WARPS][TOK][LD]: per-warp partial dot products, sum of squares last
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int n0 = blockIdx.x * TOK, N = p.N, K = p.K, KC = K >> 5;
-  // RAW: this warp's staging area and the lane's ldmatrix row (matrix lane / 8 = register p of the
-  // fragment, row rho = lane % 8 = 2q' + h holds phi row 8q' + 2p + h of the k block).
-  uint4* stage = reinterpret_cast<uint4*>(sm + warp * TOK * LD);
-  uint32_t ldBase = 0;
-  if constexpr (RAW) {
-    const int pm = lane >> 3, rho = lane & 7, r = 8 * (rho >> 1) + 2 * pm + (rho & 1);
-    ldBase = static_cast<uint32_t>(__cvta_generic_to_shared(stage + phiStageUnit<NT>(r, 0)));
-  }
 
   float acc[MT][NT][4];
   float ss[MT][2];
@@ -169,18 +139,6 @@ __global__ __launch_bounds__(256) void coeffsFwdMma(const T* __restrict__ x, con
   for (int kc = warp; kc < KC; kc += WARPS) {
     uint4 an[MT][2], bn[NT];
     if (kc + WARPS < KC) load(kc + WARPS, an, bn);
-    if constexpr (RAW) {
-      // bq holds the k block's raw rows (16-byte unit j * 32 + lane): stage, then ldmatrix.trans.
-      __syncwarp();
-#pragma unroll
-      for (int j = 0; j < NT; j++) {
-        const int idx = j * 32 + lane, r = idx / NT;
-        stage[phiStageUnit<NT>(r, idx - r * NT)] = bq[j];
-      }
-      __syncwarp();
-#pragma unroll
-      for (int nt = 0; nt < NT; nt++) bq[nt] = ldsm4t(ldBase + nt * 16);
-    }
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
 #pragma unroll
@@ -208,7 +166,6 @@ __global__ __launch_bounds__(256) void coeffsFwdMma(const T* __restrict__ x, con
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) bq[nt] = bn[nt];
   }
-  if constexpr (RAW) __syncwarp();  // every lane's ldmatrix is done before the slice takes partials
   // C fragment: c0,c1 at (row g, cols 2q, 2q+1), c2,c3 at (row g+8, same cols).
 #pragma unroll
   for (int mt = 0; mt < MT; mt++) {
@@ -591,88 +548,6 @@ __global__ __launch_bounds__(256) void coeffsBwdToken4(CoeffsBwdParams p) {
  * and read as float4 broadcasts. Loads are KPT elements wide, not 16 bytes: a thread owning 8 k
  * would need 2 * 8 * M accumulator registers. The ranges are sized so the grid is one full wave.
  */
-/** The first version of the x pass, one token load in flight per step: kept as a reference path (LIGER_MHC_CUDA_SAFE=1). */
-template <typename TX, int M, int KPT, int LDY>
-__global__ __launch_bounds__(256) void coeffsBwdXSimple(const TX* __restrict__ x, const float* __restrict__ phi,
-                                                  const float* __restrict__ dy, const TX* __restrict__ gacc,
-                                                  TX* __restrict__ gx,
-                                                  float* __restrict__ gphi, int N, int K, int tokPer) {
-  constexpr int TILE = 64;
-  __shared__ __align__(16) float sdy[TILE * LDY];
-  const int k0 = (blockIdx.x * blockDim.x + threadIdx.x) * KPT;
-  const bool active = k0 < K;
-  const int nBeg = blockIdx.y * tokPer, nEnd = min(N, nBeg + tokPer);
-  float ph[KPT][M], acc[KPT][M];
-#pragma unroll
-  for (int j = 0; j < KPT; j++)
-#pragma unroll
-    for (int m = 0; m < M; m++) {
-      ph[j][m] = active ? phi[static_cast<size_t>(k0 + j) * M + m] : 0.f;
-      acc[j][m] = 0.f;
-    }
-  for (int nt = nBeg; nt < nEnd; nt += TILE) {
-    const int cnt = min(TILE, nEnd - nt);
-    __syncthreads();
-    {
-      // dy rows are contiguous: the tile is one run of cnt * LDY floats, loaded as float4.
-      const float4* src = reinterpret_cast<const float4*>(dy + static_cast<size_t>(nt) * LDY);
-      float4* dst = reinterpret_cast<float4*>(sdy);
-      for (int i = threadIdx.x; i < cnt * LDY / 4; i += blockDim.x) dst[i] = src[i];
-    }
-    __syncthreads();
-    if (active) {
-#pragma unroll 2
-      for (int t = 0; t < cnt; t++) {
-        float xv[KPT];
-        loadN<TX, KPT>(x + static_cast<size_t>(nt + t) * K + k0, xv);
-        const float4* row = reinterpret_cast<const float4*>(sdy + t * LDY);
-        // Two partial sums per k shorten the dependent FMA chain of grad_x.
-        float g0[KPT], g1[KPT];
-#pragma unroll
-        for (int j = 0; j < KPT; j++) g0[j] = g1[j] = 0.f;
-#pragma unroll
-        for (int q = 0; q < LDY / 4; q++) {
-          const float4 d4 = row[q];
-          const float dv[4] = {d4.x, d4.y, d4.z, d4.w};
-#pragma unroll
-          for (int e = 0; e < 4; e++) {
-            const int m = q * 4 + e;
-            if (m < M) {
-#pragma unroll
-              for (int j = 0; j < KPT; j++) {
-                acc[j][m] = fmaf(xv[j], dv[e], acc[j][m]);
-                if (m & 1) g1[j] = fmaf(dv[e], ph[j][m], g1[j]);
-                else g0[j] = fmaf(dv[e], ph[j][m], g0[j]);
-              }
-            } else if (m == M) {
-#pragma unroll
-              for (int j = 0; j < KPT; j++) g0[j] = fmaf(dv[e], xv[j], g0[j]);
-            }
-          }
-        }
-        if (gx) {
-          float g[KPT];
-#pragma unroll
-          for (int j = 0; j < KPT; j++) g[j] = g0[j] + g1[j];
-          if (gacc) {
-            float av[KPT];
-            loadN<TX, KPT>(gacc + static_cast<size_t>(nt + t) * K + k0, av);
-#pragma unroll
-            for (int j = 0; j < KPT; j++) g[j] += av[j];
-          }
-          storeN<TX, KPT>(gx + static_cast<size_t>(nt + t) * K + k0, g);
-        }
-      }
-    }
-  }
-  if (active && gphi) {
-#pragma unroll
-    for (int j = 0; j < KPT; j++)
-#pragma unroll
-      for (int m = 0; m < M; m++) gphi[(static_cast<size_t>(blockIdx.y) * K + k0 + j) * M + m] = acc[j][m];
-  }
-}
-
 /** The x pass with U tokens' x values loaded before any of their math, to hide memory latency. */
 template <typename TX, int M, int KPT, int LDY>
 __global__ __launch_bounds__(256) void coeffsBwdX(const TX* __restrict__ x, const float* __restrict__ phi,
@@ -1047,46 +922,20 @@ LMHC_OP(coeffs_fwd) {
     if (mma) {
       constexpr int NT = (MM + 7) / 8;
       const int64_t packed = static_cast<int64_t>(K) * NT * 8;
-      // phi read in place (no pack launch) only with LIGER_MHC_CUDA_PHI_IN_PLACE=1, M % 8 == 0 and phi
-      // 16-byte aligned. Off by default: on an H200 at 8192x4x4096 the x pass took ~18 us longer
-      // (the per-k-block shared-memory staging sits in its dependency chain), more than the pack
-      // launch it saves; the coeffs forward went from 0.095 to 0.101 ms (cuda-h200-2026-11-26-r3.md).
-      constexpr bool rawOk = NT * 8 == MM;
-      const bool raw = rawOk && a.dev.phiInPlace && !a.dev.safe && reinterpret_cast<uintptr_t>(phi) % 16 == 0;
-      std::unique_ptr<Temp> phiP;
-      if (!raw) phiP = std::make_unique<Temp>(a.dev, packed * 2);
+      // phi packed into the B-fragment order first: reading phi's [K, M] layout in the kernel
+      // (staged through shared memory) measured slower than this extra launch.
+      Temp phiP(a.dev, packed * 2);
       auto run = [&](auto tag) {
         using T = decltype(tag);
-        if (!raw) {
-          packPhi<T, NT><<<gridFor(a.dev, packed / 8, 256), 256, 0, s>>>(static_cast<const T*>(phi), phiP->as<T>(),
-                                                                        K, M);
-          CK_LAUNCH("packPhi");
-          timer.mark("pack phi");
-        }
-        const uint4* phiArg = raw ? static_cast<const uint4*>(phi) : phiP->as<uint4>();
-        // 32-token tiles (2 blocks an SM). 64 (LIGER_MHC_CUDA_FWD_TOK=64, one block an SM, half the
-        // phi traffic) measured slower on an H200 at 8192x4x4096: 0.114 against 0.108 ms.
-        const int tok = a.dev.fwdTok == 64 ? 64 : 32;
-        auto go = [&](auto mtTag, auto rawTag) {
-          constexpr int MTT = decltype(mtTag)::value;
-          constexpr bool RAW = decltype(rawTag)::value;
-          const size_t smem = static_cast<size_t>(8) * MTT * 16 * (NT * 8 + 1) * sizeof(float);
-          if (smem > 48 * 1024)
-            CK(cudaFuncSetAttribute(coeffsFwdMma<T, HC, MTT, RAW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(smem)));
-          coeffsFwdMma<T, HC, MTT, RAW><<<(N + MTT * 16 - 1) / (MTT * 16), 256, smem, s>>>(
-              static_cast<const T*>(x), phiArg, p);
-        };
-        auto goTok = [&](auto rawTag) {
-          if (tok == 64) go(std::integral_constant<int, 4>{}, rawTag);
-          else go(std::integral_constant<int, 2>{}, rawTag);
-        };
-        if constexpr (rawOk) {
-          if (raw) goTok(std::true_type{});
-          else goTok(std::false_type{});
-        } else {
-          goTok(std::false_type{});
-        }
+        packPhi<T, NT><<<gridFor(a.dev, packed / 8, 256), 256, 0, s>>>(static_cast<const T*>(phi), phiP.as<T>(), K, M);
+        CK_LAUNCH("packPhi");
+        timer.mark("pack phi");
+        constexpr int TOK = kFwdMmaTiles * 16;
+        const size_t smem = static_cast<size_t>(8) * TOK * (NT * 8 + 1) * sizeof(float);
+        if (smem > 48 * 1024)
+          CK(cudaFuncSetAttribute(coeffsFwdMma<T, HC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(smem)));
+        coeffsFwdMma<T, HC><<<(N + TOK - 1) / TOK, 256, smem, s>>>(static_cast<const T*>(x), phiP.as<uint4>(), p);
         CK_LAUNCH("coeffsFwdMma");
         timer.mark("mma pass");
       };
@@ -1156,10 +1005,10 @@ LMHC_OP(coeffs_bwd) {
   p.dalpha = dalpha.as<float>();
   OpTimer timer(a.dev, "coeffs_bwd");
   // Tensor cores for the x pass: bf16 x and phi, K % 32 == 0, hc <= 4 (fragments live in registers).
-  const bool xmma = !a.dev.noMma && !a.dev.safe && xdt == kBF16 && phidt == kBF16 && K % 32 == 0 && hc <= 4;
-  // hc = 4 with the history: 16 lanes a token (LIGER_MHC_CUDA_SAFE=1 keeps one thread a token).
+  const bool xmma = !a.dev.noMma && xdt == kBF16 && phidt == kBF16 && K % 32 == 0 && hc <= 4;
+  // hc = 4 with the history: 16 lanes a token.
   const size_t tok4Smem = static_cast<size_t>(kTok4PerBlock) * steps * hc * 4;
-  const bool tok4 = hc == 4 && !recompute && !a.dev.safe && tok4Smem <= 48 * 1024;
+  const bool tok4 = hc == 4 && !recompute && tok4Smem <= 48 * 1024;
   // With both, the per-token kernel also writes the x pass's g fragments (no packDy launch).
   std::unique_ptr<Temp> fragHold;
   if (tok4 && xmma && (gradX || gradPhi)) {
@@ -1246,9 +1095,7 @@ LMHC_OP(coeffs_bwd) {
       // One full wave: as many token ranges as resident blocks allow; each range costs one K x M
       // partial of grad_phi, summed afterwards in range order.
       int perSm = 0;
-      const bool safe = a.dev.safe;
-      CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-          &perSm, safe ? coeffsBwdXSimple<bf16, MM, KPT, LDY> : coeffsBwdX<bf16, MM, KPT, LDY>, threads, 0));
+      CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, coeffsBwdX<bf16, MM, KPT, LDY>, threads, 0));
       int R = std::max(1, perSm * a.dev.sms / chunks);
       R = std::max(1, std::min(R, (N + 63) / 64));
       int tokPer = (N + R - 1) / R;
@@ -1262,12 +1109,7 @@ LMHC_OP(coeffs_bwd) {
       dim3 grid(chunks, R);
       dispatchFloat(xdt, [&](auto tag) {
         using T = decltype(tag);
-        if (safe)
-          coeffsBwdXSimple<T, MM, KPT, LDY><<<grid, threads, 0, s>>>(static_cast<const T*>(x), phi32, p.dy,
-                                                                    static_cast<const T*>(gacc),
-                                                                    static_cast<T*>(gradX), gp, N, K, tokPer);
-        else
-          coeffsBwdX<T, MM, KPT, LDY><<<grid, threads, 0, s>>>(static_cast<const T*>(x), phi32, p.dy,
+        coeffsBwdX<T, MM, KPT, LDY><<<grid, threads, 0, s>>>(static_cast<const T*>(x), phi32, p.dy,
                                                               static_cast<const T*>(gacc),
                                                               static_cast<T*>(gradX), gp, N, K, tokPer);
       });
