@@ -73,6 +73,25 @@ export class ArgumentError extends LigerMhcError {
   }
 }
 
+/**
+ * A tensor too large to allocate, refused before trying: `elements` (and `bytes`, where the dtype is
+ * known) say what was asked for.
+ */
+export class AllocationError extends ArgumentError {
+  constructor(
+    argument: string,
+    readonly shape: readonly number[],
+    readonly elements: number,
+    readonly bytes: number | null,
+    limit: string,
+  ) {
+    super(
+      argument,
+      `cannot allocate a tensor of shape ${fmtShape(shape)} (${elements.toExponential(3)} elements${bytes === null ? '' : `, ${bytes.toExponential(3)} bytes`}; ${limit})`,
+    );
+  }
+}
+
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
