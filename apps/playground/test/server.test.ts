@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: a plain .mjs helper without types
 import { startServer } from '../scripts/server.mjs';
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
