@@ -59,7 +59,7 @@ export function tidy<T>(fn: () => T): T {
  * returns is the caller's, like any op's result; every other tensor made inside it is an
  * intermediate nobody else can reach. Those the autograd graph still needs are handed to the node
  * that produced them and disposed when backward() releases it (PyTorch frees them then too);
- * the rest are disposed now. Inside tidy() (or a call nested in another) the enclosing scope
+ * the rest are disposed now, except leaves that require grad (made to be kept). Inside tidy() (or a call nested in another) the enclosing scope
  * decides instead. A call that throws disposes everything it made.
  */
 export function ownIntermediates<T>(fn: () => T): T {
@@ -79,6 +79,8 @@ export function ownIntermediates<T>(fn: () => T): T {
   collectTensors(result, returned, isTensorFn!);
   for (const t of scope) {
     if (returned.has(t) || t.isDisposed || isGraphOwned(t)) continue;
+    // A leaf that requires grad, made inside (a copy a hook keeps, a lazily made weight): the maker's.
+    if (t.gradFn === null && t.requiresGrad) continue;
     const node = t.gradFn;
     if (node && !node.released && node.adopt) node.adopt(t);
     else t.dispose();
