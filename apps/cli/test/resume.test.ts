@@ -214,4 +214,19 @@ describe('liger-mhc train checks its output and sizes before training', () => {
     const f = cli('conformance', '--backend', 'cpu', '--fixtures', file);
     expect(f.err).toBe(`liger-mhc conformance: --fixtures ${file}: is a file, expected a directory\n`);
   });
+
+  it('LIGER_MHC_BACKEND is trimmed as core trims it; an unknown name is one line', () => {
+    const args = [...small('cpu').filter((a, i, all) => a !== '--backend' && all[i - 1] !== '--backend')];
+    const run = (value: string) =>
+      spawnSync(process.execPath, [main, ...args, '--steps', '1', '--out', join(scratch, 'env')], {
+        encoding: 'utf8',
+        env: { ...process.env, LIGER_MHC_BACKEND: value },
+      });
+    const ok = run('  cpu\n');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout.split('\n')[0]).toMatch(/^training mini mHC LM on 'cpu' /);
+    const bad = run('nope');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/^BackendError: unknown backend 'nope'; registered: [a-z, ]+\n$/);
+  });
 });
