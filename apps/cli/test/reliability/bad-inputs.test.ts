@@ -26,6 +26,7 @@ import {
   tensor,
   zeros,
 } from '@liger-mhc/core';
+import { GPT, generate } from '@liger-mhc/models';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseCommandArgs, UsageError } from '../../src/args.js';
 import { CliError } from '../../src/cli-error.js';
@@ -253,6 +254,15 @@ function apiCases(): Case[] {
   cases.push(['Random setState null', () => new Random(1).setState(null as never)]);
   cases.push(['MiniMhcLM misspelt key', () => new MiniMhcLM({ vocab: 5, hc, c, layer: 1 } as never)]);
   cases.push(['MiniMhcLM vocab 0', () => new MiniMhcLM({ vocab: 0, hc, c, layers: 1 })]);
+  const gpt = { vocab: 7, dim: 8, heads: 2, layers: 1, hc: 2, allowFp32: true };
+  cases.push(['GPT misspelt key', () => new GPT({ ...gpt, head: 2 } as never)]);
+  cases.push(['GPT tMax', () => new GPT({ ...gpt, tMax: 3 } as never)]);
+  cases.push(['GPT heads 0', () => new GPT({ ...gpt, heads: 0 })]);
+  const lm = new GPT(gpt);
+  cases.push(['generate misspelt maxTokens', () => generate(lm, [1], { maxTokens: 3 } as never)]);
+  cases.push(['generate temperature -1', () => generate(lm, [1], { maxNewTokens: 1, temperature: -1 })]);
+  cases.push(['generate empty prompt', () => generate(lm, [], { maxNewTokens: 1 })]);
+  cases.push(['generate token past the vocabulary', () => generate(lm, [99], { maxNewTokens: 1 })]);
   return cases;
 }
 
