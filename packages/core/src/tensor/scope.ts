@@ -55,6 +55,29 @@ export function tidy<T>(fn: () => T): T {
 }
 
 /**
+ * Tensors reachable from a module call's result through arrays, Maps, Sets and any object's own
+ * fields (a result class holding a cache counts): wider than tidy's rule, since here nothing the
+ * caller can reach may be disposed.
+ */
+function collectReachable(
+  v: unknown,
+  out: Set<Tensor>,
+  isTensor: (x: unknown) => x is Tensor,
+  seen: Set<object>,
+): void {
+  if (isTensor(v)) {
+    out.add(v);
+    return;
+  }
+  if (v === null || typeof v !== 'object' || seen.has(v)) return;
+  seen.add(v);
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return;
+  const items =
+    v instanceof Map ? [...v.keys(), ...v.values()] : v instanceof Set ? [...v] : Object.values(v);
+  for (const e of items) collectReachable(e, out, isTensor, seen);
+}
+
+/**
  * A module's forward (or loss) called outside any scope, as in a plain training loop: what the call
  * returns is the caller's, like any op's result; every other tensor made inside it is an
  * intermediate nobody else can reach. Those the autograd graph still needs are handed to the node
@@ -76,7 +99,7 @@ export function ownIntermediates<T>(fn: () => T): T {
   }
   scopes.pop();
   const returned = new Set<Tensor>();
-  collectTensors(result, returned, isTensorFn!);
+  collectReachable(result, returned, isTensorFn!, new Set());
   for (const t of scope) {
     if (returned.has(t) || t.isDisposed || isGraphOwned(t)) continue;
     // A leaf that requires grad, made inside (a copy a hook keeps, a lazily made weight): the maker's.
