@@ -128,17 +128,15 @@ export async function runTraining(
   let validLosses: [number, number][] = [];
   let tokens = 0;
   let first = 1;
-  if (opts.resume !== undefined) {
-    const s = await resumeFrom(
-      resolve(cwd, opts.resume, CHECKPOINT_FILE),
-      model,
-      optim,
-      rng,
-      run,
-      opts.evalEvery,
-    );
+  if (resumePath !== null) {
+    const s = await resumeFrom(resumePath, model, optim, rng, run);
     if (s.step > opts.steps)
       throw new CliError(`--steps ${opts.steps}: the checkpoint is already at step ${s.step}`);
+    // A run that ended at its last step evaluated there too; off the schedule, that point is not
+    // part of the longer run this one becomes.
+    const last = s.validLosses.at(-1);
+    if (s.step < opts.steps && last?.[0] === s.step && s.step !== 1 && s.step % opts.evalEvery !== 0)
+      s.validLosses.pop();
     ({ losses, validLosses, tokens } = s);
     first = s.step + 1;
   }
@@ -258,7 +256,6 @@ async function resumeFrom(
   optim: AdamW,
   rng: Random,
   run: Record<string, unknown>,
-  evalEvery: number,
 ): Promise<LoopState> {
   const fail = (why: string) => new CliError(`--resume: cannot resume from ${path}: ${why}`);
   const firstLine = (err: unknown) => {
@@ -305,12 +302,7 @@ async function resumeFrom(
     throw fail(firstLine(err));
   }
   rng.setState(s.rng);
-  const state = s as LoopState;
-  // A run that ended at its last step evaluated there too; off the schedule, that point is not part
-  // of the longer run this one becomes.
-  const last = state.validLosses.at(-1);
-  if (last && last[0] === state.step && last[0] !== 1 && last[0] % evalEvery !== 0) state.validLosses.pop();
-  return state;
+  return s as LoopState;
 }
 
 async function isFile(path: string): Promise<boolean> {
