@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseCommandArgs, UsageError } from './args.js';
+import { CliError } from './cli-error.js';
 import { COMMANDS, DEFAULT_COMMAND } from './commands/index.js';
 import { commandHelp, mainHelp, PROGRAM } from './help.js';
 import { cliVersion } from './version.js';
@@ -31,7 +32,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(commandHelp(command));
     return 0;
   }
-  return command.run(values);
+  try {
+    return await command.run(values);
+  } catch (err) {
+    if (err instanceof CliError) err.command ??= command.name;
+    throw err;
+  }
 }
 
 function findCommand(name: string) {
@@ -48,7 +54,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError)
+    if (err instanceof UsageError || err instanceof CliError)
       process.stderr.write(`${PROGRAM}${err.command ? ` ${err.command}` : ''}: ${err.message}\n`);
     else process.stderr.write(`${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
     process.exitCode = err instanceof UsageError ? 2 : 1;

@@ -1,6 +1,9 @@
 import type { TrainOptions } from './train.js';
 import type { TrainGptOptions } from './train-gpt.js';
 
+/** The training checkpoint in a run's output directory (see train-loop.ts). */
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+
 // The defaults live apart from the training code so that the CLI's flag table (and --help) reads
 // them without loading the models.
 

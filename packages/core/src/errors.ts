@@ -73,6 +73,49 @@ export class ArgumentError extends LigerMhcError {
   }
 }
 
+/**
+ * A tensor too large to allocate, refused before trying: `elements` (and `bytes`, where the dtype is
+ * known) say what was asked for.
+ */
+export class AllocationError extends ArgumentError {
+  constructor(
+    argument: string,
+    readonly shape: readonly number[],
+    readonly elements: number,
+    readonly bytes: number | null,
+    limit: string,
+  ) {
+    super(
+      argument,
+      `cannot allocate a tensor of shape ${fmtShape(shape)} (${elements.toExponential(3)} elements${bytes === null ? '' : `, ${bytes.toExponential(3)} bytes`}; ${limit})`,
+    );
+  }
+}
+
+/** A file that cannot be read or written: names the path and carries the system's error code. */
+export class FileError extends LigerMhcError {
+  constructor(
+    readonly path: string,
+    readonly code: string | null,
+    reason: string,
+  ) {
+    super(`${path}: ${reason}`);
+  }
+
+  /** Wrap what the file system threw (ENOENT, EACCES, ...) for `path`. */
+  static from(path: string, err: unknown, doing = 'cannot read'): FileError {
+    const code = (err as { code?: unknown })?.code;
+    const c = typeof code === 'string' ? code : null;
+    const why =
+      c === 'ENOENT'
+        ? 'no such file'
+        : c === 'EISDIR'
+          ? 'is a directory'
+          : (c ?? String((err as Error)?.message ?? err).split('\n')[0]);
+    return new FileError(path, c, `${doing} (${why})`);
+  }
+}
+
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }

@@ -1,4 +1,13 @@
-import { ArgumentError, noGrad, Random, slice, type Tensor, tensor, tidy } from '@liger-mhc/core';
+import {
+  ArgumentError,
+  checkOptionKeys,
+  noGrad,
+  Random,
+  slice,
+  type Tensor,
+  tensor,
+  tidy,
+} from '@liger-mhc/core';
 
 /** What generation needs of a model: next-token logits [B, T, vocab] for ids [B, T]. */
 export interface CausalLM {
@@ -61,6 +70,15 @@ function checkOptions(
   o: GenerateOptions,
   vocab: number | undefined,
 ): Required<Omit<GenerateOptions, 'onToken' | 'stopTokens'>> {
+  checkOptionKeys('options', o, [
+    'maxNewTokens',
+    'temperature',
+    'topK',
+    'seed',
+    'context',
+    'stopTokens',
+    'onToken',
+  ]);
   if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0)
     throw new ArgumentError('maxNewTokens', `expected an integer >= 0, got ${o.maxNewTokens}`);
   const temperature = o.temperature ?? 1;

@@ -3,11 +3,13 @@ import {
   add,
   type Backend,
   cast,
+  checkOptionKeys,
   crossEntropy,
   Embedding,
   type FloatDType,
   LigerMHC,
   Linear,
+  MHC_OPTION_KEYS,
   type MhcOptions,
   Module,
   ModuleList,
@@ -54,6 +56,25 @@ export interface GPTConfig extends MhcOptions {
   backend?: string | Backend;
   rng?: Random;
 }
+
+/** Every key of GPTConfig: a misspelt one is an error naming it and the nearest valid key. */
+const GPT_CONFIG_KEYS = [
+  ...MHC_OPTION_KEYS,
+  'vocab',
+  'dim',
+  'heads',
+  'layers',
+  'hc',
+  'residual',
+  'positional',
+  'maxSeq',
+  'mlpHidden',
+  'activation',
+  'activationDtype',
+  'phiDtype',
+  'backend',
+  'rng',
+];
 
 const MHC_KEYS = [
   'tmax',
@@ -108,6 +129,7 @@ export class GPT extends Module {
 
   constructor(config: GPTConfig) {
     super();
+    checkOptionKeys('config', config, GPT_CONFIG_KEYS);
     const { vocab, dim, heads, layers, hc, backend, rng } = config;
     const residual = config.residual ?? 'mhc';
     for (const [k, v] of Object.entries({ vocab, dim, heads, layers, hc }))

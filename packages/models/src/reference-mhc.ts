@@ -157,7 +157,7 @@ export class ReferenceMHC extends Module implements TensorLayer {
     const { hc, c } = options;
     if (!Number.isInteger(hc) || hc < 1) throw new ArgumentError('hc', `expected an integer >= 1, got ${hc}`);
     if (!Number.isInteger(c) || c < 1) throw new ArgumentError('c', `expected an integer >= 1, got ${c}`);
-    resolveMhcOptions(options);
+    resolveMhcOptions(options, ['hc', 'c', 'phiDtype', 'alphaInit', 'backend', 'rng', 'params']);
     this.hc = hc;
     this.c = c;
     const { hc: _h, c: _c, phiDtype, alphaInit, backend, rng, params, ...mhc } = options;

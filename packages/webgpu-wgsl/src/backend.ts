@@ -222,6 +222,11 @@ export class WebGpuBackend implements Backend {
 
   private newHandle(dtype: DType, size: number): { handle: WebGpuHandle; fresh: boolean } {
     this.assertUsable();
+    // A size computed from an empty or broken shape must not reach Dawn, whose TypeError says nothing.
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new BackendError(
+        `webgpu: invalid tensor size ${size} (${dtype}): expected a non-negative integer`,
+      );
     const bytes = Math.max(4, storageWords(dtype, size) * 4);
     if (bytes > this.limits.maxBuffer || bytes > this.limits.maxBinding)
       throw new BackendError(

@@ -1,6 +1,22 @@
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { defineCommand } from '../args.js';
 import { backendOption } from '../backend-flag.js';
+import { CliError } from '../cli-error.js';
+
+/** A directory the command reads, checked before any work: a CliError naming the flag and path. */
+async function checkDirectory(flag: string, dir: string): Promise<void> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(
+      `${flag} ${dir}: ${code === 'ENOENT' || code === 'ENOTDIR' ? 'no such directory' : `cannot read it (${code})`}`,
+    );
+  }
+  if (!isDir) throw new CliError(`${flag} ${dir}: is a file, expected a directory`);
+}
 
 /**
  * `liger-mhc conformance`: one line per failing tensor, the last line `N passed, M failed`, exit
@@ -34,9 +50,10 @@ failure or when no case was found.`,
   async run(v) {
     const { formatFailure, runConformance } = await import('@liger-mhc/core/conformance');
     const { chooseBackend } = await import('../backends.js');
-    const backend = await chooseBackend(v.backend);
     // pnpm runs scripts from the workspace root; a relative directory means the caller's.
     const fixturesDir = v.fixtures ? resolve(process.env.INIT_CWD ?? process.cwd(), v.fixtures) : undefined;
+    if (fixturesDir !== undefined) await checkDirectory('--fixtures', fixturesDir);
+    const backend = await chooseBackend(v.backend);
     const parity = await import('@liger-mhc/models/parity');
     if (fixturesDir && (await parity.isParityFixtureDir(fixturesDir))) {
       const report = await parity.runParityFixtures(fixturesDir, backend, {

@@ -1,6 +1,6 @@
 import { defineCommand, type NumberOption } from '../args.js';
 import { backendOption } from '../backend-flag.js';
-import { GPT_DEFAULTS, TRAIN_DEFAULTS } from '../train-defaults.js';
+import { CHECKPOINT_FILE, GPT_DEFAULTS, TRAIN_DEFAULTS } from '../train-defaults.js';
 
 type SharedKey = keyof typeof TRAIN_DEFAULTS & keyof typeof GPT_DEFAULTS;
 
@@ -43,7 +43,18 @@ export const train = defineCommand({
       type: 'string',
       value: 'DIR',
       help: 'output directory',
-      defaultNote: `mini-lm ${TRAIN_DEFAULTS.out}, gpt ${GPT_DEFAULTS.out}`,
+      defaultNote: `the --resume directory, else mini-lm ${TRAIN_DEFAULTS.out}, gpt ${GPT_DEFAULTS.out}`,
+    },
+    resume: {
+      type: 'string',
+      value: 'DIR',
+      help: `continue the run whose ${CHECKPOINT_FILE} is in DIR (give the run's other flags unchanged; --steps may grow)`,
+    },
+    'checkpoint-every': {
+      type: 'int',
+      min: 0,
+      default: 0,
+      help: `steps between checkpoints written to ${CHECKPOINT_FILE} in --out (0: only at the end)`,
     },
     c: {
       type: 'int',
@@ -75,7 +86,12 @@ export const train = defineCommand({
       help: 'MLP activation',
     },
   },
-  examples: ['liger-mhc train --steps 100', 'liger-mhc train --model gpt --backend webgpu --dtype bf16'],
+  examples: [
+    'liger-mhc train --steps 100',
+    'liger-mhc train --model gpt --backend webgpu --dtype bf16',
+    'liger-mhc train --steps 300 --checkpoint-every 50 --out runs/a',
+    'liger-mhc train --steps 600 --resume runs/a',
+  ],
   async run(v) {
     // Flags left unset take the chosen model's defaults.
     const d = v.model === 'gpt' ? GPT_DEFAULTS : TRAIN_DEFAULTS;
@@ -92,7 +108,9 @@ export const train = defineCommand({
       seed: v.seed,
       evalEvery: v['eval-every'] ?? d.evalEvery,
       sampleLength: v['sample-length'] ?? d.sampleLength,
-      out: v.out ?? d.out,
+      out: v.out ?? v.resume ?? d.out,
+      resume: v.resume,
+      checkpointEvery: v['checkpoint-every'],
     };
     if (v.model === 'gpt') {
       const { trainGpt } = await import('../train-gpt.js');

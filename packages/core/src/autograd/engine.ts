@@ -1,5 +1,6 @@
+import type { Backend } from '../backend/contract.js';
 import { ArgumentError, LigerMhcError } from '../errors.js';
-import { keep, noGrad } from '../tensor/scope.js';
+import { inScope, keep, noGrad } from '../tensor/scope.js';
 import { sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { accumulateGrad, onesLike } from './grad-helpers.js';
@@ -86,6 +87,44 @@ export function runBackward(root: Tensor, gradOutput: Tensor | undefined, retain
       if (!retainGraph) node.release();
     }
   });
+  if (!inScope()) watchGrowth(root.backend);
+}
+
+/** How many backward() calls apart live buffers are sampled, and how many rising samples warn. */
+const SAMPLE_EVERY = 100;
+const RISING_SAMPLES = 4;
+let growth = new WeakMap<Backend, { calls: number; samples: number[] }>();
+let warned = false;
+
+/**
+ * Tensors the caller keeps (the loss, the outputs of a model) are the caller's to dispose; a loop
+ * that never does, outside tidy(), grows until the garbage collector runs the finalizers, which a
+ * synchronous loop never lets it do. Live buffers rising at every sample over several hundred
+ * backward() calls made outside any scope get one warning that says so.
+ */
+function watchGrowth(be: Backend): void {
+  if (warned) return;
+  let g = growth.get(be);
+  if (!g) {
+    g = { calls: 0, samples: [] };
+    growth.set(be, g);
+  }
+  if (++g.calls % SAMPLE_EVERY !== 0) return;
+  const live = be.memory().liveBuffers;
+  const prev = g.samples.at(-1);
+  g.samples = prev === undefined || live > prev ? [...g.samples, live] : [live];
+  if (g.samples.length < RISING_SAMPLES) return;
+  warned = true;
+  console.warn(
+    `liger-mhc: live ${be.name} buffers rose from ${g.samples[0]} to ${live} over the last ${(RISING_SAMPLES - 1) * SAMPLE_EVERY} backward() calls made outside any scope. ` +
+      'Tensors you keep (the loss, model outputs) are yours: dispose() them after use, or run each step in tidy(() => ...).',
+  );
+}
+
+/** Forget the growth samples and allow the warning again (tests). */
+export function resetGrowthWarning(): void {
+  warned = false;
+  growth = new WeakMap();
 }
 
 function outputSlots(node: GradNode): (Tensor | null)[] {

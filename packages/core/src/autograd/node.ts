@@ -22,6 +22,11 @@ export interface GradNode {
   /** Free what the node saved for backward (backend-private saves). Called after backward. */
   release(): void;
   released: boolean;
+  /**
+   * Hand the node an output nobody else holds (an intermediate of a module call): it is disposed
+   * with the node's saved tensors on release.
+   */
+  adopt?(t: Tensor): void;
 }
 
 export interface NodeSpec {
@@ -33,8 +38,16 @@ export interface NodeSpec {
   owned?: Tensor[];
 }
 
+/** Tensors a node owns (its saved views and backend saves): released by the node, not by a module call. */
+const graphOwned = new WeakSet<Tensor>();
+
+export function isGraphOwned(t: Tensor): boolean {
+  return graphOwned.has(t);
+}
+
 export function makeNode(spec: NodeSpec): GradNode {
-  const owned = spec.owned ?? [];
+  const owned = [...(spec.owned ?? [])];
+  for (const t of owned) graphOwned.add(t);
   return {
     name: spec.name,
     inputs: spec.inputs,
@@ -45,6 +58,10 @@ export function makeNode(spec: NodeSpec): GradNode {
       if (this.released) return;
       this.released = true;
       for (const t of owned) t.dispose();
+      owned.length = 0;
+    },
+    adopt(t: Tensor) {
+      owned.push(t);
     },
   };
 }

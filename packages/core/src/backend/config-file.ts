@@ -1,6 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import { CONFIG_ENV_VAR } from '../flags.js';
 import { hostPlatform } from '../platform/platform.js';
+import { nearest } from '../util/options.js';
 
 /**
  * `liger-mhc.config.json`: choose a backend without code changes, per project. The file is looked
@@ -57,6 +58,15 @@ export async function loadConfigFile(startDir?: string): Promise<LigerMhcConfigF
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw new ArgumentError(path, 'expected a JSON object such as { "backend": "cpu" }');
+  // A misspelt key would otherwise be ignored and the file's intent lost without a word.
+  for (const key of Object.keys(parsed))
+    if (key !== 'backend' && key !== '$schema') {
+      const near = nearest(key, ['backend']);
+      throw new ArgumentError(
+        `${path}: ${key}`,
+        `unknown key${near ? `; did you mean '${near}'?` : ''} (valid: backend)`,
+      );
+    }
   const backend = (parsed as Record<string, unknown>).backend;
   if (backend !== undefined && backend !== null && (typeof backend !== 'string' || backend.trim() === ''))
     throw new ArgumentError(

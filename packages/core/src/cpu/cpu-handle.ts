@@ -1,6 +1,6 @@
 import type { DataHandle, TensorInfo } from '../backend/contract.js';
 import { type DType, decode, encode, type StorageArray } from '../dtype.js';
-import { ArgumentError } from '../errors.js';
+import { AllocationError, ArgumentError } from '../errors.js';
 import { sizeOf } from '../tensor/shape.js';
 
 /** CPU storage: one typed array in the dtype's raw layout. */
@@ -54,7 +54,7 @@ export function cpuOutput(
 ): CpuOutput {
   const n = sizeOf(shape);
   if (dtype === 'f32') {
-    const data = new Float32Array(n);
+    const data = allocate(shape, () => new Float32Array(n), 4);
     return {
       values: data,
       finish() {
@@ -64,7 +64,7 @@ export function cpuOutput(
       },
     };
   }
-  const values = new Float64Array(n);
+  const values = allocate(shape, () => new Float64Array(n), 8);
   return {
     values,
     finish() {
@@ -73,4 +73,15 @@ export function cpuOutput(
       return { handle: h, shape: [...shape], dtype };
     },
   };
+}
+
+/** A kernel output's array; a host out of memory is an AllocationError naming the size asked for. */
+function allocate<A>(shape: readonly number[], make: () => A, bytesPerElement: number): A {
+  try {
+    return make();
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    const n = sizeOf(shape);
+    throw new AllocationError('output', shape, n, n * bytesPerElement, 'the host could not allocate it');
+  }
 }

@@ -12,9 +12,7 @@ export interface TensorLayer {
 }
 export type LayerLike = TensorLayer | ((x: Tensor) => Tensor);
 
-export function callLayer(layer: LayerLike, x: Tensor): Tensor {
-  return typeof layer === 'function' ? layer(x) : layer.forward(x);
-}
+export { callLayer, checkLayer } from '../ops/layer-call.js';
 
 export interface ParamOptions {
   dtype?: FloatDType;

@@ -1,6 +1,6 @@
 import type { Backend } from '../backend/contract.js';
 import type { FloatDType } from '../dtype.js';
-import { ArgumentError, ShapeError } from '../errors.js';
+import { AllocationError, ArgumentError, ShapeError } from '../errors.js';
 import { needsGrad } from '../ops/dispatch.js';
 import {
   cast,
@@ -12,9 +12,11 @@ import {
   zeros,
 } from '../ops/index.js';
 import { mhcApplyAfterPre, mhcCoeffs, mhcCoeffsAndPre, mhcPre } from '../ops/mhc.js';
+import { MAX_TENSOR_ELEMENTS } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { checkNumber, fmt } from '../util/options.js';
 import type { Random } from '../util/random.js';
-import { callLayer, type LayerLike, type TensorLayer } from './layers.js';
+import { callLayer, checkLayer, type LayerLike, type TensorLayer } from './layers.js';
 import { Module } from './module.js';
 
 export interface LigerMHCOptions extends MhcOptions {
@@ -29,6 +31,9 @@ export interface LigerMHCOptions extends MhcOptions {
   backend?: string | Backend;
   rng?: Random;
 }
+
+/** The keys of LigerMHCOptions besides the mHC options. */
+export const LIGER_MHC_OWN_KEYS = ['hc', 'c', 'phiDtype', 'alphaInit', 'backend', 'rng'] as const;
 
 /** forward()'s request to the base coefficients(): pre of x, and the hPre it was computed with. */
 interface PreRequest {
@@ -67,14 +72,28 @@ export class LigerMHC extends Module implements TensorLayer {
 
   constructor(layer: LayerLike, options: LigerMHCOptions) {
     super();
+    checkLayer('layer', layer);
+    if (options === null || typeof options !== 'object')
+      throw new ArgumentError('options', `expected an options object with hc and c, got ${fmt(options)}`);
+    const resolved = resolveMhcOptions(options, LIGER_MHC_OWN_KEYS);
     const { hc, c } = options;
     if (!Number.isInteger(hc) || hc < 1) throw new ArgumentError('hc', `expected an integer >= 1, got ${hc}`);
     if (!Number.isInteger(c) || c < 1) throw new ArgumentError('c', `expected an integer >= 1, got ${c}`);
+    // φ is the largest tensor: refuse an impossible one by its size before allocating anything.
+    const mm = hc * hc + 2 * hc;
+    if (hc * c * mm > MAX_TENSOR_ELEMENTS)
+      throw new AllocationError(
+        'hc',
+        [hc * c, mm],
+        hc * c * mm,
+        hc * c * mm * 4,
+        `φ of hc=${hc}, c=${c} exceeds ${MAX_TENSOR_ELEMENTS} elements`,
+      );
+    if (options.alphaInit !== undefined) checkNumber('options.alphaInit', options.alphaInit);
     if (hc > 16)
       console.warn(
         `LigerMHC: hc=${hc} > 16; Sinkhorn on ${hc}x${hc} matrices per token is slow and rarely useful`,
       );
-    const resolved = resolveMhcOptions(options);
     this.hc = hc;
     this.c = c;
     const { hc: _h, c: _c, phiDtype, alphaInit, backend, rng, ...mhc } = options;

@@ -1,8 +1,9 @@
 import type { Backend } from '../backend/contract.js';
 import type { FloatDType } from '../dtype.js';
-import { ShapeError } from '../errors.js';
-import { cast, crossEntropy, type MhcOptions } from '../ops/index.js';
+import { ArgumentError, ShapeError } from '../errors.js';
+import { cast, crossEntropy, MHC_OPTION_KEYS, type MhcOptions, pickMhcOptions } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { checkOptionKeys, fmt } from '../util/options.js';
 import type { Random } from '../util/random.js';
 import { Embedding, Linear } from './layers.js';
 import { LigerMHC } from './liger-mhc.js';
@@ -34,8 +35,16 @@ export class MiniMhcLM extends Module {
 
   constructor(config: MiniMhcLMConfig) {
     super();
+    checkOptionKeys('config', config, [
+      ...MHC_OPTION_KEYS,
+      ...['vocab', 'hc', 'c', 'layers', 'activationDtype', 'phiDtype', 'backend', 'rng'],
+    ]);
     this.config = config;
     const { vocab, hc, c, layers, backend, rng } = config;
+    if (!Number.isInteger(vocab) || vocab < 1)
+      throw new ArgumentError('config.vocab', `expected an integer >= 1, got ${fmt(vocab)}`);
+    if (!Number.isInteger(layers) || layers < 0)
+      throw new ArgumentError('config.layers', `expected an integer >= 0, got ${fmt(layers)}`);
     const act = config.activationDtype ?? 'f32';
     this.embedding = this.registerModule('embedding', new Embedding(vocab, hc * c, { backend, rng }));
     const holder = this.registerModule('layers', new ModuleList());
@@ -43,7 +52,7 @@ export class MiniMhcLM extends Module {
     for (let i = 0; i < layers; i++) {
       const inner = new Linear(c, c, { bias: false, backend, rng });
       const block = new LigerMHC(inner, {
-        ...config,
+        ...pickMhcOptions(config),
         hc,
         c,
         allowFp32: act === 'f32' || config.allowFp32,

@@ -1,6 +1,6 @@
 import { isFloat } from '../dtype.js';
 import { ArgumentError, DTypeError, ShapeError } from '../errors.js';
-import { keep } from '../tensor/scope.js';
+import { keep, ownIntermediates } from '../tensor/scope.js';
 import { sameShape } from '../tensor/shape.js';
 import { isTensor, type Tensor } from '../tensor/tensor.js';
 
@@ -12,6 +12,23 @@ export abstract class Module {
   private readonly _params = new Map<string, Tensor>();
   private readonly _children = new Map<string, Module>();
   training = true;
+
+  constructor() {
+    // forward() and loss() release their intermediates themselves when called outside any scope
+    // (ownIntermediates), so a plain loop needs no tidy. The method is looked up at each call, so
+    // subclasses, spies and later reassignments of the prototype's method keep working.
+    for (const name of ['forward', 'loss'] as const) {
+      if (typeof (this as Record<string, unknown>)[name] !== 'function') continue;
+      Object.defineProperty(this, name, {
+        configurable: true,
+        writable: true,
+        value(this: Module, ...args: unknown[]) {
+          const impl = (Object.getPrototypeOf(this) as Record<string, (...a: unknown[]) => unknown>)[name]!;
+          return ownIntermediates(() => impl.apply(this, args));
+        },
+      });
+    }
+  }
 
   protected registerParameter(name: string, t: Tensor): Tensor {
     t.requiresGrad = true;

@@ -1,5 +1,5 @@
 import { isFloat } from '../dtype.js';
-import { ArgumentError, ShapeError } from '../errors.js';
+import { ArgumentError, FileError, ShapeError } from '../errors.js';
 import { sha256Hex, writeFileAtomic } from '../io/atomic-file.js';
 import {
   readSafetensors,
@@ -149,7 +149,12 @@ export async function readSafetensorsFile(
   options: { requireChecksum?: boolean } = {},
 ): Promise<SafetensorsFile> {
   if (typeof path !== 'string' || path.length === 0) throw new ArgumentError('path', 'expected a file path');
-  const bytes = await hostPlatform().readFile(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = await hostPlatform().readFile(path);
+  } catch (err) {
+    throw FileError.from(path, err);
+  }
   const file = readSafetensors(bytes);
   await verifyChecksum(bytes, file, options.requireChecksum ?? false);
   return file;

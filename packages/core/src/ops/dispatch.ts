@@ -1,18 +1,20 @@
 import { makeNode, type NodeSpec } from '../autograd/node.js';
 import type { Backend, TensorInfo } from '../backend/contract.js';
-import { BackendError } from '../errors.js';
+import { ArgumentError, BackendError } from '../errors.js';
 import { isGradEnabled } from '../tensor/scope.js';
-import { Tensor } from '../tensor/tensor.js';
+import { isTensor, Tensor } from '../tensor/tensor.js';
+import { fmt } from '../util/options.js';
 
 /**
- * Checks shared by every op: each named tensor is live and all live on one backend. Returns that
+ * Checks shared by every op: each named argument is a tensor (a plain array or null is an
+ * ArgumentError naming it), live and all live on one backend. Returns that
  * backend. Runs before any kernel, so a bad call writes nothing.
  */
-export function backendOf(args: Record<string, Tensor | null | undefined>): Backend {
+export function backendOf(args: Record<string, Tensor>): Backend {
   let backend: Backend | null = null;
   let first = '';
   for (const [name, t] of Object.entries(args)) {
-    if (!t) continue;
+    if (!isTensor(t)) throw new ArgumentError(name, `expected a Tensor, got ${fmt(t)}`);
     const b = t.storage(name).backend;
     if (backend === null) {
       backend = b;

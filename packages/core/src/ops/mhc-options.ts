@@ -1,6 +1,7 @@
 import type { CoeffsConfig, Orientation, SinkhornSaveMode } from '../backend/mhc-kernels.js';
 import type { PhiLayout } from '../backend/mhc-v4-kernels.js';
 import { ArgumentError } from '../errors.js';
+import { checkBoolean, checkOptionKeys, fmt } from '../util/options.js';
 import { MHC_PRESETS, type MhcPresetName } from './mhc-presets.js';
 
 /**
@@ -36,6 +37,43 @@ export type ResolvedMhcOptions = Required<Omit<MhcOptions, 'checkFinite'>> & {
   checkFinite: boolean | undefined;
 };
 
+/** Every key of MhcOptions (an unknown key is an error naming it). */
+export const MHC_OPTION_KEYS = [
+  'preset',
+  'tmax',
+  'rmsEps',
+  'preEps',
+  'sinkhornEps',
+  'postMult',
+  'allowFp32',
+  'orientation',
+  'phiLayout',
+  'normEps',
+  'sinkhornSave',
+  'checkFinite',
+] as const satisfies readonly (keyof MhcOptions)[];
+
+/** The mHC options of a larger option bag (a model's config), leaving out its other keys. */
+export function pickMhcOptions(o: MhcOptions): MhcOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of MHC_OPTION_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  return out as MhcOptions;
+}
+
+/** Names of our options in other mHC code, suggested when used here. */
+const MHC_OPTION_ALIASES: Readonly<Record<string, string>> = {
+  sinkhornIters: 'tmax',
+  sinkhorn_iters: 'tmax',
+  iters: 'tmax',
+  tMax: 'tmax',
+  t_max: 'tmax',
+  eps: 'sinkhornEps',
+  rms_eps: 'rmsEps',
+  pre_eps: 'preEps',
+  post_mult: 'postMult',
+  allow_fp32: 'allowFp32',
+};
+
 /** The 'liger' preset plus the options no preset sets. */
 export const MHC_DEFAULTS = {
   ...MHC_PRESETS.liger,
@@ -43,7 +81,17 @@ export const MHC_DEFAULTS = {
   sinkhornSave: 'history',
 } as const;
 
-export function resolveMhcOptions(o: MhcOptions = {}): ResolvedMhcOptions {
+/**
+ * The options with their preset's defaults filled in, every value checked. `ownKeys` are keys the
+ * caller's option bag holds besides the mHC ones (a module's hc, c, ...), accepted here unchecked.
+ */
+export function resolveMhcOptions(o: MhcOptions = {}, ownKeys: readonly string[] = []): ResolvedMhcOptions {
+  checkOptionKeys('options', o, [...MHC_OPTION_KEYS, ...ownKeys], MHC_OPTION_ALIASES);
+  for (const k of ['allowFp32', 'checkFinite'] as const)
+    if (o[k] !== undefined) checkBoolean(`options.${k}`, o[k]);
+  for (const k of ['tmax', 'rmsEps', 'preEps', 'sinkhornEps', 'postMult', 'normEps'] as const)
+    if (o[k] !== undefined && typeof o[k] !== 'number')
+      throw new ArgumentError(`options.${k}`, `expected a number, got ${fmt(o[k])}`);
   const name = o.preset ?? 'liger';
   if (!Object.hasOwn(MHC_PRESETS, name))
     throw new ArgumentError('preset', `expected 'liger' or 'deepseek-v4', got '${String(name)}'`);

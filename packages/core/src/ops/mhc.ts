@@ -1,11 +1,13 @@
 import type { TakeGrad } from '../autograd/node.js';
 import type { Backend, TensorInfo } from '../backend/contract.js';
-import { BackendError, ShapeError } from '../errors.js';
+import { ArgumentError, BackendError, ShapeError } from '../errors.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { isTensor } from '../tensor/tensor.js';
+import { fmt } from '../util/options.js';
 import { cast, castTo } from './cast.js';
 import { backendOf, needsGrad, record, wrap } from './dispatch.js';
+import { callLayer, checkLayer } from './layer-call.js';
 import { slice, transpose } from './layout.js';
 import { coeffsConfig, type MhcOptions, resolveMhcOptions } from './mhc-options.js';
 import {
@@ -61,6 +63,8 @@ export function mhcCoeffs(
   b3?: Tensor,
   options: MhcOptions = {},
 ): MhcCoefficients {
+  backendOf({ x, phi, b, [isTensor(b2) ? 'alphaPre' : 'scale']: a });
+  if (b2 === null) throw new ArgumentError('options', 'expected an options object or alphaPost, got null');
   if (isTensor(b2)) return coeffsImpl(x, phi, b, a, b2, b3!, options, false).coeffs;
   const alphas = splitScale(a);
   try {
@@ -396,7 +400,18 @@ export function mhcApply(
   coeffs: MhcCoefficients,
   options: Pick<MhcOptions, 'allowFp32' | 'orientation'> = {},
 ): Tensor {
+  checkLayer('layer', layer);
+  checkCoefficients(coeffs);
   return mhcApplyAfterPre(x, mhcPre(x, coeffs.hPre, options), layer, coeffs, options);
+}
+
+/** coeffs must be what mhcCoeffs returns: hPre, hPost and hRes tensors. */
+function checkCoefficients(coeffs: unknown): asserts coeffs is MhcCoefficients {
+  if (coeffs === null || typeof coeffs !== 'object')
+    throw new ArgumentError('coeffs', `expected the result of mhcCoeffs, got ${fmt(coeffs)}`);
+  const c = coeffs as Record<string, unknown>;
+  for (const k of ['hPre', 'hPost', 'hRes'])
+    if (!isTensor(c[k])) throw new ArgumentError(`coeffs.${k}`, `expected a Tensor, got ${fmt(c[k])}`);
 }
 
 /**
@@ -410,7 +425,7 @@ export function mhcApplyAfterPre(
   coeffs: MhcCoefficients,
   options: Pick<MhcOptions, 'allowFp32' | 'orientation'> = {},
 ): Tensor {
-  const f = layer(xIn);
+  const f = callLayer(layer, xIn);
   if (f.rank !== xIn.rank || f.shape.some((d, i) => d !== xIn.shape[i]))
     throw new ShapeError(
       'layer output',
@@ -434,6 +449,7 @@ export function mhcForward(
   alphaRes: Tensor,
   options: MhcOptions = {},
 ): Tensor {
+  checkLayer('layer', layer);
   const { coeffs, xIn } = mhcCoeffsAndPre(x, phi, b, alphaPre, alphaPost, alphaRes, options);
   return mhcApplyAfterPre(x, xIn, layer, coeffs, options);
 }

@@ -1,4 +1,10 @@
-import { ArgumentError, ShapeError } from '../errors.js';
+import { AllocationError, ArgumentError, ShapeError } from '../errors.js';
+
+/**
+ * The most elements one tensor may hold: storage is indexed with 32-bit integers in the GPU
+ * kernels, and JS typed arrays of more elements cannot be allocated on common hosts.
+ */
+export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
 
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
@@ -17,6 +23,20 @@ export function checkShape(argument: string, shape: readonly number[]): void {
         argument,
         `shape entries must be non-negative integers, got [${shape.join(', ')}]`,
       );
+  checkElements(argument, shape);
+}
+
+/** Refuse a shape with more than MAX_TENSOR_ELEMENTS elements before anything is allocated. */
+export function checkElements(argument: string, shape: readonly number[], bytesPerElement?: number): void {
+  const n = sizeOf(shape);
+  if (n > MAX_TENSOR_ELEMENTS)
+    throw new AllocationError(
+      argument,
+      shape,
+      n,
+      bytesPerElement === undefined ? null : n * bytesPerElement,
+      `at most ${MAX_TENSOR_ELEMENTS} elements per tensor`,
+    );
 }
 
 /** Resolve one -1 in a reshape target. */

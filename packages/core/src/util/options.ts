@@ -33,7 +33,13 @@ export function nearest(key: string, valid: readonly string[]): string | null {
  * Refuse option objects that are not plain objects or that hold keys the callee does not know: a
  * misspelt option would otherwise be ignored and its default used without a word.
  */
-export function checkOptionKeys(argument: string, options: unknown, valid: readonly string[]): void {
+export function checkOptionKeys(
+  argument: string,
+  options: unknown,
+  valid: readonly string[],
+  /** Names other libraries use for an option (e.g. sinkhornIters for tmax), suggested as such. */
+  aliases: Readonly<Record<string, string>> = {},
+): void {
   if (options === undefined) return;
   if (options === null || typeof options !== 'object' || Array.isArray(options))
     throw new ArgumentError(
@@ -42,7 +48,7 @@ export function checkOptionKeys(argument: string, options: unknown, valid: reado
     );
   for (const key of Object.keys(options)) {
     if (valid.includes(key)) continue;
-    const near = nearest(key, valid);
+    const near = Object.hasOwn(aliases, key) ? aliases[key]! : nearest(key, valid);
     throw new ArgumentError(
       `${argument}.${key}`,
       `unknown option${near ? `; did you mean '${near}'?` : ''} (valid: ${valid.join(', ')})`,

@@ -519,8 +519,9 @@ export class WebGpuMhcKernels implements MhcKernels {
       // Token chunks: enough workgroups to fill a large GPU (~2048), chunks of >= 16 tokens. The
       // split depends on the shape only, so the reduction order (and the bits) never change.
       let chunks = Math.max(1, Math.min(Math.ceil(2048 / KB), Math.ceil(N / 16)));
-      const NC = Math.ceil(N / chunks);
-      chunks = Math.ceil(N / NC);
+      // No tokens: one chunk of nothing (the kernels then write zero gradients), not 0 / 0 chunks.
+      const NC = Math.max(1, Math.ceil(N / chunks));
+      chunks = Math.max(1, Math.ceil(N / NC));
       const gx = needs.x ? this.pairOutput([N, K], x.dtype, K) : null;
       const gxT = gx?.t ?? this.b.output([1], 'f32');
       const direct = chunks === 1 && needs.phi;
