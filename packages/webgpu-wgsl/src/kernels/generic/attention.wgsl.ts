@@ -1,0 +1,207 @@
+import type { DType } from '@liger-mhc/core';
+import type { KernelDef } from '../../backend.js';
+import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
+
+/**
+ * Fused scaled dot-product attention (flash-style: online softmax, f32 accumulation, only the output
+ * and a per-row log-sum-exp leave the kernel). One thread owns one query row (forward, dq) or one
+ * key row (dk, dv) with its D-vectors in registers, so no workgroup barrier sits inside a loop
+ * (Mesa's lavapipe compiles those very slowly) and a thread writing a half row owns whole words.
+ * The per-thread vectors are fixed-size arrays, so a pipeline serves head dims up to its capacity
+ * (a power of two); D itself is a runtime bound, which keeps shader compilers from unrolling the
+ * inner loops into code that lavapipe takes minutes to compile.
+ *
+ * Shared params: 0 rows (threads), 1 Tq, 2 Tk, 3 causal (u32), 4 scale (f32), 5 D.
+ */
+export const ATTN_WG = 64;
+/** Largest head dim a thread keeps in registers. */
+export const ATTN_MAX_D = 256;
+
+/** The register capacity of the pipeline serving head dim d (d <= ATTN_MAX_D). */
+export function attentionCapacity(d: number): number {
+  let c = 16;
+  while (c < d) c *= 2;
+  return c;
+}
+
+/** WGSL: thread `t`'s vector `dst` (array<f32, D>) from row `row` of buffer `src`, times `mul`. */
+function loadRow(dst: string, src: string, row: string, mul = ''): string {
+  return `for (var c = 0u; c < D; c++) { ${dst}[c] = ld_${src}(${row} * D + c)${mul}; }`;
+}
+
+/** WGSL: dot of register vector `a` with row `row` of buffer `src`. */
+function dotRow(a: string, src: string, row: string): string {
+  return `{ let o_ = ${row} * D; for (var c = 0u; c < D; c++) { acc_ += ${a}[c] * ld_${src}(o_ + c); } }`;
+}
+
+/** WGSL: write register vector `a` (times `mul`) as row `row` of output `dst` (dtype od). */
+function storeRow(dst: string, a: string, row: string, od: DType, mul = ''): string {
+  if (!isHalf(od)) return `for (var c = 0u; c < D; c++) { st_${dst}(${row} * D + c, ${a}[c]${mul}); }`;
+  // Half rows start on a word (D is even for half outputs): each pair is one whole word.
+  return `for (var c = 0u; c < D; c += 2u) { st2_${dst}(${row} * D + c, vec2<f32>(${a}[c], ${a}[c + 1u])${mul}, true); }`;
+}
+
+const PREAMBLE = `
+  let rows = pu(0u);
+  let tq = pu(1u);
+  let tk = pu(2u);
+  let causal = pu(3u) != 0u;
+  let scale = pf(4u);
+  let D = pu(5u);`;
+
+/** Forward: out [rows, D] (od), lse [rows] f32. Query row i of batch b sees keys 0..i when causal. */
+export function attentionKernel(dt: DType, od: DType, cap: number): KernelDef {
+  return {
+    key: `attention:${dt}:${od}:${cap}`,
+    bufs: [
+      { name: 'q', dtype: dt, access: 'read' },
+      { name: 'k', dtype: dt, access: 'read' },
+      { name: 'v', dtype: dt, access: 'read' },
+      { name: 'o', dtype: od, access: 'rw' },
+      { name: 'lse', dtype: 'f32', access: 'rw' },
+    ],
+    body: `
+@compute @workgroup_size(${ATTN_WG})
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let t = wg_lin * ${ATTN_WG}u + lid;
+  ${PREAMBLE}
+  if (t >= rows) { return; }
+  let b = t / tq;
+  let i = t % tq;
+  let len = select(tk, min(tk, i + 1u), causal);
+  var qv: array<f32, ${cap}>;
+  var acc: array<f32, ${cap}>;
+  ${loadRow('qv', 'q', 't', ' * scale')}
+  var m = -3.4028234663852886e38;
+  var l = 0.0;
+  for (var j = 0u; j < len; j++) {
+    let kr = b * tk + j;
+    var acc_ = 0.0;
+    ${dotRow('qv', 'k', 'kr')}
+    // Online softmax: a new running max rescales what has been summed so far.
+    if (acc_ > m) {
+      let corr = exp(m - acc_);
+      l *= corr;
+      for (var c = 0u; c < D; c++) { acc[c] *= corr; }
+      m = acc_;
+    }
+    let p = exp(acc_ - m);
+    l += p;
+    let vo = kr * D;
+    for (var c = 0u; c < D; c++) { acc[c] += p * ld_v(vo + c); }
+  }
+  let inv = 1.0 / l;
+  ${storeRow('o', 'acc', 't', od, ' * inv')}
+  lse[t] = m + log(l);
+}
+`,
+  };
+}
+
+/**
+ * Backward, queries: dq_i = scale · Σ_j P_ij (dP_ij − Δ_i) k_j with P recomputed from the lse,
+ * dP_ij = dO_i · v_j and Δ_i = dO_i · O_i, which it also writes for the key pass.
+ */
+export function attentionBackwardQKernel(dt: DType, od: DType, cap: number): KernelDef {
+  return {
+    key: `attention_bwd_q:${dt}:${od}:${cap}`,
+    bufs: [
+      { name: 'g', dtype: dt, access: 'read' },
+      { name: 'q', dtype: dt, access: 'read' },
+      { name: 'k', dtype: dt, access: 'read' },
+      { name: 'v', dtype: dt, access: 'read' },
+      { name: 'o', dtype: dt, access: 'read' },
+      { name: 'lse', dtype: 'f32', access: 'read' },
+      { name: 'dq', dtype: od, access: 'rw' },
+      { name: 'delta', dtype: 'f32', access: 'rw' },
+    ],
+    body: `
+@compute @workgroup_size(${ATTN_WG})
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let t = wg_lin * ${ATTN_WG}u + lid;
+  ${PREAMBLE}
+  if (t >= rows) { return; }
+  let b = t / tq;
+  let i = t % tq;
+  let len = select(tk, min(tk, i + 1u), causal);
+  var qv: array<f32, ${cap}>;
+  var gv: array<f32, ${cap}>;
+  var dqa: array<f32, ${cap}>;
+  ${loadRow('qv', 'q', 't', ' * scale')}
+  ${loadRow('gv', 'g', 't')}
+  var acc_ = 0.0;
+  ${dotRow('gv', 'o', 't')}
+  let delta_i = acc_;
+  let lse_i = lse[t];
+  for (var j = 0u; j < len; j++) {
+    let kr = b * tk + j;
+    acc_ = 0.0;
+    ${dotRow('qv', 'k', 'kr')}
+    let p = exp(acc_ - lse_i);
+    acc_ = 0.0;
+    ${dotRow('gv', 'v', 'kr')}
+    let ds = p * (acc_ - delta_i);
+    let ko = kr * D;
+    for (var c = 0u; c < D; c++) { dqa[c] += ds * ld_k(ko + c); }
+  }
+  ${storeRow('dq', 'dqa', 't', od, ' * scale')}
+  delta[t] = delta_i;
+}
+`,
+  };
+}
+
+/**
+ * Backward, keys: dk_j = scale · Σ_i P_ij (dP_ij − Δ_i) q_i and dv_j = Σ_i P_ij dO_i over the
+ * queries that see key j (i >= j when causal). Rows here are batch × Tk.
+ */
+export function attentionBackwardKvKernel(dt: DType, od: DType, cap: number): KernelDef {
+  return {
+    key: `attention_bwd_kv:${dt}:${od}:${cap}`,
+    bufs: [
+      { name: 'g', dtype: dt, access: 'read' },
+      { name: 'q', dtype: dt, access: 'read' },
+      { name: 'k', dtype: dt, access: 'read' },
+      { name: 'v', dtype: dt, access: 'read' },
+      { name: 'lse', dtype: 'f32', access: 'read' },
+      { name: 'delta', dtype: 'f32', access: 'read' },
+      { name: 'dk', dtype: od, access: 'rw' },
+      { name: 'dv', dtype: od, access: 'rw' },
+    ],
+    body: `
+@compute @workgroup_size(${ATTN_WG})
+fn main(${ENTRY_ARGS}) {
+  ${LINEAR_WG}
+  let t = wg_lin * ${ATTN_WG}u + lid;
+  ${PREAMBLE}
+  if (t >= rows) { return; }
+  let b = t / tk;
+  let j = t % tk;
+  var kv: array<f32, ${cap}>;
+  var vv: array<f32, ${cap}>;
+  var dka: array<f32, ${cap}>;
+  var dva: array<f32, ${cap}>;
+  ${loadRow('kv', 'k', 't', ' * scale')}
+  ${loadRow('vv', 'v', 't')}
+  for (var i = select(0u, j, causal); i < tq; i++) {
+    let qr = b * tq + i;
+    var acc_ = 0.0;
+    ${dotRow('kv', 'q', 'qr')}
+    let p = exp(acc_ - lse[qr]);
+    acc_ = 0.0;
+    ${dotRow('vv', 'g', 'qr')}
+    let ds = p * (acc_ - delta[qr]);
+    let qo = qr * D;
+    for (var c = 0u; c < D; c++) {
+      dka[c] += ds * ld_q(qo + c);
+      dva[c] += p * ld_g(qo + c);
+    }
+  }
+  ${storeRow('dk', 'dka', 't', od, ' * scale')}
+  ${storeRow('dv', 'dva', 't', od)}
+}
+`,
+  };
+}
