@@ -3,9 +3,14 @@ import {
   type DType,
   decode,
   encode,
+  fromStorage,
+  hasFusedAttention,
+  mul,
   Random,
   ShapeError,
+  scaledDotProductAttention,
   sizeOf,
+  sum,
   type TensorInfo,
 } from '@liger-mhc/core';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -78,6 +83,22 @@ d(`fused attention vs CPU${b ? '' : ` (skipped: ${skipReason()})`}`, () => {
       }
       for (const t of [rg.out, rg.lse, gg.gradQ, gg.gradK, gg.gradV]) b!.disposeData(t.handle);
     });
+
+  it('autograd: scaledDotProductAttention takes the fused path and its gradients match the CPU', async () => {
+    expect(hasFusedAttention(b!)).toBe(true);
+    const shape = [2, 2, 5, 16];
+    const vals = [0, 1, 2, 3].map(() => Array.from({ length: sizeOf(shape) }, () => rng.normal()));
+    const grads: Float32Array[][] = [];
+    for (const be of [b!, cpu]) {
+      const [q, k, v, w] = vals.map((x, i) =>
+        fromStorage(encode('f32', x), shape, 'f32', { backend: be, requiresGrad: i < 3 }),
+      );
+      sum(mul(scaledDotProductAttention(q!, k!, v!, { causal: true }), w!)).backward();
+      grads.push(await Promise.all([q!, k!, v!].map(async (t) => (await t.grad!.data()) as Float32Array)));
+      for (const t of [q, k, v, w]) t!.dispose();
+    }
+    for (let i = 0; i < 3; i++) expect(ratio(grads[0]![i]!, grads[1]![i]!, TOL.f32)).toBeLessThanOrEqual(1);
+  });
 
   it('rejects what the CPU rejects, before encoding anything', () => {
     const q = pair([1, 4, 8], 'f32');
