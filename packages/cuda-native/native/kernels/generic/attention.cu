@@ -3,7 +3,8 @@
 // registers (capacity CAP >= D, a template parameter so the arrays stay in registers), split over
 // a few lanes for wide heads, and the block streams the other side through shared memory in tiles
 // of KT rows. Scores never reach global memory: the forward writes the output and a per-row
-// log-sum-exp (natural log), and the backward recomputes P = exp(s - lse). Math and accumulation are f32 for every storage dtype.
+// log-sum-exp (natural log), and the backward recomputes P = exp(s - lse). Math and accumulation
+// are f32 for every storage dtype.
 #include <cmath>
 
 #include "../common.cuh"
