@@ -49,7 +49,8 @@ async function same(gt: TensorInfo, ct: TensorInfo, what: string) {
 }
 
 // [batch, heads, Tq, Tk, D, causal, dtype]: odd lengths, several heads, head dims 16/32/64, odd D
-// (half outputs through an f32 scratch), Tq != Tk without the mask.
+// (half outputs through an f32 scratch), Tq != Tk without the mask, and lengths that span several
+// workgroups and key tiles.
 const CASES: [number, number, number, number, number, boolean, DType][] = [
   [1, 2, 5, 5, 16, true, 'f32'],
   [2, 1, 7, 9, 32, false, 'f32'],
@@ -58,6 +59,9 @@ const CASES: [number, number, number, number, number, boolean, DType][] = [
   [1, 2, 6, 6, 16, true, 'bf16'],
   [1, 1, 5, 3, 32, false, 'f16'],
   [1, 1, 4, 4, 5, true, 'bf16'],
+  // Past one workgroup of query rows (64) and one staged key tile (32 keys at D 64, 64 at D 32).
+  [1, 2, 70, 70, 64, true, 'f32'],
+  [1, 1, 67, 100, 32, false, 'bf16'],
 ];
 
 d(`fused attention vs CPU${b ? '' : ` (skipped: ${skipReason()})`}`, () => {

@@ -5,11 +5,12 @@ import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
 /**
  * Fused scaled dot-product attention (flash-style: online softmax, f32 accumulation, only the output
  * and a per-row log-sum-exp leave the kernel). One thread owns one query row (forward, dq) or one
- * key row (dk, dv) with its D-vectors in registers, so no workgroup barrier sits inside a loop
- * (Mesa's lavapipe compiles those very slowly) and a thread writing a half row owns whole words.
- * The per-thread vectors are fixed-size arrays, so a pipeline serves head dims up to its capacity
- * (a power of two); D itself is a runtime bound, which keeps shader compilers from unrolling the
- * inner loops into code that lavapipe takes minutes to compile.
+ * key row (dk, dv) with its D-vectors in registers, so a thread writing a half row owns whole
+ * words; a workgroup owns 64 rows of one batch and stages the other side's rows through workgroup
+ * memory a tile at a time, so each is read from storage once per workgroup rather than once per
+ * thread. The per-thread vectors are fixed-size arrays, so a pipeline serves head dims up to its
+ * capacity (a power of two); D itself is a runtime bound, which keeps shader compilers from
+ * unrolling the inner loops into code that lavapipe takes minutes to compile.
  *
  * Shared params: 0 rows (threads), 1 Tq, 2 Tk, 3 causal (u32), 4 scale (f32), 5 D.
  */
@@ -49,8 +50,19 @@ const PREAMBLE = `
   let scale = pf(4u);
   let D = pu(5u);`;
 
-/** Forward: out [rows, D] (od), lse [rows] f32. Query row i of batch b sees keys 0..i when causal. */
+/** Keys a forward workgroup stages per tile: K and V tiles of KT × cap f32 fill 16 KiB. */
+export function attentionTileRows(cap: number): number {
+  return Math.min(ATTN_WG, 2048 / cap);
+}
+
+/**
+ * Forward: out [rows, D] (od), lse [rows] f32. Query row i of batch b sees keys 0..i when causal.
+ * A workgroup owns 64 query rows of one batch and stages K and V through workgroup memory a tile
+ * at a time, so each key row is read from storage once per workgroup rather than once per query.
+ * Extra param: 6 batch (workgroups are batch × ceil(Tq / 64)).
+ */
 export function attentionKernel(dt: DType, od: DType, cap: number): KernelDef {
+  const kt = attentionTileRows(cap);
   return {
     key: `attention:${dt}:${od}:${cap}`,
     bufs: [
@@ -61,36 +73,56 @@ export function attentionKernel(dt: DType, od: DType, cap: number): KernelDef {
       { name: 'lse', dtype: 'f32', access: 'rw' },
     ],
     body: `
+var<workgroup> ktile: array<f32, ${kt * cap}>;
+var<workgroup> vtile: array<f32, ${kt * cap}>;
 @compute @workgroup_size(${ATTN_WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let t = wg_lin * ${ATTN_WG}u + lid;
   ${PREAMBLE}
-  if (t >= rows) { return; }
-  let b = t / tq;
-  let i = t % tq;
+  let tiles = (tq + ${ATTN_WG - 1}u) / ${ATTN_WG}u;
+  let b = wg_lin / tiles;
+  if (b >= pu(6u)) { return; }
+  let first = (wg_lin % tiles) * ${ATTN_WG}u;
+  let i = first + lid;
+  let live = i < tq;
+  let t = b * tq + i;
   let len = select(tk, min(tk, i + 1u), causal);
+  // Keys past the workgroup's last query are masked for all of its rows.
+  let kend = select(tk, min(tk, min(tq, first + ${ATTN_WG}u)), causal);
   var qv: array<f32, ${cap}>;
   var acc: array<f32, ${cap}>;
-  ${loadRow('qv', 'q', 't', ' * scale')}
+  if (live) { ${loadRow('qv', 'q', 't', ' * scale')} }
   var m = -3.4028234663852886e38;
   var l = 0.0;
-  for (var j = 0u; j < len; j++) {
-    let kr = b * tk + j;
-    var acc_ = 0.0;
-    ${dotRow('qv', 'k', 'kr')}
-    // Online softmax: a new running max rescales what has been summed so far.
-    if (acc_ > m) {
-      let corr = exp(m - acc_);
-      l *= corr;
-      for (var c = 0u; c < D; c++) { acc[c] *= corr; }
-      m = acc_;
+  for (var j0 = 0u; j0 < kend; j0 += ${kt}u) {
+    let n = min(${kt}u, kend - j0);
+    workgroupBarrier();
+    for (var x = lid; x < n * ${cap}u; x += ${ATTN_WG}u) {
+      let r = x / ${cap}u;
+      let c = x % ${cap}u;
+      let src = (b * tk + j0 + r) * D + c;
+      ktile[x] = select(0.0, ld_k(src), c < D);
+      vtile[x] = select(0.0, ld_v(src), c < D);
     }
-    let p = exp(acc_ - m);
-    l += p;
-    let vo = kr * D;
-    for (var c = 0u; c < D; c++) { acc[c] += p * ld_v(vo + c); }
+    workgroupBarrier();
+    let nj = select(0u, min(n, len - min(len, j0)), live);
+    for (var jj = 0u; jj < nj; jj++) {
+      let o_ = jj * ${cap}u;
+      var s = 0.0;
+      for (var c = 0u; c < D; c++) { s += qv[c] * ktile[o_ + c]; }
+      // Online softmax: a new running max rescales what has been summed so far.
+      if (s > m) {
+        let corr = exp(m - s);
+        l *= corr;
+        for (var c = 0u; c < D; c++) { acc[c] *= corr; }
+        m = s;
+      }
+      let p = exp(s - m);
+      l += p;
+      for (var c = 0u; c < D; c++) { acc[c] += p * vtile[o_ + c]; }
+    }
   }
+  if (!live) { return; }
   let inv = 1.0 / l;
   ${storeRow('o', 'acc', 't', od, ' * inv')}
   lse[t] = m + log(l);

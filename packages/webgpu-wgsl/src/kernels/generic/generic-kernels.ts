@@ -631,8 +631,9 @@ export class WebGpuGenericKernels implements GenericKernels {
             .u32(2, tk)
             .u32(3, causal ? 1 : 0)
             .f32(4, scale)
-            .u32(5, d),
-        Math.ceil(rows / ATTN_WG),
+            .u32(5, d)
+            .u32(6, batch),
+        batch * Math.ceil(tq / ATTN_WG),
       );
     return { out: this.castFrom(out, q.dtype), lse };
   }
