@@ -12,7 +12,7 @@ import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
  * capacity (a power of two); D itself is a runtime bound, which keeps shader compilers from
  * unrolling the inner loops into code that lavapipe takes minutes to compile.
  *
- * Shared params: 0 rows (threads), 1 Tq, 2 Tk, 3 causal (u32), 4 scale (f32), 5 D.
+ * Shared params: 0 rows (threads), 1 Tq, 2 Tk, 3 causal (u32), 4 scale (f32), 5 D, 6 batch.
  */
 export const ATTN_WG = 64;
 /** Largest head dim a thread keeps in registers. */
@@ -59,7 +59,7 @@ export function attentionTileRows(cap: number): number {
  * Forward: out [rows, D] (od), lse [rows] f32. Query row i of batch b sees keys 0..i when causal.
  * A workgroup owns 64 query rows of one batch and stages K and V through workgroup memory a tile
  * at a time, so each key row is read from storage once per workgroup rather than once per query.
- * Extra param: 6 batch (workgroups are batch × ceil(Tq / 64)).
+ * Workgroups are batch × ceil(Tq / 64).
  */
 export function attentionKernel(dt: DType, od: DType, cap: number): KernelDef {
   const kt = attentionTileRows(cap);
@@ -131,11 +131,29 @@ fn main(${ENTRY_ARGS}) {
   };
 }
 
+/** WGSL: stage rows [r0, r0 + n) of `src` ([*, D]) into the tile `dst` ([n][cap] f32, 0 past D). */
+function stageTile(dst: string, src: string, r0: string, cap: number): string {
+  return `for (var x = lid; x < n * ${cap}u; x += ${ATTN_WG}u) {
+      let c = x % ${cap}u;
+      ${dst}[x] = select(0.0, ld_${src}((${r0} + x / ${cap}u) * D + c), c < D);
+    }`;
+}
+
+/** WGSL shared by the tiled kernels: the workgroup's batch `b` and first row (`rowsPer` rows a batch). */
+function workgroupRows(rowsPer: string): string {
+  return `let tiles = (${rowsPer} + ${ATTN_WG - 1}u) / ${ATTN_WG}u;
+  let b = wg_lin / tiles;
+  if (b >= pu(6u)) { return; }
+  let first = (wg_lin % tiles) * ${ATTN_WG}u;`;
+}
+
 /**
  * Backward, queries: dq_i = scale · Σ_j P_ij (dP_ij − Δ_i) k_j with P recomputed from the lse,
- * dP_ij = dO_i · v_j and Δ_i = dO_i · O_i, which it also writes for the key pass.
+ * dP_ij = dO_i · v_j and Δ_i = dO_i · O_i, which it also writes for the key pass. Workgroups are
+ * batch × ceil(Tq / 64); K and V are staged as in the forward.
  */
 export function attentionBackwardQKernel(dt: DType, od: DType, cap: number): KernelDef {
+  const kt = attentionTileRows(cap);
   return {
     key: `attention_bwd_q:${dt}:${od}:${cap}`,
     bufs: [
@@ -149,35 +167,51 @@ export function attentionBackwardQKernel(dt: DType, od: DType, cap: number): Ker
       { name: 'delta', dtype: 'f32', access: 'rw' },
     ],
     body: `
+var<workgroup> ktile: array<f32, ${kt * cap}>;
+var<workgroup> vtile: array<f32, ${kt * cap}>;
 @compute @workgroup_size(${ATTN_WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let t = wg_lin * ${ATTN_WG}u + lid;
   ${PREAMBLE}
-  if (t >= rows) { return; }
-  let b = t / tq;
-  let i = t % tq;
+  ${workgroupRows('tq')}
+  let i = first + lid;
+  let live = i < tq;
+  let t = b * tq + i;
   let len = select(tk, min(tk, i + 1u), causal);
+  let kend = select(tk, min(tk, min(tq, first + ${ATTN_WG}u)), causal);
   var qv: array<f32, ${cap}>;
   var gv: array<f32, ${cap}>;
   var dqa: array<f32, ${cap}>;
-  ${loadRow('qv', 'q', 't', ' * scale')}
-  ${loadRow('gv', 'g', 't')}
-  var acc_ = 0.0;
-  ${dotRow('gv', 'o', 't')}
-  let delta_i = acc_;
-  let lse_i = lse[t];
-  for (var j = 0u; j < len; j++) {
-    let kr = b * tk + j;
-    acc_ = 0.0;
-    ${dotRow('qv', 'k', 'kr')}
-    let p = exp(acc_ - lse_i);
-    acc_ = 0.0;
-    ${dotRow('gv', 'v', 'kr')}
-    let ds = p * (acc_ - delta_i);
-    let ko = kr * D;
-    for (var c = 0u; c < D; c++) { dqa[c] += ds * ld_k(ko + c); }
+  var delta_i = 0.0;
+  var lse_i = 0.0;
+  if (live) {
+    ${loadRow('qv', 'q', 't', ' * scale')}
+    ${loadRow('gv', 'g', 't')}
+    var acc_ = 0.0;
+    ${dotRow('gv', 'o', 't')}
+    delta_i = acc_;
+    lse_i = lse[t];
   }
+  for (var j0 = 0u; j0 < kend; j0 += ${kt}u) {
+    let n = min(${kt}u, kend - j0);
+    workgroupBarrier();
+    ${stageTile('ktile', 'k', 'b * tk + j0', cap)}
+    ${stageTile('vtile', 'v', 'b * tk + j0', cap)}
+    workgroupBarrier();
+    let nj = select(0u, min(n, len - min(len, j0)), live);
+    for (var jj = 0u; jj < nj; jj++) {
+      let o_ = jj * ${cap}u;
+      var s = 0.0;
+      var dp = 0.0;
+      for (var c = 0u; c < D; c++) {
+        s += qv[c] * ktile[o_ + c];
+        dp += gv[c] * vtile[o_ + c];
+      }
+      let ds = exp(s - lse_i) * (dp - delta_i);
+      for (var c = 0u; c < D; c++) { dqa[c] += ds * ktile[o_ + c]; }
+    }
+  }
+  if (!live) { return; }
   ${storeRow('dq', 'dqa', 't', od, ' * scale')}
   delta[t] = delta_i;
 }
@@ -185,11 +219,18 @@ fn main(${ENTRY_ARGS}) {
   };
 }
 
+/** Query rows a key-pass workgroup stages per tile: Q and dO tiles plus lse and Δ fit 16 KiB. */
+export function attentionKvTileRows(cap: number): number {
+  return Math.min(ATTN_WG, 1024 / cap);
+}
+
 /**
  * Backward, keys: dk_j = scale · Σ_i P_ij (dP_ij − Δ_i) q_i and dv_j = Σ_i P_ij dO_i over the
- * queries that see key j (i >= j when causal). Rows here are batch × Tk.
+ * queries that see key j (i >= j when causal). Workgroups are batch × ceil(Tk / 64), each owning 64
+ * key rows and staging Q, dO, lse and Δ a tile of query rows at a time.
  */
 export function attentionBackwardKvKernel(dt: DType, od: DType, cap: number): KernelDef {
+  const qt = attentionKvTileRows(cap);
   return {
     key: `attention_bwd_kv:${dt}:${od}:${cap}`,
     bufs: [
@@ -203,34 +244,56 @@ export function attentionBackwardKvKernel(dt: DType, od: DType, cap: number): Ke
       { name: 'dv', dtype: od, access: 'rw' },
     ],
     body: `
+var<workgroup> qtile: array<f32, ${qt * cap}>;
+var<workgroup> gtile: array<f32, ${qt * cap}>;
+var<workgroup> ltile: array<f32, ${qt}>;
+var<workgroup> dtile: array<f32, ${qt}>;
 @compute @workgroup_size(${ATTN_WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let t = wg_lin * ${ATTN_WG}u + lid;
   ${PREAMBLE}
-  if (t >= rows) { return; }
-  let b = t / tk;
-  let j = t % tk;
+  ${workgroupRows('tk')}
+  let j = first + lid;
+  let live = j < tk;
+  let t = b * tk + j;
   var kv: array<f32, ${cap}>;
   var vv: array<f32, ${cap}>;
   var dka: array<f32, ${cap}>;
   var dva: array<f32, ${cap}>;
-  ${loadRow('kv', 'k', 't', ' * scale')}
-  ${loadRow('vv', 'v', 't')}
-  for (var i = select(0u, j, causal); i < tq; i++) {
-    let qr = b * tq + i;
-    var acc_ = 0.0;
-    ${dotRow('kv', 'q', 'qr')}
-    let p = exp(acc_ - lse[qr]);
-    acc_ = 0.0;
-    ${dotRow('vv', 'g', 'qr')}
-    let ds = p * (acc_ - delta[qr]);
-    let qo = qr * D;
-    for (var c = 0u; c < D; c++) {
-      dka[c] += ds * ld_q(qo + c);
-      dva[c] += p * ld_g(qo + c);
+  if (live) {
+    ${loadRow('kv', 'k', 't', ' * scale')}
+    ${loadRow('vv', 'v', 't')}
+  }
+  // Queries before the workgroup's first key see none of its keys when causal.
+  for (var i0 = select(0u, min(first, tq), causal); i0 < tq; i0 += ${qt}u) {
+    let n = min(${qt}u, tq - i0);
+    workgroupBarrier();
+    ${stageTile('qtile', 'q', 'b * tq + i0', cap)}
+    ${stageTile('gtile', 'g', 'b * tq + i0', cap)}
+    if (lid < n) {
+      ltile[lid] = lse[b * tq + i0 + lid];
+      dtile[lid] = delta[b * tq + i0 + lid];
+    }
+    workgroupBarrier();
+    let start = select(0u, j - min(j, i0), causal);
+    let ni = select(0u, n, live);
+    for (var ii = start; ii < ni; ii++) {
+      let o_ = ii * ${cap}u;
+      var s = 0.0;
+      var dp = 0.0;
+      for (var c = 0u; c < D; c++) {
+        s += kv[c] * qtile[o_ + c];
+        dp += vv[c] * gtile[o_ + c];
+      }
+      let p = exp(s - ltile[ii]);
+      let ds = p * (dp - dtile[ii]);
+      for (var c = 0u; c < D; c++) {
+        dka[c] += ds * qtile[o_ + c];
+        dva[c] += p * gtile[o_ + c];
+      }
     }
   }
+  if (!live) { return; }
   ${storeRow('dk', 'dka', 't', od, ' * scale')}
   ${storeRow('dv', 'dva', 't', od)}
 }

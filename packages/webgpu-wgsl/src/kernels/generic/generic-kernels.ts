@@ -652,9 +652,12 @@ export class WebGpuGenericKernels implements GenericKernels {
     this.b.check({ grad, out, lse });
     checkAttentionBackward(grad, q, out, lse);
     const od = this.rowOut(q.dtype, d);
-    const dq = this.b.output(q.shape, od);
-    const dk = this.b.output(k.shape, od);
-    const dv = this.b.output(v.shape, od);
+    // Without queries (or with D = 0) nothing is dispatched and every gradient is zeros.
+    const empty = batch * tq === 0 || d === 0;
+    const mk = (shape: readonly number[]) => (empty ? this.b.zeros(shape, od) : this.b.output(shape, od));
+    const dq = mk(q.shape);
+    const dk = mk(k.shape);
+    const dv = mk(v.shape);
     const delta = this.b.output([batch * tq], 'f32');
     const params = (rows: number) => (p: ParamWriter) =>
       p
@@ -663,22 +666,22 @@ export class WebGpuGenericKernels implements GenericKernels {
         .u32(2, tk)
         .u32(3, causal ? 1 : 0)
         .f32(4, scale)
-        .u32(5, d);
-    if (d > 0) {
-      if (batch * tq > 0)
-        this.b.dispatch(
-          attentionBackwardQKernel(q.dtype, od, attentionCapacity(d)),
-          [grad, q, k, v, out, lse, dq, delta],
-          params(batch * tq),
-          Math.ceil((batch * tq) / ATTN_WG),
-        );
-      if (batch * tk > 0)
-        this.b.dispatch(
-          attentionBackwardKvKernel(q.dtype, od, attentionCapacity(d)),
-          [grad, q, k, v, lse, delta, dk, dv],
-          params(batch * tk),
-          Math.ceil((batch * tk) / ATTN_WG),
-        );
+        .u32(5, d)
+        .u32(6, batch);
+    if (!empty) {
+      const cap = attentionCapacity(d);
+      this.b.dispatch(
+        attentionBackwardQKernel(q.dtype, od, cap),
+        [grad, q, k, v, out, lse, dq, delta],
+        params(batch * tq),
+        batch * Math.ceil(tq / ATTN_WG),
+      );
+      this.b.dispatch(
+        attentionBackwardKvKernel(q.dtype, od, cap),
+        [grad, q, k, v, lse, delta, dk, dv],
+        params(batch * tk),
+        batch * Math.ceil(tk / ATTN_WG),
+      );
     }
     this.b.disposeData(delta.handle);
     return {
