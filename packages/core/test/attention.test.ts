@@ -219,6 +219,8 @@ describe('scaledDotProductAttention (CPU, fused)', () => {
     const half = fromStorage(encode('bf16', new Float64Array(40)), [2, 5, 4], 'bf16', { backend: 'cpu' });
     expect(() => scaledDotProductAttention(q, half, half)).toThrow(DTypeError);
     expect(() => scaledDotProductAttention(q, q, q, { scale: Number.NaN })).toThrow(/scale/);
+    const flat = rand([2, 5, 0], 63);
+    expect(() => scaledDotProductAttention(flat, flat, flat, { scale: 1 })).toThrow(ShapeError);
     expect(() => scaledDotProductAttention(q, q, q, { causal: 1 as never })).toThrow(/causal/);
   });
 });

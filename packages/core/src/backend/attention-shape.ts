@@ -14,7 +14,8 @@ const dims = (t: TensorInfo) => `[${t.shape.join(', ')}]`;
 /**
  * Checks shared by every backend's attention kernels, so all of them reject the same calls with the
  * same errors: q [..., Tq, D], k and v [..., Tk, D] with equal leading dims, one float dtype, at
- * least one key when there are queries (an empty softmax has no value), a finite positive scale.
+ * least one key when there are queries (an empty softmax has no value), D >= 1, a finite positive
+ * scale.
  */
 export function checkAttention(q: TensorInfo, k: TensorInfo, v: TensorInfo, scale: number): AttentionDims {
   for (const [name, t] of [
@@ -41,6 +42,7 @@ export function checkAttention(q: TensorInfo, k: TensorInfo, v: TensorInfo, scal
   if (v.shape.length !== r || v.shape.some((n, i) => n !== k.shape[i]))
     throw new ShapeError('v', `${dims(k)} (the shape of k)`, v.shape);
   if (tk === 0 && tq > 0) throw new ShapeError('k', 'at least one key (Tk >= 1) when Tq >= 1', k.shape);
+  if (d === 0) throw new ShapeError('q', '[..., T, D] with a head dim D >= 1', q.shape);
   if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0)
     throw new ArgumentError('scale', `expected a finite number > 0, got ${scale}`);
   let batch = 1;
