@@ -3,12 +3,10 @@ import {
   type Backend,
   Linear,
   Module,
-  matmul,
   type Random,
   ShapeError,
-  scale,
+  scaledDotProductAttention,
   slice,
-  softmax,
   type Tensor,
   type TensorLayer,
   transpose,
@@ -20,8 +18,8 @@ export interface AttentionOptions {
 }
 
 /**
- * Causal multi-head self-attention from the generic ops: one projection to q, k, v, batched
- * matmuls over [B, H, T, Dh], a causal softmax, and an output projection. No bias, no dropout.
+ * Causal multi-head self-attention: one projection to q, k, v, scaled dot-product attention over
+ * [B, H, T, Dh] (fused where the backend has it), and an output projection. No bias, no dropout.
  */
 export class CausalSelfAttention extends Module implements TensorLayer {
   readonly headDim: number;
@@ -51,11 +49,10 @@ export class CausalSelfAttention extends Module implements TensorLayer {
     // [B, T, 3, H, Dh] -> [3, B, H, T, Dh]: q, k, v each contiguous per (batch, head).
     const qkv = transpose(this.qkv.forward(x).reshape([b, t, 3, h, dh]), [2, 0, 3, 1, 4]);
     const part = (i: number) => slice(qkv, 0, i, i + 1).reshape([b, h, t, dh]);
-    // Scaling q (T·Dh values) is cheaper than scaling the T·T scores.
-    const q = scale(part(0), 1 / Math.sqrt(dh));
-    const scores = matmul(q, part(1), { transB: true });
-    const weights = softmax(scores, { causal: true });
-    const ctx = matmul(weights, part(2));
+    const ctx = scaledDotProductAttention(part(0), part(1), part(2), {
+      causal: true,
+      scale: 1 / Math.sqrt(dh),
+    });
     const merged = transpose(ctx, [0, 2, 1, 3]).reshape([b, t, this.dim]);
     return this.proj.forward(merged);
   }

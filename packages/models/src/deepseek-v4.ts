@@ -8,15 +8,13 @@ import {
   Linear,
   Module,
   ModuleList,
-  matmul,
   mul,
   type Random,
   RMSNorm,
   randn,
   ShapeError,
-  scale,
+  scaledDotProductAttention,
   silu,
-  softmax,
   type Tensor,
   tensor,
   transpose,
@@ -93,9 +91,12 @@ export class V4Attention extends Module {
     const h = this.heads;
     const dh = d / h;
     const split = (y: Tensor) => transpose(y.reshape([b, t, h, dh]), [0, 2, 1, 3]);
-    const q = scale(split(this.wq.forward(x)), 1 / Math.sqrt(dh));
-    const scores = matmul(q, split(this.wk.forward(x)), { transB: true });
-    const ctx = matmul(softmax(scores, { causal: true }), split(this.wv.forward(x)));
+    const ctx = scaledDotProductAttention(
+      split(this.wq.forward(x)),
+      split(this.wk.forward(x)),
+      split(this.wv.forward(x)),
+      { causal: true, scale: 1 / Math.sqrt(dh) },
+    );
     return this.wo.forward(transpose(ctx, [0, 2, 1, 3]).reshape([b, t, d]));
   }
 }

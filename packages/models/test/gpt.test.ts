@@ -1,4 +1,13 @@
-import { AdamW, LigerMHC, noGrad, Random, tensor, tidy } from '@liger-mhc/core';
+import {
+  AdamW,
+  CpuBackend,
+  hasFusedAttention,
+  LigerMHC,
+  noGrad,
+  Random,
+  tensor,
+  tidy,
+} from '@liger-mhc/core';
 import { describe, expect, it } from 'vitest';
 import { GPT, type GPTConfig, plainGPT, ReferenceMHC, Residual } from '../src/index.js';
 
@@ -47,6 +56,36 @@ async function train(model: GPT, steps: number, lr = 1e-2): Promise<number[]> {
 }
 
 describe('GPT', () => {
+  it('fused attention and the unfused composition give the same loss and gradients', async () => {
+    const unfused = new CpuBackend();
+    (unfused.ops as { attention?: unknown }).attention = undefined;
+    expect(hasFusedAttention(unfused)).toBe(false);
+    const run = async (backend: CpuBackend | string) => {
+      const model = new GPT({ ...base(7), hc: 4, backend });
+      const x = Array.from({ length: 2 * 11 }, (_, i) => (i * 5 + 3) % 8);
+      const ids = tensor(x, [2, 11], { dtype: 'i32', backend });
+      const labels = tensor(
+        x.map((v) => (v + 1) % 8),
+        [2, 11],
+        { dtype: 'i32', backend },
+      );
+      const { loss } = model.loss(ids, labels);
+      loss.backward();
+      const grads = await Promise.all(model.parameters().map(async (p) => Array.from(await p.grad!.data())));
+      return { loss: await loss.item(), grads };
+    };
+    const fused = await run('cpu');
+    const plain = await run(unfused);
+    expect(fused.loss).toBeCloseTo(plain.loss, 5);
+    expect(fused.grads.length).toBe(plain.grads.length);
+    let worst = 0;
+    fused.grads.forEach((g, i) => {
+      for (let j = 0; j < g.length; j++)
+        worst = Math.max(worst, Math.abs(g[j]! - plain.grads[i]![j]!) / (1 + Math.abs(g[j]!)));
+    });
+    expect(worst).toBeLessThan(1e-5);
+  });
+
   it('builds the mHC, reference-mHC and plain variants with matching parameter names', () => {
     const mhc = new GPT({ ...base(1), hc: 4 });
     const ref = new GPT({ ...base(1), hc: 4, residual: 'reference-mhc' });

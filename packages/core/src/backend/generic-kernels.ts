@@ -39,6 +39,19 @@ export interface RmsNormResult {
   invr: TensorInfo;
 }
 
+export interface AttentionResult {
+  /** [..., Tq, D], the dtype of q. */
+  out: TensorInfo;
+  /** [..., Tq] f32: the natural log-sum-exp of each row's scaled, masked scores, for the backward. */
+  lse: TensorInfo;
+}
+
+export interface AttentionGrads {
+  gradQ: TensorInfo;
+  gradK: TensorInfo;
+  gradV: TensorInfo;
+}
+
 export interface AdamWParams {
   lr: number;
   beta1: number;
@@ -105,6 +118,25 @@ export interface GenericKernels {
     weight: TensorInfo,
     invr: TensorInfo,
   ): { gradX: TensorInfo; gradWeight: TensorInfo };
+  /**
+   * Fused scaled dot-product attention: out = softmax(scale · q·kᵀ) · v over the last two axes, q
+   * [..., Tq, D], k and v [..., Tk, D] (same leading dims, same dtype). With `causal`, key j is
+   * visible to query i only when j <= i (top-left aligned, as PyTorch's is_causal). Memory is O(N):
+   * the Tq×Tk scores are never stored, only out and the per-row lse. Optional: a backend without it
+   * gets the unfused composition (see core's scaledDotProductAttention).
+   */
+  attention?(q: TensorInfo, k: TensorInfo, v: TensorInfo, causal: boolean, scale: number): AttentionResult;
+  /** Gradients of attention given grad of out (dtype of q), recomputing the scores from q, k and lse. */
+  attentionBackward?(
+    grad: TensorInfo,
+    q: TensorInfo,
+    k: TensorInfo,
+    v: TensorInfo,
+    out: TensorInfo,
+    lse: TensorInfo,
+    causal: boolean,
+    scale: number,
+  ): AttentionGrads;
   /** In-place AdamW on param, with moment buffers m and v (f32, same size). */
   adamwStep(param: TensorInfo, grad: TensorInfo, m: TensorInfo, v: TensorInfo, p: AdamWParams): void;
   /** In-place SGD; `momentumBuf` is f32 of the param's size, or null without momentum. */

@@ -1,3 +1,4 @@
+export * from './attention-shape.js';
 export * from './contract.js';
 export * from './generic-kernels.js';
 export * from './mhc-kernels.js';

@@ -1,5 +1,6 @@
 import './layout.js';
 
+export * from './attention.js';
 export * from './cast.js';
 export * from './creation.js';
 export * from './elementwise.js';

@@ -1,9 +1,13 @@
 import {
   type AdamWParams,
   ArgumentError,
+  type AttentionGrads,
+  type AttentionResult,
   type BinaryOp,
   broadcastShapes,
   type CrossEntropyResult,
+  checkAttention,
+  checkAttentionBackward,
   type DType,
   type GenericKernels,
   type MatmulOptions,
@@ -24,6 +28,9 @@ import {
   expectShape,
   rowMajorStrides,
 } from '../validate.js';
+
+/** Largest head dim of the fused attention kernels (their per-thread register capacity). */
+const ATTN_MAX_D = 256;
 
 const BINARY: Readonly<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3 };
 const UNARY: Readonly<Record<UnaryOp, number>> = {
@@ -411,6 +418,91 @@ export class CudaGenericKernels implements GenericKernels {
       [DTYPE_CODE[y.dtype], rows, D],
     );
     return out;
+  }
+
+  private attentionDims(q: TensorInfo, k: TensorInfo, v: TensorInfo, scale: number) {
+    for (const [name, t] of [
+      ['q', q],
+      ['k', k],
+      ['v', v],
+    ] as const)
+      this.be.buf(t, name);
+    const dims = checkAttention(q, k, v, scale);
+    if (dims.d > ATTN_MAX_D)
+      throw new ShapeError('q', `a head dim D <= ${ATTN_MAX_D} for fused attention`, q.shape);
+    return dims;
+  }
+
+  attention(q: TensorInfo, k: TensorInfo, v: TensorInfo, causal: boolean, scale: number): AttentionResult {
+    const { batch, tq, tk, d } = this.attentionDims(q, k, v, scale);
+    const out = this.be.output(q.shape, q.dtype);
+    const lse = this.be.output(q.shape.slice(0, -1), 'f32');
+    try {
+      this.be.launch(
+        'attention',
+        [
+          this.be.buf(q, 'q'),
+          this.be.buf(k, 'k'),
+          this.be.buf(v, 'v'),
+          this.be.buf(out, 'out'),
+          this.be.buf(lse, 'lse'),
+        ],
+        [DTYPE_CODE[q.dtype], batch, tq, tk, d, causal ? 1 : 0, scale],
+      );
+    } catch (e) {
+      this.be.disposeData(out.handle);
+      this.be.disposeData(lse.handle);
+      throw e;
+    }
+    return { out, lse };
+  }
+
+  attentionBackward(
+    grad: TensorInfo,
+    q: TensorInfo,
+    k: TensorInfo,
+    v: TensorInfo,
+    out: TensorInfo,
+    lse: TensorInfo,
+    causal: boolean,
+    scale: number,
+  ): AttentionGrads {
+    const { batch, tq, tk, d } = this.attentionDims(q, k, v, scale);
+    this.be.buf(grad, 'grad');
+    this.be.buf(out, 'out');
+    this.be.buf(lse, 'lse');
+    checkAttentionBackward(grad, q, out, lse);
+    // Without queries no key gets a gradient: zeros, and no kernel reads the empty buffers.
+    const empty = batch * tq === 0 || d === 0;
+    const gradQ = this.be.output(q.shape, q.dtype, empty);
+    const gradK = this.be.output(k.shape, k.dtype, empty);
+    const gradV = this.be.output(v.shape, v.dtype, empty);
+    if (empty) return { gradQ, gradK, gradV };
+    const delta = this.be.output([batch * tq], 'f32');
+    try {
+      this.be.launch(
+        'attention_bwd',
+        [
+          this.be.buf(grad, 'grad'),
+          this.be.buf(q, 'q'),
+          this.be.buf(k, 'k'),
+          this.be.buf(v, 'v'),
+          this.be.buf(out, 'out'),
+          this.be.buf(lse, 'lse'),
+          this.be.buf(gradQ, 'gradQ'),
+          this.be.buf(gradK, 'gradK'),
+          this.be.buf(gradV, 'gradV'),
+          this.be.buf(delta, 'delta'),
+        ],
+        [DTYPE_CODE[q.dtype], batch, tq, tk, d, causal ? 1 : 0, scale],
+      );
+    } catch (e) {
+      for (const t of [gradQ, gradK, gradV]) this.be.disposeData(t.handle);
+      throw e;
+    } finally {
+      this.be.disposeData(delta.handle);
+    }
+    return { gradQ, gradK, gradV };
   }
 
   rmsNorm(x: TensorInfo, weight: TensorInfo, eps: number): RmsNormResult {

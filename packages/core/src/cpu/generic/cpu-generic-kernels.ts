@@ -1,6 +1,8 @@
 import type { TensorInfo } from '../../backend/contract.js';
 import type {
   AdamWParams,
+  AttentionGrads,
+  AttentionResult,
   BinaryOp,
   CrossEntropyResult,
   GenericKernels,
@@ -11,6 +13,7 @@ import type {
 } from '../../backend/generic-kernels.js';
 import type { DType } from '../../dtype.js';
 import type { CpuBackend } from '../cpu-backend.js';
+import { attention, attentionBackward } from './attention.js';
 import { crossEntropy, crossEntropyBackward } from './cross_entropy.js';
 import { affine, binary, cast, fill, unary, unaryBackward } from './elementwise.js';
 import { embedding, embeddingBackward } from './embedding.js';
@@ -100,6 +103,21 @@ export class CpuGenericKernels implements GenericKernels {
     invr: TensorInfo,
   ): { gradX: TensorInfo; gradWeight: TensorInfo } {
     return rmsNormBackward(this.cpu, grad, x, weight, invr);
+  }
+  attention(q: TensorInfo, k: TensorInfo, v: TensorInfo, causal: boolean, scale: number): AttentionResult {
+    return attention(this.cpu, q, k, v, causal, scale);
+  }
+  attentionBackward(
+    grad: TensorInfo,
+    q: TensorInfo,
+    k: TensorInfo,
+    v: TensorInfo,
+    out: TensorInfo,
+    lse: TensorInfo,
+    causal: boolean,
+    scale: number,
+  ): AttentionGrads {
+    return attentionBackward(this.cpu, grad, q, k, v, out, lse, causal, scale);
   }
   adamwStep(param: TensorInfo, grad: TensorInfo, m: TensorInfo, v: TensorInfo, p: AdamWParams): void {
     adamwStep(param, grad, m, v, p);

@@ -1,9 +1,13 @@
 import {
   type AdamWParams,
   ArgumentError,
+  type AttentionGrads,
+  type AttentionResult,
   type BinaryOp,
   broadcastShapes,
   type CrossEntropyResult,
+  checkAttention,
+  checkAttentionBackward,
   type DType,
   DTypeError,
   f32ToBf16,
@@ -19,6 +23,14 @@ import {
 } from '@liger-mhc/core';
 import type { ParamWriter, WebGpuBackend } from '../../backend.js';
 import { isHalf } from '../wgsl-lib.js';
+import {
+  ATTN_MAX_D,
+  ATTN_WG,
+  attentionBackwardKvKernel,
+  attentionBackwardQKernel,
+  attentionCapacity,
+  attentionKernel,
+} from './attention.wgsl.js';
 import {
   affineKernel,
   binaryKernel,
@@ -592,6 +604,91 @@ export class WebGpuGenericKernels implements GenericKernels {
       rows,
     );
     return this.castFrom(out, y.dtype);
+  }
+
+  private attentionDims(q: TensorInfo, k: TensorInfo, v: TensorInfo, scale: number) {
+    this.b.check({ q, k, v });
+    const dims = checkAttention(q, k, v, scale);
+    if (dims.d > ATTN_MAX_D)
+      throw new ShapeError('q', `a head dim D <= ${ATTN_MAX_D} for fused attention`, q.shape);
+    return dims;
+  }
+
+  attention(q: TensorInfo, k: TensorInfo, v: TensorInfo, causal: boolean, scale: number): AttentionResult {
+    const { batch, tq, tk, d } = this.attentionDims(q, k, v, scale);
+    const od = this.rowOut(q.dtype, d);
+    const out = this.b.output(q.shape, od);
+    const lse = this.b.output(q.shape.slice(0, -1), 'f32');
+    const rows = batch * tq;
+    if (rows > 0 && d > 0)
+      this.b.dispatch(
+        attentionKernel(q.dtype, od, attentionCapacity(d)),
+        [q, k, v, out, lse],
+        (p) =>
+          p
+            .u32(0, rows)
+            .u32(1, tq)
+            .u32(2, tk)
+            .u32(3, causal ? 1 : 0)
+            .f32(4, scale)
+            .u32(5, d)
+            .u32(6, batch),
+        batch * Math.ceil(tq / ATTN_WG),
+      );
+    return { out: this.castFrom(out, q.dtype), lse };
+  }
+
+  attentionBackward(
+    grad: TensorInfo,
+    q: TensorInfo,
+    k: TensorInfo,
+    v: TensorInfo,
+    out: TensorInfo,
+    lse: TensorInfo,
+    causal: boolean,
+    scale: number,
+  ): AttentionGrads {
+    const { batch, tq, tk, d } = this.attentionDims(q, k, v, scale);
+    this.b.check({ grad, out, lse });
+    checkAttentionBackward(grad, q, out, lse);
+    const od = this.rowOut(q.dtype, d);
+    // Without queries (or with D = 0) nothing is dispatched and every gradient is zeros.
+    const empty = batch * tq === 0 || d === 0;
+    const mk = (shape: readonly number[]) => (empty ? this.b.zeros(shape, od) : this.b.output(shape, od));
+    const dq = mk(q.shape);
+    const dk = mk(k.shape);
+    const dv = mk(v.shape);
+    const delta = this.b.output([batch * tq], 'f32');
+    const params = (rows: number) => (p: ParamWriter) =>
+      p
+        .u32(0, rows)
+        .u32(1, tq)
+        .u32(2, tk)
+        .u32(3, causal ? 1 : 0)
+        .f32(4, scale)
+        .u32(5, d)
+        .u32(6, batch);
+    if (!empty) {
+      const cap = attentionCapacity(d);
+      this.b.dispatch(
+        attentionBackwardQKernel(q.dtype, od, cap),
+        [grad, q, k, v, out, lse, dq, delta],
+        params(batch * tq),
+        batch * Math.ceil(tq / ATTN_WG),
+      );
+      this.b.dispatch(
+        attentionBackwardKvKernel(q.dtype, od, cap),
+        [grad, q, k, v, lse, delta, dk, dv],
+        params(batch * tk),
+        batch * Math.ceil(tk / ATTN_WG),
+      );
+    }
+    this.b.disposeData(delta.handle);
+    return {
+      gradQ: this.castFrom(dq, q.dtype),
+      gradK: this.castFrom(dk, k.dtype),
+      gradV: this.castFrom(dv, v.dtype),
+    };
   }
 
   private rmsDims(x: TensorInfo, weight: TensorInfo): [number, number] {
