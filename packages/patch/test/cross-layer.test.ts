@@ -1,5 +1,5 @@
 import { type GradNode, Random, type Tensor, tensor } from '@liger-mhc/core';
-import { GPT } from '@liger-mhc/models';
+import { GPT, TinyDeepseekV4 } from '@liger-mhc/models';
 import { describe, expect, it } from 'vitest';
 import { applyLigerMhc } from '../src/index.js';
 
@@ -37,5 +37,39 @@ describe('applyLigerMhc: cross-layer boundaries', () => {
     const handle = await applyLigerMhc(model, { ops: { postRes: false } });
     expect(nodeNames(model.forward(ids()))).not.toContain('mhcPostResCoeffsPre');
     handle.unpatch();
+  });
+
+  it('a patched tiny DeepSeek-V4 model fuses the boundaries inside and across its blocks', async () => {
+    const model = new TinyDeepseekV4({ vocab: 8, dim: 8, heads: 2, layers: 2, hc: 4, rng: new Random(3) });
+    const run = async () => {
+      const logits = model.forward(ids());
+      const names = nodeNames(logits);
+      logits.backward(
+        tensor(
+          Array.from({ length: logits.size }, (_, i) => Math.sin(i)),
+          [...logits.shape],
+        ),
+      );
+      const grads = await Promise.all(model.parameters().map((p) => p.grad!.data()));
+      for (const p of model.parameters()) {
+        p.grad?.dispose();
+        p.grad = null;
+      }
+      return { names, logits: await logits.data(), grads };
+    };
+    const ref = await run();
+    const handle = await applyLigerMhc(model);
+    const fused = await run();
+    // 2 blocks × (attn, ffn) = 4 sublayers, 3 boundaries.
+    expect(fused.names.filter((n) => n === 'mhcPostResCoeffsPre')).toHaveLength(3);
+    expect(ref.names).not.toContain('mhcPostResCoeffsPre');
+    for (let i = 0; i < ref.logits.length; i++) expect(fused.logits[i]).toBeCloseTo(ref.logits[i]!, 4);
+    for (const [j, g] of ref.grads.entries()) {
+      const scale = Math.max(...Array.from(g, Math.abs));
+      for (let i = 0; i < g.length; i++)
+        expect(Math.abs(fused.grads[j]![i]! - g[i]!)).toBeLessThan(1e-4 * scale + 1e-6);
+    }
+    handle.unpatch();
+    expect(nodeNames(model.forward(ids()))).not.toContain('mhcPostResCoeffsPre');
   });
 });
