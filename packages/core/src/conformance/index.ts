@@ -4,7 +4,6 @@ import {
   defaultFixturesDir,
   defaultV4FixturesDir,
   defaultXLayerFixturesDir,
-  type GoldenCase,
   loadCases,
 } from './fixtures.js';
 import { runProperties } from './properties.js';
