@@ -1,11 +1,6 @@
 import type { Backend } from '../backend/contract.js';
 import { initBackend } from '../backend/registry.js';
-import {
-  defaultFixturesDir,
-  defaultV4FixturesDir,
-  defaultXLayerFixturesDir,
-  loadCases,
-} from './fixtures.js';
+import { defaultFixturesDir, defaultV4FixturesDir, defaultXLayerFixturesDir, loadCases } from './fixtures.js';
 import { runProperties } from './properties.js';
 import { type Check, runGoldenCase } from './run-golden.js';
 

@@ -4,4 +4,5 @@ export * from './liger-mhc.js';
 export * from './liger-mhc-stack.js';
 export * from './mini-lm.js';
 export * from './module.js';
+export * from './recompute.js';
 export * from './state-dict-io.js';

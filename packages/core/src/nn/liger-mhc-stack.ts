@@ -1,6 +1,20 @@
+import { ArgumentError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { callLayer, type LayerLike } from './layers.js';
 import { LigerMHC, type MhcBoundaryEntry } from './liger-mhc.js';
+import { recomputeInBackward } from './recompute.js';
+
+export interface MhcStackOptions {
+  /**
+   * Recomputation blocks (the mHC paper's L_r): the layers run in blocks of this many, each keeping
+   * only its input for the backward and running its forward again there (recomputeInBackward).
+   * Boundaries inside a block are fused; a block's input is its first sublayer's entry. Unset: every
+   * activation is kept.
+   */
+  recomputeEvery?: number;
+  /** With recomputeEvery: called with each block's recomputed output in the backward. */
+  onRecompute?: (y: Tensor) => void;
+}
 
 /**
  * Runs layers in sequence, x -> layers[0] -> layers[1] -> ..., like calling each forward in turn,
@@ -11,7 +25,21 @@ import { LigerMHC, type MhcBoundaryEntry } from './liger-mhc.js';
  * sequence (bitwise on the CPU reference). Other layers, and LigerMHC subclasses that change the
  * steps, run their own forward.
  */
-export function forwardMhcStack(layers: readonly LayerLike[], x: Tensor): Tensor {
+export function forwardMhcStack(
+  layers: readonly LayerLike[],
+  x: Tensor,
+  options: MhcStackOptions = {},
+): Tensor {
+  const every = options.recomputeEvery;
+  if (every !== undefined) {
+    if (!Number.isInteger(every) || every < 1)
+      throw new ArgumentError('recomputeEvery', `expected an integer >= 1, got ${every}`);
+    for (let i = 0; i < layers.length; i += every) {
+      const block = layers.slice(i, i + every);
+      x = recomputeInBackward((t) => forwardMhcStack(block, t), x, { onRecompute: options.onRecompute });
+    }
+    return x;
+  }
   let entered: MhcBoundaryEntry | null = null;
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i]!;
