@@ -72,16 +72,17 @@ def case(gen, name, outer, hc, c, cfg, xdtype="bf16", fdtype=None, unused=()):
 
 
 def cases(gen):
+    # Names avoid "layer": the kit's filter matches substrings, and "layer" selects the layer cases.
     v4 = dict(pre=1e-6, sk=1e-6, phi_layout="deepseek", orientation="deepseek")
     return [
-        case(gen, "xlayer-hc2-c8-f32", [3], 2, 8, cfg_of(), "f32"),
-        case(gen, "xlayer-hc4-c16-bf16", [2, 3], 4, 16, cfg_of(), "bf16"),
-        case(gen, "xlayer-hc4-c17-odd-bf16-x-f32-f", [5], 4, 17, cfg_of(), "bf16", "f32"),
-        case(gen, "xlayer-hc6-c5-f16", [4], 6, 5, cfg_of(tmax=10), "f16"),
-        case(gen, "xlayer-hc8-c9-f16-x-f32-f", [2], 8, 9, cfg_of(), "f16", "f32"),
-        case(gen, "xlayer-hc4-c12-deepseek-orientation", [4], 4, 12, cfg_of(orientation="deepseek"), "bf16"),
-        case(gen, "xlayer-hc4-c8-v4-layout-f32", [3], 4, 8, cfg_of(**v4), "f32"),
-        case(gen, "xlayer-hc3-c7-unused-xout-hpre", [3], 3, 7, cfg_of(tmax=4), "f32", unused=("xOut", "hPre")),
+        case(gen, "boundary-hc2-c8-f32", [3], 2, 8, cfg_of(), "f32"),
+        case(gen, "boundary-hc4-c16-bf16", [2, 3], 4, 16, cfg_of(), "bf16"),
+        case(gen, "boundary-hc4-c17-odd-bf16-x-f32-f", [5], 4, 17, cfg_of(), "bf16", "f32"),
+        case(gen, "boundary-hc6-c5-f16", [4], 6, 5, cfg_of(tmax=10), "f16"),
+        case(gen, "boundary-hc8-c9-f16-x-f32-f", [2], 8, 9, cfg_of(), "f16", "f32"),
+        case(gen, "boundary-hc4-c12-deepseek-orientation", [4], 4, 12, cfg_of(orientation="deepseek"), "bf16"),
+        case(gen, "boundary-hc4-c8-v4-layout-f32", [3], 4, 8, cfg_of(**v4), "f32"),
+        case(gen, "boundary-hc3-c7-unused-xout-hpre", [3], 3, 7, cfg_of(tmax=4), "f32", unused=("xOut", "hPre")),
     ]
 
 
