@@ -16,6 +16,7 @@ import {
   ShapeError,
   sum,
   type Tensor,
+  tidy,
 } from '../src/index.js';
 import { add } from '../src/ops/elementwise.js';
 import { mhcCoeffsAndPre } from '../src/ops/mhc.js';
@@ -197,5 +198,34 @@ describe('mhcPostResCoeffsPre (cross-layer boundary) on the CPU reference', () =
     expect(await r.xOut.data()).toEqual(await xOut.data());
     expect(await r.xIn.data()).toEqual(await ref.xIn.data());
     expect(await r.coeffs.hRes.data()).toEqual(await ref.coeffs.hRes.data());
+  });
+
+  it('leaves no buffer behind: forward and backward inside tidy, then the leaves disposed', async () => {
+    const cpu = new CpuBackend();
+    const before = cpu.memory().liveBuffers;
+    const leaves = [
+      rndOn(cpu, [3, 4, 8], 1, 'bf16'),
+      rndOn(cpu, [3, 8], 2, 'f32'),
+      rndOn(cpu, [3, 4], 3, 'f32'),
+      rndOn(cpu, [3, 4, 4], 4, 'f32', 0.3),
+      rndOn(cpu, [32, 24], 5, 'f32', 0.1),
+      rndOn(cpu, [24], 7, 'f32', 0.3),
+      rndOn(cpu, [], 6, 'f32'),
+      rndOn(cpu, [], 8, 'f32'),
+      rndOn(cpu, [], 9, 'f32'),
+    ] as const;
+    tidy(() => {
+      const r = mhcPostResCoeffsPre(...leaves);
+      const parts = [r.xOut, r.xIn, r.coeffs.hPre, r.coeffs.hPost, r.coeffs.hRes].map((t) =>
+        sum(cast(t, 'f32')),
+      );
+      parts.reduce((a, t) => add(a, t)).backward();
+    });
+    for (const t of leaves) expect(t.grad, 'every input gets a gradient').not.toBeNull();
+    for (const t of leaves) {
+      t.grad?.dispose();
+      t.dispose();
+    }
+    expect(cpu.memory().liveBuffers).toBe(before);
   });
 });
