@@ -10,7 +10,8 @@ describe('conformance kit on the CPU reference backend', () => {
     // modes, separate ops), 7 apply + 2 mini-LM once, plus 2 property suites.
     // fixtures/golden-v4: 9 head, 8 expand, 9 preNorm and 3 mixed-dtype apply cases once, 9 coeffsV4
     // and 2 blockV4 cases in both save modes.
-    expect(report.passed).toBe(13 * 2 + 3 * 3 + 7 + 2 + 2 + (9 + 8 + 9 + 3) + (9 + 2) * 2);
+    // fixtures/golden-xlayer: 8 cross-layer boundary cases in both save modes.
+    expect(report.passed).toBe(13 * 2 + 3 * 3 + 7 + 2 + 2 + (9 + 8 + 9 + 3) + (9 + 2) * 2 + 8 * 2);
     expect(report.failed).toBe(0);
   });
 });

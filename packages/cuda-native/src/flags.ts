@@ -69,6 +69,10 @@ export const NO_FUSED_PRE = envFlag(
   'LIGER_MHC_CUDA_NO_FUSED_PRE',
   'run coeffs and pre as separate kernels instead of the fused tensor-core coeffs+pre',
 );
+export const NO_CROSS_LAYER = envFlag(
+  'LIGER_MHC_CUDA_NO_CROSS_LAYER',
+  'run the boundary between mHC sublayers as separate post_res, coeffs and pre kernels instead of post_res_coeffs_pre',
+);
 export const NO_MMA = envFlag(
   'LIGER_MHC_CUDA_NO_MMA',
   'use the CUDA-core coeffs forward instead of tensor cores',

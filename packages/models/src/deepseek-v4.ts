@@ -274,6 +274,16 @@ export class TinyDeepseekV4 extends Module {
     return v4HcHead(x, fn, scale, base, this.hcConfig);
   }
 
+  /**
+   * The blocks in sequence, [B, T, hc, dim] -> [B, T, hc, dim] (unfused; an instance may carry a
+   * patched one, e.g. with fused boundaries between consecutive sublayers).
+   */
+  forwardBlocks(h: Tensor): Tensor {
+    // Read the blocks at call time, so patched instances take effect.
+    for (const block of this.blocks) h = block.forward(h);
+    return h;
+  }
+
   /** ids i32 [B, T] -> logits [B, T, vocab] (f32). */
   forward(ids: Tensor): Tensor {
     if (ids.rank !== 2) throw new ShapeError('ids', '[batch, seq]', ids.shape);
@@ -281,8 +291,7 @@ export class TinyDeepseekV4 extends Module {
     let h = this.embed.forward(ids);
     if (h.dtype !== act) h = cast(h, act);
     h = this.hcExpand(h);
-    // Read the blocks at call time, so patched instances take effect.
-    for (const block of this.blocks) h = block.forward(h);
+    h = this.forwardBlocks(h);
     h = this.hcHead(h, this.hcHeadFn, this.hcHeadScale, this.hcHeadBase);
     const logits = this.head.forward(this.norm.forward(h));
     return logits.dtype === 'f32' ? logits : cast(logits, 'f32');

@@ -7,6 +7,7 @@ import {
   crossEntropy,
   Embedding,
   type FloatDType,
+  forwardMhcStack,
   LigerMHC,
   Linear,
   MHC_OPTION_KEYS,
@@ -109,6 +110,11 @@ export class GPTBlock extends Module implements TensorLayer {
   forward(x: Tensor): Tensor {
     return this.mlp.forward(this.attn.forward(x));
   }
+
+  /** The two residual sublayers in order (what GPT.forward chains across blocks). */
+  sublayers(): (Module & TensorLayer)[] {
+    return [this.attn, this.mlp];
+  }
 }
 
 /**
@@ -204,8 +210,14 @@ export class GPT extends Module {
     }
     if (h.dtype !== act) h = cast(h, act);
     h = this.expand.forward(h);
-    // Read the children at call time, so modules swapped in by patching take effect.
-    for (const [, block] of this.blocks.children()) h = (block as GPTBlock).forward(h);
+    // Read the children at call time, so modules swapped in by patching take effect. The sublayers
+    // run as one sequence so consecutive mHC sublayers share a fused boundary (forwardMhcStack).
+    const sublayers = this.blocks
+      .children()
+      .flatMap(([, block]) =>
+        block instanceof GPTBlock ? block.sublayers() : [block as Module & TensorLayer],
+      );
+    h = forwardMhcStack(sublayers, h);
     return this.head.forward(this.norm.forward(this.reduce.forward(h)));
   }
 

@@ -1,12 +1,16 @@
 import {
   type Backend,
+  hasCrossLayerKernels,
+  type MhcCoefficients,
   type MhcOptions,
   mhcCoeffs,
   mhcExpand,
   mhcHead,
   mhcPostRes,
+  mhcPostResCoeffsPre,
   mhcPre,
   mhcPreNorm,
+  splitScale,
   type Tensor,
 } from '@liger-mhc/core';
 import {
@@ -101,6 +105,59 @@ function fusedV4BlockForward(block: V4Block, ops: FusedOps) {
   };
 }
 
+/**
+ * The model's blocks with every boundary between consecutive sublayers (attn -> ffn inside a block,
+ * ffn -> the next block's attn) fused: post_res of one and the coefficients + pre of the next in one
+ * op (mhcPostResCoeffsPre), each sublayer's RMSNorm on the pre output as V4's forward applies it.
+ */
+function fusedV4Blocks(model: TinyDeepseekV4) {
+  return (x: Tensor): Tensor => {
+    const subs = [...model.blocks].flatMap((block) =>
+      (['attn', 'ffn'] as const).map((part) => ({
+        block,
+        ...block.hcParams(part),
+        norm: part === 'attn' ? block.attnNorm : block.ffnNorm,
+        layer: part === 'attn' ? block.attn : block.ffn,
+      })),
+    );
+    let h = x;
+    let entered: { coeffs: MhcCoefficients; xIn: Tensor } | null = null;
+    for (const [i, s] of subs.entries()) {
+      const o = v4MhcOptions(s.block.hcConfig);
+      let coeffs: MhcCoefficients;
+      let xIn: Tensor;
+      if (entered) ({ coeffs, xIn } = entered);
+      else {
+        coeffs = mhcCoeffs(h, s.fn, s.base, s.scale, o);
+        xIn = mhcPre(h, coeffs.hPre, o);
+      }
+      const f = s.layer.forward(s.norm.forward(xIn));
+      const next = subs[i + 1];
+      if (!next) {
+        h = mhcPostRes(h, f, coeffs.hPost, coeffs.hRes, o);
+        break;
+      }
+      const [aPre, aPost, aRes] = splitScale(next.scale);
+      const r = mhcPostResCoeffsPre(
+        h,
+        f,
+        coeffs.hPost,
+        coeffs.hRes,
+        next.fn,
+        next.base,
+        aPre,
+        aPost,
+        aRes,
+        v4MhcOptions(next.block.hcConfig),
+      );
+      for (const a of [aPre, aPost, aRes]) a.dispose();
+      h = r.xOut;
+      entered = { coeffs: r.coeffs, xIn: r.xIn };
+    }
+    return h;
+  };
+}
+
 type Patchable = Partial<Pick<V4Block, 'hcPre' | 'hcPost' | 'forward'>>;
 
 /**
@@ -115,6 +172,12 @@ export function patchDeepseekV4(model: TinyDeepseekV4, ops: FusedOps, v4: V4Fuse
     block.hcPost = fusedV4HcPost(block.hcConfig, ops);
     if (v4.preNorm) block.forward = fusedV4BlockForward(block, ops);
   }
+  // Where the backend fuses the cross-layer boundary, that beats fusing the norm into pre (the
+  // boundary saves two passes over the streams, the norm one pass over a single stream).
+  const backend = model.blocks[0]?.hcAttnFn.backend;
+  const stack =
+    ops.coeffs && ops.pre && ops.postRes && backend !== undefined && hasCrossLayerKernels(backend);
+  if (stack) model.forwardBlocks = fusedV4Blocks(model);
   const cfg = model.hcConfig;
   if (v4.head)
     model.hcHead = (x, fn, scale, base) =>
@@ -127,7 +190,8 @@ export function patchDeepseekV4(model: TinyDeepseekV4, ops: FusedOps, v4: V4Fuse
       delete b.hcPost;
       delete b.forward;
     }
-    const m = model as Partial<Pick<TinyDeepseekV4, 'hcHead' | 'hcExpand'>>;
+    const m = model as Partial<Pick<TinyDeepseekV4, 'hcHead' | 'hcExpand' | 'forwardBlocks'>>;
+    delete m.forwardBlocks;
     delete m.hcHead;
     delete m.hcExpand;
   };

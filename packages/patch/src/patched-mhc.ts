@@ -66,6 +66,12 @@ export class PatchedLigerMHC extends LigerMHC {
     return this.fused.coeffs ? super.coefficients(x) : referenceMhcCoeffs(x, this.params, this.options);
   }
 
+  /** With every op fused this is LigerMHC's forward, so stacks may fuse across its boundaries. */
+  override crossLayerReady(): boolean {
+    const { coeffs, pre, postRes } = this.fused;
+    return coeffs && pre && postRes && this.onCoefficients === null;
+  }
+
   override forward(x: Tensor): Tensor {
     const { coeffs, pre, postRes } = this.fused;
     if (coeffs && pre && postRes) return super.forward(x);

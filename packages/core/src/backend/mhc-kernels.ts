@@ -1,6 +1,8 @@
 import type { TensorInfo } from './contract.js';
+import type { MhcCrossLayerKernels } from './mhc-cross-layer-kernels.js';
 import type { MhcV4Kernels, PhiLayout } from './mhc-v4-kernels.js';
 
+export * from './mhc-cross-layer-kernels.js';
 export * from './mhc-v4-kernels.js';
 
 /**
@@ -127,7 +129,7 @@ export interface PostResBackwardResult {
   gradHRes: TensorInfo;
 }
 
-export interface MhcKernels extends MhcV4Kernels {
+export interface MhcKernels extends MhcV4Kernels, MhcCrossLayerKernels {
   /**
    * x feeds three mHC ops (coeffs, pre, post_res), so its gradient is a sum of three x-sized
    * tensors. A backend that sets this folds the running sum into the gradX it writes: the backward

@@ -1,7 +1,9 @@
 import { hostPlatform } from '../platform/platform.js';
 import type { V4Case } from './fixtures-v4.js';
+import { type PostResCoeffsPreCase, XLAYER_OPS } from './fixtures-xlayer.js';
 
 export type * from './fixtures-v4.js';
+export * from './fixtures-xlayer.js';
 
 // Files are read through core's host hooks (Node's are installed by the Node entry), so this module
 // (and the kit's index) also loads in a browser, where cases are fetched and passed to
@@ -74,7 +76,7 @@ export interface MiniLmCase {
   grads: { embedding: FixtureTensor; head: FixtureTensor; layers: Record<LayerParamName, FixtureTensor>[] };
 }
 
-export type GoldenCase = CoeffsCase | ApplyCase | LayerCase | MiniLmCase | V4Case;
+export type GoldenCase = CoeffsCase | ApplyCase | LayerCase | MiniLmCase | V4Case | PostResCoeffsPreCase;
 
 /** The ops of fixtures/golden-v4 (fixtures-v4.ts). */
 export const V4_OPS = ['head', 'expand', 'preNorm', 'coeffsV4', 'blockV4'] as const;
@@ -110,7 +112,7 @@ export async function loadCases(dir: string): Promise<{ cases: GoldenCase[]; unk
   for (const f of files) {
     const c = JSON.parse(await text(f)) as GoldenCase & { op: string };
     if (!c || typeof c !== 'object' || !('op' in c)) continue;
-    if (['coeffs', 'apply', 'layer', 'miniLm', ...V4_OPS].includes(c.op)) cases.push(c);
+    if (['coeffs', 'apply', 'layer', 'miniLm', ...V4_OPS, ...XLAYER_OPS].includes(c.op)) cases.push(c);
     else unknown.push(`${f} (op '${c.op}')`);
   }
   return { cases, unknown };

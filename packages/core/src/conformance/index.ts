@@ -1,6 +1,6 @@
 import type { Backend } from '../backend/contract.js';
 import { initBackend } from '../backend/registry.js';
-import { defaultFixturesDir, defaultV4FixturesDir, type GoldenCase, loadCases } from './fixtures.js';
+import { defaultFixturesDir, defaultV4FixturesDir, defaultXLayerFixturesDir, loadCases } from './fixtures.js';
 import { runProperties } from './properties.js';
 import { type Check, runGoldenCase } from './run-golden.js';
 
@@ -13,8 +13,8 @@ export interface ConformanceOptions {
   /** Backend name (initialised if needed) or instance. */
   backend: string | Backend;
   /**
-   * Directory of golden cases; default: the fixtures shipped with @liger-mhc/core (fixtures/golden
-   * and fixtures/golden-v4).
+   * Directory of golden cases; default: the fixtures shipped with @liger-mhc/core (fixtures/golden,
+   * fixtures/golden-v4 and fixtures/golden-xlayer).
    */
   fixturesDir?: string;
   /** Run the property suites too (default true). */
@@ -55,9 +55,11 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   const dir = options.fixturesDir ?? defaultFixturesDir();
   const { cases, unknown } = await loadCases(dir);
   if (!options.fixturesDir) {
-    const v4 = await loadCases(defaultV4FixturesDir());
-    cases.push(...(v4.cases as GoldenCase[]));
-    unknown.push(...v4.unknown);
+    for (const extra of [defaultV4FixturesDir(), defaultXLayerFixturesDir()]) {
+      const more = await loadCases(extra);
+      cases.push(...more.cases);
+      unknown.push(...more.unknown);
+    }
   }
   const results: CaseResult[] = [];
   for (const c of cases) {

@@ -12,6 +12,7 @@ import { keep, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { ApplyCase, CoeffsCase, FixtureTensor, GoldenCase, LayerCase, MiniLmCase } from './fixtures.js';
 import { runV4Case } from './run-golden-v4.js';
+import { runXLayerCase } from './run-golden-xlayer.js';
 import { compare, TOLERANCES, type Tolerance } from './tolerances.js';
 
 /** One compared tensor of one case. */
@@ -323,6 +324,8 @@ export async function runGoldenCase(be: Backend, c: GoldenCase): Promise<Check[]
         ];
       case 'miniLm':
         return [await runMiniLm(be, c)];
+      case 'postResCoeffsPre':
+        return await runXLayerCase(be, c);
       default:
         return await runV4Case(be, c);
     }

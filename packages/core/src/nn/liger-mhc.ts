@@ -11,7 +11,8 @@ import {
   resolveMhcOptions,
   zeros,
 } from '../ops/index.js';
-import { mhcApplyAfterPre, mhcCoeffs, mhcCoeffsAndPre, mhcPre } from '../ops/mhc.js';
+import { mhcApplyAfterPre, mhcCoeffs, mhcCoeffsAndPre, mhcPostRes, mhcPre } from '../ops/mhc.js';
+import { type MhcBoundary, mhcPostResCoeffsPre } from '../ops/mhc-cross-layer.js';
 import { MAX_TENSOR_ELEMENTS } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checkNumber, fmt } from '../util/options.js';
@@ -34,6 +35,12 @@ export interface LigerMHCOptions extends MhcOptions {
 
 /** The keys of LigerMHCOptions besides the mHC options. */
 export const LIGER_MHC_OWN_KEYS = ['hc', 'c', 'phiDtype', 'alphaInit', 'backend', 'rng'] as const;
+
+/** What a sublayer's entry gives: its coefficients and its layer input. */
+export interface MhcBoundaryEntry {
+  coeffs: MhcCoefficients;
+  xIn: Tensor;
+}
 
 /** forward()'s request to the base coefficients(): pre of x, and the hPre it was computed with. */
 interface PreRequest {
@@ -149,14 +156,69 @@ export class LigerMHC extends Module implements TensorLayer {
       xIn = null;
     }
     xIn ??= mhcPre(x, coeffs.hPre, this.options);
-    // Liger's rule: the layer input is cast to the dtype of the layer's first parameter.
+    return mhcApplyAfterPre(x, this.layerInput(xIn), (t) => callLayer(this.layer, t), coeffs, this.options);
+  }
+
+  /** Liger's rule: the layer input is cast to the dtype of the layer's first parameter. */
+  private layerInput(xIn: Tensor): Tensor {
     const layerDtype = this.layer instanceof Module ? this.layer.parameters()[0]?.dtype : undefined;
-    if (layerDtype && layerDtype !== xIn.dtype && layerDtype !== 'i32') {
-      const castIn = cast(xIn, layerDtype);
-      xIn.dispose();
-      xIn = castIn;
-    }
-    return mhcApplyAfterPre(x, xIn, (t) => callLayer(this.layer, t), coeffs, this.options);
+    if (!layerDtype || layerDtype === xIn.dtype || layerDtype === 'i32') return xIn;
+    const castIn = cast(xIn, layerDtype);
+    xIn.dispose();
+    return castIn;
+  }
+
+  /**
+   * Whether a stack may run this sublayer in steps (enter, branch, exit / exitInto) and fuse its
+   * entry with the previous sublayer's exit (forwardMhcStack): true when forward() is LigerMHC's
+   * own, with no coefficient hook or override that could change what the steps compute.
+   */
+  crossLayerReady(): boolean {
+    return (
+      this.onCoefficients === null &&
+      this.coefficients === LigerMHC.prototype.coefficients &&
+      this.forward === LigerMHC.prototype.forward
+    );
+  }
+
+  /** forward()'s first step: the coefficients of x and the layer input pre(x, hPre). */
+  enter(x: Tensor): MhcBoundaryEntry {
+    this.checkInput(x);
+    const params = [this.phi, this.b, this.alphaPre, this.alphaPost, this.alphaRes] as const;
+    return mhcCoeffsAndPre(x, ...params, this.options);
+  }
+
+  /** forward()'s second step: the wrapped layer on xIn (cast as forward casts it), checked [..., c]. */
+  branch(xIn: Tensor): Tensor {
+    const input = this.layerInput(xIn);
+    const f = callLayer(this.layer, input);
+    if (f.rank !== input.rank || f.shape.some((d, i) => d !== input.shape[i]))
+      throw new ShapeError(
+        'layer output',
+        `[${input.shape.join(', ')}] (the layer must map [..., c] to [..., c])`,
+        f.shape,
+      );
+    return f;
+  }
+
+  /** forward()'s last step: the new streams post_res(x, f). */
+  exit(x: Tensor, f: Tensor, coeffs: MhcCoefficients): Tensor {
+    return mhcPostRes(x, f, coeffs.hPost, coeffs.hRes, this.options);
+  }
+
+  /**
+   * This sublayer's exit fused with `next`'s entry (mhcPostResCoeffsPre): post_res with this
+   * sublayer's orientation, then next's coefficients and pre of the new streams.
+   */
+  exitInto(x: Tensor, f: Tensor, coeffs: MhcCoefficients, next: LigerMHC): MhcBoundary {
+    if (next.hc !== this.hc || next.c !== this.c)
+      throw new ShapeError('next', `a LigerMHC with hc=${this.hc}, c=${this.c} (this sublayer's streams)`, [
+        next.hc,
+        next.c,
+      ]);
+    const orientation = resolveMhcOptions(this.options).orientation;
+    const params = [next.phi, next.b, next.alphaPre, next.alphaPost, next.alphaRes] as const;
+    return mhcPostResCoeffsPre(x, f, coeffs.hPost, coeffs.hRes, ...params, { ...next.options, orientation });
   }
 
   private checkInput(x: Tensor): void {

@@ -7,6 +7,7 @@ import { checkOptionKeys, fmt } from '../util/options.js';
 import type { Random } from '../util/random.js';
 import { Embedding, Linear } from './layers.js';
 import { LigerMHC } from './liger-mhc.js';
+import { forwardMhcStack } from './liger-mhc-stack.js';
 import { Module } from './module.js';
 
 export interface MiniMhcLMConfig extends MhcOptions {
@@ -75,7 +76,7 @@ export class MiniMhcLM extends Module {
     let h = this.embedding.forward(ids);
     if (h.dtype !== act) h = cast(h, act);
     h = h.reshape([bsz, seq, hc, c]);
-    for (const block of this.blocks) h = block.forward(h);
+    h = forwardMhcStack(this.blocks, h);
     return this.head.forward(h.reshape([bsz, seq, hc * c]));
   }
 

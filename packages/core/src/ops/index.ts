@@ -17,6 +17,7 @@ export {
   mhcPre,
   splitScale,
 } from './mhc.js';
+export { hasCrossLayerKernels, type MhcBoundary, mhcPostResCoeffsPre } from './mhc-cross-layer.js';
 export * from './mhc-options.js';
 export * from './mhc-presets.js';
 export { mhcExpand, mhcHead, mhcPreNorm } from './mhc-v4.js';

@@ -458,7 +458,7 @@ export function mhcForward(
  * The x gradient accumulated so far by other consumers of x, for a backend that folds it into the
  * gradX it writes (MhcKernels.accumulatesGradX); null otherwise, and core adds the pieces itself.
  */
-function takeAccumulated(be: Backend, take: TakeGrad, x: Tensor): Tensor | null {
+export function takeAccumulated(be: Backend, take: TakeGrad, x: Tensor): Tensor | null {
   if (!be.mhc.accumulatesGradX) return null;
   const g = take(0);
   return g === null ? null : castTo(g, x.dtype);
@@ -468,7 +468,7 @@ function takeAccumulated(be: Backend, take: TakeGrad, x: Tensor): Tensor | null 
  * Tensors an op made from its arguments (dtype casts, φ transposed): disposed when the op returns.
  * The graph keeps what the backward needs through saveForBackward views and the nodes themselves.
  */
-class Temps {
+export class Temps {
   private list: Tensor[] = [];
   own(original: Tensor, t: Tensor): Tensor {
     if (t !== original) this.list.push(t);

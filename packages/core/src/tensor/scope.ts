@@ -129,3 +129,17 @@ export function noGrad<T>(fn: () => T): T {
     gradDisabled--;
   }
 }
+
+/**
+ * Run fn with recording on, even inside noGrad (a backward that recomputes a forward to
+ * differentiate it, see nn/recompute.ts).
+ */
+export function withGrad<T>(fn: () => T): T {
+  const saved = gradDisabled;
+  gradDisabled = 0;
+  try {
+    return fn();
+  } finally {
+    gradDisabled = saved;
+  }
+}

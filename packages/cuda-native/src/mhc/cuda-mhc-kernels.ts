@@ -12,6 +12,10 @@ import {
   type MhcKernels,
   type Orientation,
   type PostResBackwardResult,
+  type PostResCoeffsPreBackwardArgs,
+  type PostResCoeffsPreBackwardResult,
+  type PostResCoeffsPreForwardArgs,
+  type PostResCoeffsPreForwardResult,
   type PreBackwardResult,
   type PreNormBackwardResult,
   type PreNormForwardResult,
@@ -20,9 +24,10 @@ import {
   type TensorInfo,
 } from '@liger-mhc/core';
 import type { CudaBackend } from '../cuda-backend.js';
-import { NO_FUSED_PRE } from '../flags.js';
+import { NO_CROSS_LAYER, NO_FUSED_PRE } from '../flags.js';
 import { DTYPE_CODE } from '../native.js';
 import { expectDType, expectFloat, expectSameDType, expectScalar, expectShape } from '../validate.js';
+import * as crossLayer from './cuda-cross-layer.js';
 import * as v4 from './cuda-v4-kernels.js';
 
 /** The CUDA kernels support hc up to 8 (per-token matrices live in registers). */
@@ -61,8 +66,23 @@ export class CudaMhcKernels implements MhcKernels {
    */
   private fusedPre: boolean;
 
+  /**
+   * The boundary between consecutive mHC sublayers as one kernel (post_res_coeffs_pre.cu), read by
+   * core's mhcPostResCoeffsPre; LIGER_MHC_CUDA_NO_CROSS_LAYER=1 turns it off (core then runs the
+   * separate kernels).
+   */
+  readonly crossLayer: boolean;
+
   constructor(private readonly be: CudaBackend) {
     this.fusedPre = be.info.kernelPath === 'cluster' && be.info.mma && !NO_FUSED_PRE.get();
+    this.crossLayer = !NO_CROSS_LAYER.get();
+  }
+
+  postResCoeffsPreForward(args: PostResCoeffsPreForwardArgs): PostResCoeffsPreForwardResult {
+    return crossLayer.postResCoeffsPreForward(this.be, args);
+  }
+  postResCoeffsPreBackward(args: PostResCoeffsPreBackwardArgs): PostResCoeffsPreBackwardResult {
+    return crossLayer.postResCoeffsPreBackward(this.be, this, args);
   }
 
   // DeepSeek-V4's kernels (cuda-v4-kernels.ts; native/kernels/mhc/head.cu, expand.cu, pre_norm.cu).

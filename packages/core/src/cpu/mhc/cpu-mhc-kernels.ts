@@ -7,6 +7,10 @@ import type {
   MhcKernels,
   Orientation,
   PostResBackwardResult,
+  PostResCoeffsPreBackwardArgs,
+  PostResCoeffsPreBackwardResult,
+  PostResCoeffsPreForwardArgs,
+  PostResCoeffsPreForwardResult,
   PreBackwardResult,
 } from '../../backend/mhc-kernels.js';
 import type {
@@ -28,6 +32,7 @@ import { expandBackward, expandForward } from './expand.js';
 import { headBackward, headForward } from './head.js';
 import { phiToLayout, phiToLiger } from './phi_layout.js';
 import { postResBackward, postResForward } from './post_res.js';
+import { postResCoeffsPreBackward, postResCoeffsPreForward } from './post_res_coeffs_pre.js';
 import { preBackward, preForward } from './pre.js';
 import { preNormBackward, preNormForward } from './pre_norm.js';
 
@@ -49,7 +54,18 @@ export class CpuMhcKernels implements MhcKernels {
   /** The CPU repacks φ for its loops anyway, so V4's [M, K] layout costs no extra pass. */
   readonly phiLayouts: readonly PhiLayout[] = ['liger', 'deepseek'];
 
+  /** The cross-layer boundary as one op: the reference of the GPU kernels (post_res_coeffs_pre.ts). */
+  readonly crossLayer = true;
+
   constructor(readonly cpu: CpuBackend) {}
+
+  postResCoeffsPreForward(args: PostResCoeffsPreForwardArgs): PostResCoeffsPreForwardResult {
+    return postResCoeffsPreForward(this.cpu, this, args);
+  }
+
+  postResCoeffsPreBackward(args: PostResCoeffsPreBackwardArgs): PostResCoeffsPreBackwardResult {
+    return postResCoeffsPreBackward(this.cpu, this, args);
+  }
 
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult {
     const phi = phiToLiger(this.cpu, args.phi, args.phiLayout, args.config.hc);
