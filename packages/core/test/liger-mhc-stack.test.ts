@@ -54,6 +54,8 @@ async function run(stack: boolean, hook: boolean) {
     };
   const x = input([2, 3, 4, 12], 7);
   const y = stack ? forwardMhcStack(mods, x) : mods.reduce((h, m) => m.forward(h), x);
+  // The graph's node names before backward(), which releases the graph.
+  const names = nodeNames(y);
   const w = input([2, 3, 4, 12], 8);
   w.requiresGrad = false;
   sum(mul(cast(y, 'f32'), cast(w, 'f32'))).backward();
@@ -62,7 +64,7 @@ async function run(stack: boolean, hook: boolean) {
   const out: Record<string, number[]> = { y: await bits(y), 'grad.x': await bits(x.grad) };
   for (const [i, m] of mods.entries())
     for (const [name, p] of m.namedParameters()) out[`${i}.${name}`] = await bits(p.grad);
-  return { out, names: nodeNames(y), hooked };
+  return { out, names, hooked };
 }
 
 describe('forwardMhcStack', () => {

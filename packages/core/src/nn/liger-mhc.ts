@@ -18,7 +18,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { checkNumber, fmt } from '../util/options.js';
 import type { Random } from '../util/random.js';
 import { callLayer, checkLayer, type LayerLike, type TensorLayer } from './layers.js';
-import { Module } from './module.js';
+import { effectiveMethod, Module } from './module.js';
 
 export interface LigerMHCOptions extends MhcOptions {
   /** Streams (hyper-connection expansion rate). */
@@ -177,7 +177,7 @@ export class LigerMHC extends Module implements TensorLayer {
     return (
       this.onCoefficients === null &&
       this.coefficients === LigerMHC.prototype.coefficients &&
-      this.forward === LigerMHC.prototype.forward
+      effectiveMethod(this, 'forward') === LigerMHC.prototype.forward
     );
   }
 

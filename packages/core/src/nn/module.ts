@@ -8,6 +8,19 @@ import { isTensor, type Tensor } from '../tensor/tensor.js';
  * Base class for layers: named parameters and child modules, walked in registration order, a state
  * dict, train/eval mode and deterministic disposal. Parameters are kept out of tidy scopes.
  */
+const callWrappers = new WeakSet<object>();
+
+/**
+ * The method a module actually runs for `name`: the prototype's when the instance holds only the
+ * constructor's scope wrapper, else the instance's own replacement.
+ */
+export function effectiveMethod(m: Module, name: 'forward' | 'loss'): unknown {
+  const own = Object.getOwnPropertyDescriptor(m, name)?.value as object | undefined;
+  return own === undefined || callWrappers.has(own)
+    ? (Object.getPrototypeOf(m) as Record<string, unknown>)[name]
+    : own;
+}
+
 export abstract class Module {
   private readonly _params = new Map<string, Tensor>();
   private readonly _children = new Map<string, Module>();
@@ -19,14 +32,12 @@ export abstract class Module {
     // subclasses, spies and later reassignments of the prototype's method keep working.
     for (const name of ['forward', 'loss'] as const) {
       if (typeof (this as Record<string, unknown>)[name] !== 'function') continue;
-      Object.defineProperty(this, name, {
-        configurable: true,
-        writable: true,
-        value(this: Module, ...args: unknown[]) {
-          const impl = (Object.getPrototypeOf(this) as Record<string, (...a: unknown[]) => unknown>)[name]!;
-          return ownIntermediates(() => impl.apply(this, args));
-        },
-      });
+      const value = function (this: Module, ...args: unknown[]) {
+        const impl = (Object.getPrototypeOf(this) as Record<string, (...a: unknown[]) => unknown>)[name]!;
+        return ownIntermediates(() => impl.apply(this, args));
+      };
+      callWrappers.add(value);
+      Object.defineProperty(this, name, { configurable: true, writable: true, value });
     }
   }
 
