@@ -24,13 +24,14 @@ common=(--bundle --platform=node --format=esm --target=node20 --external:*.node 
   --external:@liger-mhc/webgpu-wgsl --log-level=warning
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);")
 npx esbuild bench/src/cuda/main.ts "${common[@]}" "${alias[@]}" --outfile="$out/bench.mjs"
+npx esbuild bench/gpu/cuda-attention-check.ts "${common[@]}" "${alias[@]}" --outfile="$out/attention-check.mjs"
 printf "import '@liger-mhc/cuda-native';\nimport './apps/cli/src/main.ts';\n" |
   npx esbuild "${common[@]}" "${alias[@]}" --sourcefile=cuda-cli.ts --loader=ts --outfile="$out/cli/cli.mjs"
 # The bundled CLI reads its version from ../package.json and the kit's fixtures from ../../fixtures
 # (the layout of the packages it came from).
 cp apps/cli/package.json "$out/package.json"
 mkdir -p "$out/../fixtures"
-cp -r packages/core/fixtures/golden packages/core/fixtures/golden-v4 "$out/../fixtures/"
+cp -r packages/core/fixtures/golden packages/core/fixtures/golden-v4 packages/core/fixtures/golden-xlayer "$out/../fixtures/"
 cp apps/cli/corpus/sotu-1790-1864.txt "$out/corpus/"
 cp bench/anchors/torch_mhc_bench.py bench/anchors/torch_peak_memory.py bench/gpu/cuda-run.sh "$out/"
 src=(packages/core packages/cuda-native packages/models packages/patch apps/cli bench/src bench/anchors bench/gpu)

@@ -25,7 +25,7 @@ printf "import '@liger-mhc/webgpu-wgsl';\nimport './apps/cli/src/main.ts';\n" |
 # (the layout of the packages it came from).
 cp apps/cli/package.json "$OUT/package.json"
 mkdir -p "$OUT/../fixtures"
-cp -r packages/core/fixtures/golden packages/core/fixtures/golden-v4 "$OUT/../fixtures/"
+cp -r packages/core/fixtures/golden packages/core/fixtures/golden-v4 packages/core/fixtures/golden-xlayer "$OUT/../fixtures/"
 cp apps/cli/corpus/sotu-1790-1864.txt "$OUT/corpus/"
 WEBGPU_DIR=$(node -e "console.log(require('path').dirname(require.resolve('webgpu/package.json', {paths: ['packages/webgpu-wgsl']})))")
 cp "$WEBGPU_DIR/dist/linux-x64/dawn.node" "$OUT/dist/linux-x64/dawn.node"
