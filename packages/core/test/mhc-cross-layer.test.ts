@@ -29,11 +29,20 @@ import { mhcCoeffsAndPre } from '../src/ops/mhc.js';
 
 /** The CPU backend with the cross-layer capability switched off: core then runs the separate ops. */
 function separateOnly(cpu: CpuBackend): Backend {
-  const mhc = Object.create(cpu.mhc, { crossLayer: { value: false } });
+  return withMhc(cpu, { crossLayer: { value: false } }, 'cpu-separate');
+}
+
+/** The CPU backend as one whose post_res takes a single activation dtype (like CUDA's). */
+function oneDTypePostRes(cpu: CpuBackend): Backend {
+  return withMhc(cpu, { mixedPostResDTypes: { value: false } }, 'cpu-one-dtype');
+}
+
+function withMhc(cpu: CpuBackend, props: PropertyDescriptorMap, name: string): Backend {
+  const mhc = Object.create(cpu.mhc, props);
   return new Proxy(cpu, {
     get(target, prop) {
       if (prop === 'mhc') return mhc;
-      if (prop === 'name') return 'cpu-separate';
+      if (prop === 'name') return name;
       const v = Reflect.get(target, prop, target);
       return typeof v === 'function' ? v.bind(target) : v;
     },
@@ -165,6 +174,17 @@ describe('mhcPostResCoeffsPre (cross-layer boundary) on the CPU reference', () =
       }
     });
   }
+
+  it('a backend without mixed post_res dtypes runs a mixed boundary as the separate ops', async () => {
+    // bf16 streams with an f32 layer output: the fused kernel would need f rounded to bf16, which
+    // would round f's gradient too; the separate ops keep it in f32.
+    const be = oneDTypePostRes(new CpuBackend());
+    const k: Case = { n: [5], hc: 4, c: 17, x: 'bf16', f: 'f32' };
+    const fused = await runStack(be, k, true);
+    const separate = await runStack(be, k, false);
+    expect(fused.node).not.toBe('mhcPostResCoeffsPre');
+    for (const key of Object.keys(separate.out)) expect(fused.out[key], key).toEqual(separate.out[key]);
+  });
 
   it('rejects mismatched shapes with a typed error naming the argument', () => {
     const cpu = new CpuBackend();

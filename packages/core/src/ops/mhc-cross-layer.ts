@@ -3,16 +3,22 @@ import type { PostResCoeffsPreForwardResult } from '../backend/mhc-kernels.js';
 import { BackendError } from '../errors.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { cast, castTo } from './cast.js';
+import { castTo } from './cast.js';
 import { backendOf, needsGrad, record, wrap } from './dispatch.js';
 import { transpose } from './layout.js';
-import { type MhcCoefficients, mhcCoeffsAndPre, mhcPostRes, Temps, takeAccumulated } from './mhc.js';
+import {
+  checkCoeffParams,
+  type MhcCoefficients,
+  mhcCoeffsAndPre,
+  mhcPostRes,
+  Temps,
+  takeAccumulated,
+} from './mhc.js';
 import { coeffsConfig, type MhcOptions, resolveMhcOptions } from './mhc-options.js';
 import {
   checkActivationDType,
   checkFinite,
   checkFloat,
-  expectScalar,
   expectShape,
   streamDims,
   toF32,
@@ -64,7 +70,9 @@ export function mhcPostResCoeffsPre(
   options: MhcOptions = {},
 ): MhcBoundary {
   const be = backendOf({ x, f, hPost, hRes, phi, b, alphaPre, alphaPost, alphaRes });
-  if (!hasCrossLayerKernels(be)) {
+  // A backend whose post_res takes one activation dtype gets a mixed boundary as the separate ops:
+  // mhcPostRes knows how to run that case without rounding f through x's dtype.
+  if (!hasCrossLayerKernels(be) || (f.dtype !== x.dtype && !be.mhc.mixedPostResDTypes)) {
     const xOut = mhcPostRes(x, f, hPost, hRes, options);
     const { coeffs, xIn } = mhcCoeffsAndPre(xOut, phi, b, alphaPre, alphaPost, alphaRes, options);
     return { xOut, coeffs, xIn };
@@ -98,24 +106,12 @@ function fusedBoundary(
   expectShape(hPost, 'hPost', [...outer, hc]);
   checkFloat(hRes, 'hRes');
   expectShape(hRes, 'hRes', [...outer, hc, hc]);
-  checkFloat(phi, 'phi');
+  checkCoeffParams(o.phiLayout, k, m, phi, b, alphaPre, alphaPost, alphaRes);
   const deepseek = o.phiLayout === 'deepseek';
-  expectShape(phi, deepseek ? `phi (phiLayout 'deepseek')` : 'phi', deepseek ? [m, k] : [k, m]);
-  checkFloat(b, 'b');
-  expectShape(b, 'b', [m]);
-  for (const [name, a] of [
-    ['alphaPre', alphaPre],
-    ['alphaPost', alphaPost],
-    ['alphaRes', alphaRes],
-  ] as const) {
-    checkFloat(a, name);
-    expectScalar(a, name);
-  }
   // The same casts the separate ops make (their gradients flow back cast, as there).
   const temps = new Temps();
   hPost = temps.own(hPost, toF32(hPost));
   hRes = temps.own(hRes, toF32(hRes));
-  if (f.dtype !== x.dtype && !be.mhc.mixedPostResDTypes) f = temps.own(f, cast(f, x.dtype));
   b = temps.own(b, toF32(b));
   alphaPre = temps.own(alphaPre, toF32(alphaPre));
   alphaPost = temps.own(alphaPost, toF32(alphaPost));

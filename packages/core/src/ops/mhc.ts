@@ -31,6 +31,35 @@ export interface MhcCoefficients {
 }
 
 /**
+ * The coefficient parameters' checks (mhcCoeffs and the cross-layer boundary): φ float in its
+ * layout's shape ([K, M] for Liger, [M, K] for DeepSeek-V4), b float [M], each α a float scalar.
+ */
+export function checkCoeffParams(
+  phiLayout: MhcOptions['phiLayout'],
+  k: number,
+  m: number,
+  phi: Tensor,
+  b: Tensor,
+  alphaPre: Tensor,
+  alphaPost: Tensor,
+  alphaRes: Tensor,
+): void {
+  checkFloat(phi, 'phi');
+  const deepseek = phiLayout === 'deepseek';
+  expectShape(phi, deepseek ? `phi (phiLayout 'deepseek')` : 'phi', deepseek ? [m, k] : [k, m]);
+  checkFloat(b, 'b');
+  expectShape(b, 'b', [m]);
+  for (const [name, a] of [
+    ['alphaPre', alphaPre],
+    ['alphaPost', alphaPost],
+    ['alphaRes', alphaRes],
+  ] as const) {
+    checkFloat(a, name);
+    expectScalar(a, name);
+  }
+}
+
+/**
  * The mHC coefficients of x [..., hc, c] (Liger's liger_mhc_coeffs): one fused pass over x for
  * x·φ and the RMS, then sigmoid / 2·sigmoid / Sinkhorn-Knopp per token.
  *
@@ -131,19 +160,8 @@ function coeffsImpl(
   const k = hc * c;
   const m = hc * hc + 2 * hc;
   checkActivationDType(x, 'x', o.allowFp32);
-  checkFloat(phi, 'phi');
+  checkCoeffParams(o.phiLayout, k, m, phi, b, alphaPre, alphaPost, alphaRes);
   const deepseek = o.phiLayout === 'deepseek';
-  expectShape(phi, deepseek ? `phi (phiLayout 'deepseek')` : 'phi', deepseek ? [m, k] : [k, m]);
-  checkFloat(b, 'b');
-  expectShape(b, 'b', [m]);
-  for (const [name, a] of [
-    ['alphaPre', alphaPre],
-    ['alphaPost', alphaPost],
-    ['alphaRes', alphaRes],
-  ] as const) {
-    checkFloat(a, name);
-    expectScalar(a, name);
-  }
   // Liger reads b and the α in f32 whatever their dtype; cast() sends their gradients back cast.
   const temps = new Temps();
   b = temps.own(b, toF32(b));
