@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { BACKEND_PACKAGES, type Backend, setBackend } from '@liger-mhc/core';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setBackend } from '@liger-mhc/core';
 import { overlaySvg } from '../lib/overlay-svg.js';
 import { provenance, writeResult } from '../lib/results.js';
+import { runCommit } from '../lib/run.js';
 import { median } from '../lib/stats.js';
 import { appendRows } from './append-rows.js';
 import { makeBatches } from './corpus-batches.js';
@@ -27,12 +29,6 @@ export interface ModelBenchOptions {
   torch: boolean;
 }
 
-async function chooseBackend(name: string): Promise<Backend> {
-  const pkg = BACKEND_PACKAGES[name];
-  if (pkg) await import(pkg);
-  return setBackend(name);
-}
-
 /**
  * Train our GPT (mHC, plain) and the PyTorch twin of each, write the rows, the JSON record and the
  * loss overlay; returns false when the loss curves disagree.
@@ -43,7 +39,8 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
   if (!size) throw new Error(`size: expected one of ${Object.keys(GPT_SIZES).join(', ')}, got '${o.size}'`);
   const { threads, steps, warmup, seed } = o;
   if (warmup >= steps) throw new Error(`warmup ${warmup} must be below steps ${steps}`);
-  const be = await chooseBackend(backendName);
+  // setBackend imports the backend's package when it is not registered yet (a GPU bundle links it in).
+  const be = await setBackend(backendName);
   if (backendName === 'cpu') setCpuThreads(be, threads);
   const device = backendName === 'cpu' ? 'cpu' : 'cuda';
   const python = o.torch ? findPython() : null;
@@ -119,7 +116,8 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
     rmSync(tmp, { recursive: true, force: true });
   }
 
-  const prov = provenance();
+  // A GPU bundle has no .git: its commit.txt sits next to it.
+  const prov = { ...provenance(), ...runCommit(dirname(fileURLToPath(import.meta.url))) };
   const day = prov.date.slice(0, 10);
   const base = `model-gpt-${backendName}-${size.name}-${day}`;
   const colors: Record<string, string> = { mhc: '#1f77b4', plain: '#d62728' };
