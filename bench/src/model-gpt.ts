@@ -5,11 +5,12 @@
  * the mHC overhead on each side, and the loss curves overlaid (asserted to agree).
  *
  *   pnpm bench:model [--backend cpu|webgpu|cuda] [--size cpu|gpt2] [--threads N] [--steps 200]
- *                    [--warmup 10] [--seed 1234] [--note TEXT] [--no-torch]
+ *                    [--warmup 10] [--seed 1234] [--note TEXT] [--no-torch] [--card NAME]
  *
  * cpu runs the twin on the CPU with torch.set_num_threads(threads); webgpu and cuda run it on the
  * card (eager, and torch.compile where the installed torch has it). Writes the rows to
- * bench/results/results.csv and model-gpt-<backend>-<size>-<date>.{md,json,svg}.
+ * bench/results/results.csv and model-gpt-<backend>-<size>-<date>.{md,json,svg}. A GPU run names its
+ * card with --card (the results table's card column).
  */
 import { parseArgs } from 'node:util';
 import { runModelBench } from './model/run.js';
@@ -24,6 +25,7 @@ const { values: opt } = parseArgs({
     seed: { type: 'string', default: '1234' },
     note: { type: 'string', default: '' },
     'no-torch': { type: 'boolean', default: false },
+    card: { type: 'string' },
   },
   allowPositionals: false,
 });
@@ -44,6 +46,7 @@ runModelBench({
   seed: int('seed', opt.seed!, 0),
   note: opt.note!,
   torch: !opt['no-torch'],
+  card: opt.card,
 }).then(
   (ok) => {
     if (!ok) process.exitCode = 1;

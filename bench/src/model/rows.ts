@@ -35,10 +35,14 @@ export interface ModelRow {
   note: string;
 }
 
-/** The card column: the GPU's name, or the CPU model and core count. */
-export function cardName(be: Backend, cpu: string, cores: number): string {
-  const info = (be as { deviceName?: string }).deviceName;
-  return be.capabilities.device === 'cpu' || !info ? `CPU ${cores}-core ${cpu}` : info;
+/**
+ * The card column: the GPU's name as given (neither GPU backend can name its card portably), or the
+ * CPU model and core count.
+ */
+export function cardName(be: Backend, cpu: string, cores: number, card?: string): string {
+  if (be.capabilities.device === 'cpu') return `CPU ${cores}-core ${cpu}`;
+  if (!card) throw new Error(`--card: name the GPU that the '${be.name}' backend runs on`);
+  return card;
 }
 
 function pct(x: number): string {
@@ -56,6 +60,7 @@ export function modelRows(a: {
   size: GptSize;
   measured: readonly ModelMeasurement[];
   note: string;
+  card?: string;
 }): ModelRow[] {
   const { prov, size, measured } = a;
   const tokens = size.batch * size.seq;
@@ -76,7 +81,7 @@ export function modelRows(a: {
     return {
       commit: prov.commit + (prov.dirty ? '+dirty' : ''),
       date: prov.date,
-      card: cardName(a.backend, prov.cpu, prov.cores),
+      card: cardName(a.backend, prov.cpu, prov.cores, a.card),
       backend: isOurs ? a.backend.name : m.impl === 'torch-eager' ? torchDevice : 'torch-compile',
       shape: shapeLabel(size),
       op: 'gpt-train-step',

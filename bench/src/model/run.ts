@@ -11,7 +11,7 @@ import { appendRows } from './append-rows.js';
 import { makeBatches } from './corpus-batches.js';
 import { type Agreement, compareLosses, movingMean } from './loss-agreement.js';
 import { adamwOptions, buildGpt, initFile, MHC_OPTIONS, type Residual, trainOurs } from './ours-train.js';
-import { type ModelMeasurement, modelRows } from './rows.js';
+import { cardName, type ModelMeasurement, modelRows } from './rows.js';
 import { GPT_SIZES, shapeLabel } from './sizes.js';
 import { setCpuThreads } from './threads.js';
 import { findPython, runTwin, type TwinResult } from './torch-twin.js';
@@ -27,6 +27,8 @@ export interface ModelBenchOptions {
   seed: number;
   note: string;
   torch: boolean;
+  /** The GPU's name for the card column (required on a GPU backend). */
+  card?: string;
 }
 
 /**
@@ -41,6 +43,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
   if (warmup >= steps) throw new Error(`warmup ${warmup} must be below steps ${steps}`);
   // setBackend imports the backend's package when it is not registered yet (a GPU bundle links it in).
   const be = await setBackend(backendName);
+  cardName(be, '', 0, o.card); // fail before training when a GPU run has no --card
   if (backendName === 'cpu') setCpuThreads(be, threads);
   const device = backendName === 'cpu' ? 'cpu' : 'cuda';
   const python = o.torch ? findPython() : null;
@@ -133,7 +136,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
     'training loss',
   );
   writeResult(`${base}.svg`, svg);
-  const rows = modelRows({ prov, backend: be, size, measured, note: o.note });
+  const rows = modelRows({ prov, backend: be, size, measured, note: o.note, card: o.card });
   appendRows(rows);
   writeResult(
     `archive/${backendName}-${day}/${base}.json`,
