@@ -8,6 +8,9 @@
 //   --if-nvcc    without nvcc, say so and succeed; a build that fails still fails
 //   --optional   never fail (without nvcc or when the build fails, the backend reports itself
 //                unavailable at initialisation)
+//   --kernels a,b    with --prebuilt: a fat binary of only these kernel files (a quick check of the
+//                    target list and of the package's loader where the full build takes too long,
+//                    as in CI), built in DIR/build-subset; it lacks most ops and is not for release
 // LIGER_MHC_NVCC=/path/to/nvcc picks the compiler; LIGER_MHC_NVCC=none skips the build as if nvcc were
 // absent. CMAKE_BUILD_PARALLEL_LEVEL sets the number of parallel compile jobs (default: the CPUs).
 import { spawnSync } from 'node:child_process';
@@ -29,6 +32,7 @@ try {
       prebuilt: { type: 'string' },
       'if-nvcc': { type: 'boolean', default: false },
       optional: { type: 'boolean', default: false },
+      kernels: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -40,6 +44,11 @@ try {
 const optional = opts.optional;
 const ifNvcc = optional || opts['if-nvcc'];
 const prebuiltDir = opts.prebuilt === undefined ? null : resolve(opts.prebuilt);
+const kernels = opts.kernels === undefined ? null : opts.kernels.split(',').filter(Boolean);
+if (kernels && (!prebuiltDir || kernels.length === 0 || kernels.some((k) => !/^[a-z0-9_]+$/.test(k)))) {
+  console.error('[cuda-native] build-native: --kernels takes kernel file names (a,b) and needs --prebuilt');
+  process.exit(2);
+}
 
 /** nvcc from LIGER_MHC_NVCC, CUDACXX, CUDA_HOME/CUDA_PATH, PATH or /usr/local/cuda, or null. */
 function findNvcc(env = process.env) {
@@ -87,9 +96,11 @@ if (prebuiltDir) {
   if (own !== plat) giveUp(`version mismatch: @liger-mhc/cuda-native is ${own}, ${prebuiltDir} is ${plat}`);
 }
 
-const outDir = prebuiltDir ? join(prebuiltDir, 'build') : join(pkgDir, 'build');
+const outDir = prebuiltDir ? join(prebuiltDir, kernels ? 'build-subset' : 'build') : join(pkgDir, 'build');
 const args = [cmakeJs, 'compile', '--directory', pkgDir, '--out', outDir, '--config', 'Release'];
 if (prebuiltDir) args.push('--CDLIGER_MHC_PREBUILT=ON');
+// Always passed, so a build directory never keeps a subset from an earlier run in its cache.
+args.push(`--CDLIGER_MHC_KERNELS=${kernels ? kernels.join(';') : ''}`);
 const parallel = process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? String(availableParallelism());
 const r = spawnSync(process.execPath, args, {
   stdio: 'inherit',
@@ -116,7 +127,9 @@ if (prebuiltDir) {
   fsyncSync(fd);
   closeSync(fd);
   renameSync(tmp, dest);
-  console.log(`[cuda-native] built ${dest}`);
+  console.log(
+    `[cuda-native] built ${dest}${kernels ? ` (only ${kernels.join(', ')}: not for release)` : ''}`,
+  );
 } else {
   console.log(`[cuda-native] built ${built}`);
 }
