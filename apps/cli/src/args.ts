@@ -127,9 +127,15 @@ export function parseCommandArgs(command: AnyCommand, argv: readonly string[]): 
   return out;
 }
 
+/** The `value` names of options that take a file system path. */
+const PATH_VALUES = new Set(['DIR', 'FILE', 'PATH']);
+
 function convert(name: string, spec: Exclude<OptionSpec, BooleanOption>, v: string): string | number {
   if (spec.type === 'string') {
     if (v === '') throw new UsageError(`--${name}: expected a non-empty value`);
+    // A path of blanks is a slip, not a name: it would make a folder of spaces in the working one.
+    if (PATH_VALUES.has(spec.value ?? '') && v.trim() === '')
+      throw new UsageError(`--${name}: expected a path, got only whitespace`);
     return v;
   }
   if (spec.type === 'enum') {

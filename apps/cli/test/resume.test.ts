@@ -173,10 +173,20 @@ describe('liger-mhc train checks its output and sizes before training', () => {
     );
   });
 
+  // An empty or blank value is a bad flag value like `--steps abc`: a usage error naming the flag,
+  // exit 2, before anything runs. A real path that cannot be written is a file error: exit 1,
+  // naming the path (above).
   it('an empty --out is a usage error', () => {
     const r = cli(...small('cpu'), '--out', '');
     expect(r.code).toBe(2);
     expect(r.err).toBe('liger-mhc train: --out: expected a non-empty value\n');
+  });
+
+  it('a --out of blanks is a usage error, not a folder named with spaces', () => {
+    const r = cli(...small('cpu'), '--out', '   ');
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe('liger-mhc train: --out: expected a path, got only whitespace\n');
   });
 
   it('--seq longer than the held-out text names the flag and the corpus size', () => {

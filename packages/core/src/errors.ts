@@ -31,8 +31,18 @@ export class DTypeError extends LigerMhcError {
   }
 }
 
-/** Tensors of different backends in one op, an unknown backend, a backend that cannot start. */
-export class BackendError extends LigerMhcError {}
+/**
+ * Tensors of different backends in one op, an unknown backend, a backend that cannot start.
+ * `argument` names the tensor argument at fault, where there is one (the message starts with it).
+ */
+export class BackendError extends LigerMhcError {
+  constructor(
+    message: string,
+    readonly argument: string | null = null,
+  ) {
+    super(message);
+  }
+}
 
 /** A kernel the selected backend declares unsupported. */
 export class UnsupportedKernelError extends BackendError {

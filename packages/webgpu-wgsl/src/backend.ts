@@ -598,9 +598,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
     if (!(handle instanceof WebGpuHandle))
       throw new BackendError(
         `${argument}: expected a tensor on backend 'webgpu', got storage of another backend; move it with await t.to('webgpu')`,
+        argument,
       );
     if (handle.owner !== this)
-      throw new BackendError(`${argument}: the tensor belongs to another webgpu backend instance`);
+      throw new BackendError(`${argument}: the tensor belongs to another webgpu backend instance`, argument);
     if (handle.disposed || !handle.buffer) throw new DisposedTensorError(argument);
     return handle;
   }

@@ -53,6 +53,7 @@ d(`errors${b ? '' : ` (skipped: ${skipReason()})`}`, () => {
     const before = be.memory();
     expect(() => be.mhc.preForward(x, hc)).toThrow(BackendError);
     expect(() => be.mhc.preForward(x, hc)).toThrow(/hPre: expected a tensor on backend 'webgpu'/);
+    expect(() => be.mhc.preForward(x, hc)).toThrow(expect.objectContaining({ argument: 'hPre' }));
     expect(be.memory().liveBuffers).toBe(before.liveBuffers);
     be.disposeData(x.handle);
   });
@@ -68,6 +69,14 @@ d(`errors${b ? '' : ` (skipped: ${skipReason()})`}`, () => {
     const be = await createWebGpuBackend();
     const x = upload(be, [1, 2, 3], [3], 'f32');
     expect(Array.from(await download(be, x))).toEqual([1, 2, 3]);
+    // Storage of one instance is refused by another, naming the argument.
+    expect(() => b!.ops.affine(x, 2, 0)).toThrow(BackendError);
+    expect(() => b!.ops.affine(x, 2, 0)).toThrow(
+      expect.objectContaining({
+        argument: 'x',
+        message: 'x: the tensor belongs to another webgpu backend instance',
+      }),
+    );
     be.device.destroy();
     await new Promise((r) => setTimeout(r, 50));
     await be.device.lost;

@@ -5,10 +5,11 @@ import type {
   MemoryInfo,
   TensorInfo,
 } from '../backend/contract.js';
-import { allocStorage, bytesPerElement, type DType, type StorageArray } from '../dtype.js';
-import { ArgumentError, DTypeError } from '../errors.js';
+import { allocStorage, bytesPerElement, type DType, isDType, type StorageArray } from '../dtype.js';
+import { ArgumentError, BackendError, DisposedTensorError, DTypeError } from '../errors.js';
 import { checkThreads, defaultCpuThreads } from '../flags.js';
-import { CpuHandle, type CpuOutput, cpuOutput } from './cpu-handle.js';
+import { fmt } from '../util/options.js';
+import { allocate, CpuHandle, type CpuOutput, cpuOutput, notCpuStorage } from './cpu-handle.js';
 import { CpuGenericKernels } from './generic/cpu-generic-kernels.js';
 import { CpuMhcKernels } from './mhc/cpu-mhc-kernels.js';
 import { CpuThreadPool } from './threads/pool.js';
@@ -62,13 +63,19 @@ export class CpuBackend implements Backend {
   }
 
   alloc(dtype: DType, size: number): DataHandle {
-    const h = new CpuHandle(allocStorage(dtype, size), dtype);
+    if (!isDType(dtype)) throw new DTypeError('dtype', 'one of f32, f16, bf16, i32', String(dtype));
+    // A typed array silently truncates 1.5 and throws a bare RangeError for -1 or 2**40.
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new ArgumentError('size', `expected a non-negative integer element count, got ${fmt(size)}`);
+    const data = allocate('size', [size], () => allocStorage(dtype, size), bytesPerElement(dtype));
+    const h = new CpuHandle(data, dtype);
     this.adopt(h);
     return h;
   }
 
-  /** Account for a handle created by a kernel. */
+  /** Account for a handle created by a kernel: from here on it is this backend's storage. */
   adopt = (h: CpuHandle): void => {
+    h.owner = this;
     this.live.add(h);
     this.liveBytes += h.data.length * bytesPerElement(h.dtype);
     if (this.liveBytes > this.peak) this.peak = this.liveBytes;
@@ -80,7 +87,7 @@ export class CpuBackend implements Backend {
   }
 
   write(handle: DataHandle, data: StorageArray): void {
-    const h = this.handle(handle);
+    const h = this.handle(handle, 'handle');
     if (data.length !== h.data.length)
       throw new ArgumentError('data', `expected ${h.data.length} elements, got ${data.length}`);
     const expected = allocStorage(h.dtype, 0).constructor;
@@ -94,12 +101,13 @@ export class CpuBackend implements Backend {
   }
 
   readSync(handle: DataHandle): StorageArray {
-    return this.handle(handle).data.slice();
+    return this.handle(handle, 'handle').data.slice();
   }
 
   disposeData(handle: DataHandle): void {
     const h = handle as CpuHandle;
-    if (!(h instanceof CpuHandle) || h.disposed) return;
+    // Another backend's storage is not ours to free (its owner's accounting would go wrong).
+    if (!(h instanceof CpuHandle) || h.disposed || h.owner !== this) return;
     h.disposed = true;
     if (this.live.delete(h)) this.liveBytes -= h.data.length * bytesPerElement(h.dtype);
     h.data = allocStorage(h.dtype, 0);
@@ -127,9 +135,29 @@ export class CpuBackend implements Backend {
     this.threadPool = undefined;
   }
 
-  private handle(handle: DataHandle): CpuHandle {
-    if (!(handle instanceof CpuHandle)) throw new ArgumentError('handle', 'expected a CPU handle');
-    if (handle.disposed) throw new ArgumentError('handle', 'storage has been disposed');
+  /**
+   * Check every tensor argument of a kernel (arrays of them too, named `xs[i]`) before it allocates
+   * or writes anything: live, and storage of this instance. Other values are skipped, so a kernel
+   * can pass its whole argument object.
+   */
+  check(args: object): void {
+    for (const [name, v] of Object.entries(args)) {
+      if (Array.isArray(v)) for (let i = 0; i < v.length; i++) this.checkOne(v[i], `${name}[${i}]`);
+      else this.checkOne(v, name);
+    }
+  }
+
+  private checkOne(v: unknown, name: string): void {
+    if (v !== null && typeof v === 'object' && 'handle' in v && 'shape' in v)
+      this.handle((v as TensorInfo).handle, name);
+  }
+
+  /** The CpuHandle of `handle`, or the typed error naming `argument` (as the GPU backends word it). */
+  private handle(handle: DataHandle, argument: string): CpuHandle {
+    if (!(handle instanceof CpuHandle)) throw notCpuStorage(argument);
+    if (handle.owner !== this)
+      throw new BackendError(`${argument}: the tensor belongs to another cpu backend instance`, argument);
+    if (handle.disposed) throw new DisposedTensorError(argument);
     return handle;
   }
 }

@@ -1,23 +1,37 @@
 import type { DataHandle, TensorInfo } from '../backend/contract.js';
 import { type DType, decode, encode, type StorageArray } from '../dtype.js';
-import { AllocationError, ArgumentError } from '../errors.js';
-import { sizeOf } from '../tensor/shape.js';
+import { AllocationError, ArgumentError, BackendError, DisposedTensorError } from '../errors.js';
+import { checkElements, sizeOf } from '../tensor/shape.js';
 
 /** CPU storage: one typed array in the dtype's raw layout. */
 export class CpuHandle implements DataHandle {
   disposed = false;
+  /**
+   * The backend that accounts for this storage, set when it adopts the handle. Kernels compare it
+   * with themselves: storage of another instance would otherwise be read, written or freed behind
+   * its owner's memory accounting.
+   */
+  owner: object | null = null;
   constructor(
     public data: StorageArray,
     readonly dtype: DType,
   ) {}
 }
 
+/** The error for storage that is not a CpuHandle (a GPU backend's, or no handle at all). */
+export function notCpuStorage(argument: string): BackendError {
+  return new BackendError(
+    `${argument}: expected a tensor on backend 'cpu', got storage of another backend; move it with await t.to('cpu')`,
+    argument,
+  );
+}
+
 export type FloatArray = Float32Array | Float64Array;
 
 export function cpuData(t: TensorInfo): StorageArray {
   const h = t.handle as CpuHandle;
-  if (!(h instanceof CpuHandle)) throw new ArgumentError('tensor', 'expected a CPU tensor');
-  if (h.disposed) throw new ArgumentError('tensor', 'storage has been disposed');
+  if (!(h instanceof CpuHandle)) throw notCpuStorage('tensor');
+  if (h.disposed) throw new DisposedTensorError('tensor');
   return h.data;
 }
 
@@ -54,7 +68,7 @@ export function cpuOutput(
 ): CpuOutput {
   const n = sizeOf(shape);
   if (dtype === 'f32') {
-    const data = allocate(shape, () => new Float32Array(n), 4);
+    const data = allocate('output', shape, () => new Float32Array(n), 4);
     return {
       values: data,
       finish() {
@@ -64,7 +78,7 @@ export function cpuOutput(
       },
     };
   }
-  const values = allocate(shape, () => new Float64Array(n), 8);
+  const values = allocate('output', shape, () => new Float64Array(n), 8);
   return {
     values,
     finish() {
@@ -75,13 +89,22 @@ export function cpuOutput(
   };
 }
 
-/** A kernel output's array; a host out of memory is an AllocationError naming the size asked for. */
-function allocate<A>(shape: readonly number[], make: () => A, bytesPerElement: number): A {
+/**
+ * Storage of `shape` made by `make`, refused before trying when it is over the per-tensor limit, and
+ * an AllocationError naming the size asked for (not a raw RangeError) when the host cannot give it.
+ */
+export function allocate<A>(
+  argument: string,
+  shape: readonly number[],
+  make: () => A,
+  bytesPerElement: number,
+): A {
+  checkElements(argument, shape, bytesPerElement);
   try {
     return make();
   } catch (err) {
     if (!(err instanceof RangeError)) throw err;
     const n = sizeOf(shape);
-    throw new AllocationError('output', shape, n, n * bytesPerElement, 'the host could not allocate it');
+    throw new AllocationError(argument, shape, n, n * bytesPerElement, 'the host could not allocate it');
   }
 }

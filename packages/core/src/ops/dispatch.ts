@@ -22,6 +22,7 @@ export function backendOf(args: Record<string, Tensor>): Backend {
     } else if (b !== backend)
       throw new BackendError(
         `${name}: expected a tensor on backend '${backend.name}' (like ${first}), got one on '${b.name}'; move it with await t.to('${backend.name}')`,
+        name,
       );
   }
   if (backend === null) throw new BackendError('no tensor arguments');

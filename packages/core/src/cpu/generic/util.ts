@@ -1,9 +1,16 @@
 import type { TensorInfo } from '../../backend/contract.js';
-import { allocStorage, type DType, isDType, isFloat, type StorageArray } from '../../dtype.js';
-import { ArgumentError, DTypeError, ShapeError } from '../../errors.js';
+import {
+  allocStorage,
+  bytesPerElement,
+  type DType,
+  isDType,
+  isFloat,
+  type StorageArray,
+} from '../../dtype.js';
+import { ArgumentError, DisposedTensorError, DTypeError, ShapeError } from '../../errors.js';
 import { sizeOf } from '../../tensor/shape.js';
 import type { CpuBackend } from '../cpu-backend.js';
-import { CpuHandle, type FloatArray, readFloats } from '../cpu-handle.js';
+import { allocate, CpuHandle, type FloatArray, notCpuStorage, readFloats } from '../cpu-handle.js';
 
 /**
  * Checks shared by the CPU generic kernels. Every kernel validates all of its arguments with these
@@ -17,8 +24,8 @@ import { CpuHandle, type FloatArray, readFloats } from '../cpu-handle.js';
  */
 export function storageOf(t: TensorInfo, arg: string): StorageArray {
   const h = t.handle as CpuHandle;
-  if (!(h instanceof CpuHandle)) throw new ArgumentError(arg, 'expected a tensor on the cpu backend');
-  if (h.disposed) throw new ArgumentError(arg, 'storage has been disposed');
+  if (!(h instanceof CpuHandle)) throw notCpuStorage(arg);
+  if (h.disposed) throw new DisposedTensorError(arg);
   if (h.dtype !== t.dtype) throw new DTypeError(arg, `${h.dtype} (the dtype of its storage)`, t.dtype);
   for (const d of t.shape)
     if (!Number.isInteger(d) || d < 0) throw new ShapeError(arg, 'non-negative integer dims', t.shape);
@@ -69,7 +76,7 @@ export function rawOutput(
   shape: readonly number[],
   dtype: DType,
 ): { data: StorageArray; finish(): TensorInfo } {
-  const data = allocStorage(dtype, sizeOf(shape));
+  const data = allocate('output', shape, () => allocStorage(dtype, sizeOf(shape)), bytesPerElement(dtype));
   return {
     data,
     finish() {

@@ -60,14 +60,17 @@ export class CpuMhcKernels implements MhcKernels {
   constructor(readonly cpu: CpuBackend) {}
 
   postResCoeffsPreForward(args: PostResCoeffsPreForwardArgs): PostResCoeffsPreForwardResult {
+    this.cpu.check(args);
     return postResCoeffsPreForward(this.cpu, this, args);
   }
 
   postResCoeffsPreBackward(args: PostResCoeffsPreBackwardArgs): PostResCoeffsPreBackwardResult {
+    this.cpu.check(args);
     return postResCoeffsPreBackward(this.cpu, this, args);
   }
 
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult {
+    this.cpu.check(args);
     const phi = phiToLiger(this.cpu, args.phi, args.phiLayout, args.config.hc);
     try {
       return coeffsForward(this.cpu, { ...args, phi });
@@ -77,6 +80,7 @@ export class CpuMhcKernels implements MhcKernels {
   }
 
   coeffsBackward(args: CoeffsBackwardArgs): CoeffsBackwardResult {
+    this.cpu.check(args);
     const phi = phiToLiger(this.cpu, args.phi, args.phiLayout, args.config.hc);
     let r: CoeffsBackwardResult;
     try {
@@ -94,22 +98,27 @@ export class CpuMhcKernels implements MhcKernels {
   }
 
   headForward(args: HeadForwardArgs): HeadForwardResult {
+    this.cpu.check(args);
     return headForward(this.cpu, args);
   }
 
   headBackward(args: HeadBackwardArgs): HeadBackwardResult {
+    this.cpu.check(args);
     return headBackward(this.cpu, args);
   }
 
   expandForward(x: TensorInfo, hc: number): TensorInfo {
+    this.cpu.check({ x });
     return expandForward(this.cpu, x, hc);
   }
 
   expandBackward(grad: TensorInfo, dtype: DType): TensorInfo {
+    this.cpu.check({ grad });
     return expandBackward(this.cpu, grad, dtype);
   }
 
   preNormForward(x: TensorInfo, hPre: TensorInfo, weight: TensorInfo, eps: number): PreNormForwardResult {
+    this.cpu.check({ x, hPre, weight });
     return preNormForward(this.cpu, x, hPre, weight, eps);
   }
 
@@ -121,10 +130,12 @@ export class CpuMhcKernels implements MhcKernels {
     rstd: TensorInfo,
     eps: number,
   ): PreNormBackwardResult {
+    this.cpu.check({ gradY, x, hPre, weight, rstd });
     return preNormBackward(this.cpu, gradY, x, hPre, weight, rstd, eps);
   }
 
   preForward(x: TensorInfo, hPre: TensorInfo): TensorInfo {
+    this.cpu.check({ x, hPre });
     return preForward(this.cpu, x, hPre);
   }
 
@@ -134,6 +145,7 @@ export class CpuMhcKernels implements MhcKernels {
     hPre: TensorInfo,
     accumulate?: TensorInfo | null,
   ): PreBackwardResult {
+    this.cpu.check({ gradXIn, x, hPre, accumulate });
     const r = preBackward(this.cpu, gradXIn, x, hPre);
     if (accumulate) addInto(r.gradX, accumulate);
     return r;
@@ -146,6 +158,7 @@ export class CpuMhcKernels implements MhcKernels {
     hRes: TensorInfo,
     orientation: Orientation,
   ): TensorInfo {
+    this.cpu.check({ x, f, hPost, hRes });
     return postResForward(this.cpu, x, f, hPost, hRes, orientation);
   }
 
@@ -158,6 +171,7 @@ export class CpuMhcKernels implements MhcKernels {
     orientation: Orientation,
     accumulate?: TensorInfo | null,
   ): PostResBackwardResult {
+    this.cpu.check({ gradXOut, x, f, hPost, hRes, accumulate });
     const r = postResBackward(this.cpu, gradXOut, x, f, hPost, hRes, orientation);
     if (accumulate) addInto(r.gradX, accumulate);
     return r;

@@ -1,8 +1,9 @@
 import type { TensorInfo } from '../../backend/contract.js';
 import { type DType, encode, f16ToF32 } from '../../dtype.js';
 import { DTypeError, ShapeError } from '../../errors.js';
+import { sizeOf } from '../../tensor/shape.js';
 import type { CpuBackend } from '../cpu-backend.js';
-import { CpuHandle, cpuData, readFloats } from '../cpu-handle.js';
+import { allocate, CpuHandle, cpuData, readFloats } from '../cpu-handle.js';
 
 /**
  * Storage helpers shared by the mHC kernels. Every kernel reads activations as a Float32Array and
@@ -83,9 +84,8 @@ export function f32Output(cpu: CpuBackend, shape: readonly number[], dtype: DTyp
     return { values: out.values as Float32Array, finish: out.finish };
   }
   if (dtype !== 'f16' && dtype !== 'bf16') throw new DTypeError('output', 'f32, f16 or bf16', dtype);
-  let n = 1;
-  for (const d of shape) n *= d;
-  const values = new Float32Array(n);
+  const n = sizeOf(shape);
+  const values = allocate('output', shape, () => new Float32Array(n), 4);
   return {
     values,
     finish() {
