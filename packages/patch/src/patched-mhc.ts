@@ -57,11 +57,6 @@ export class PatchedLigerMHC extends LigerMHC {
     }
   }
 
-  get params(): MhcParams {
-    const { phi, b, alphaPre, alphaPost, alphaRes } = this;
-    return { phi, b, alphaPre, alphaPost, alphaRes };
-  }
-
   override coefficients(x: Tensor): MhcCoefficients {
     return this.fused.coeffs ? super.coefficients(x) : referenceMhcCoeffs(x, this.params, this.options);
   }

@@ -1,4 +1,4 @@
-import type { TensorInfo } from '@liger-mhc/core';
+import { runCoeffsPre, type TensorInfo } from '@liger-mhc/core';
 import type { WebGpuBackend } from '../src/index.js';
 import { free, upload } from './helpers.js';
 
@@ -50,9 +50,9 @@ export function layerStep(be: WebGpuBackend, L: LayerInputs, save: 'history' | '
   const xf = { ...L.x, shape: [N, hc * c] };
   const config = { hc, tmax: 20, rmsEps: 1e-6, preEps: 1e-4, sinkhornEps: 1e-6, postMult: 2 };
   const args = { x: xf, phi: L.phi, b: L.b, alphaPre: L.aPre, alphaPost: L.aPost, alphaRes: L.aRes, config };
-  // As core's layer forward: the backend may fuse pre into the coeffs forward (withPre).
-  const co = be.mhc.coeffsForward({ ...args, save, withPre: true });
-  const xIn = co.xIn ?? be.mhc.preForward(L.x, co.hPre);
+  // As core's layer forward (mhcCoeffsPre): pre fused into the coeffs forward where supported.
+  const co = runCoeffsPre(be.mhc, { ...args, save });
+  const xIn = co.xIn;
   const out = be.mhc.postResForward(L.x, xIn, co.hPost, co.hRes, 'liger');
   const pr = be.mhc.postResBackward(L.gOut, L.x, xIn, co.hPost, co.hRes, 'liger');
   const pb = be.mhc.preBackward(pr.gradF, L.x, co.hPre);

@@ -3,6 +3,7 @@ import {
   type CoeffsForwardArgs,
   CpuBackend,
   type DType,
+  runCoeffsPre,
   type SinkhornSaveMode,
   type TensorInfo,
 } from '@liger-mhc/core';
@@ -68,11 +69,7 @@ export function disposeLayerInputs(be: CudaBackend, L: LayerInputs): void {
 }
 
 /** coeffsForward's arguments for the layer inputs L. */
-export function coeffsArgs(
-  L: LayerInputs,
-  save: SinkhornSaveMode | 'none',
-  withPre = false,
-): CoeffsForwardArgs {
+export function coeffsArgs(L: LayerInputs, save: SinkhornSaveMode | 'none'): CoeffsForwardArgs {
   return {
     x: L.x,
     phi: L.phi,
@@ -82,8 +79,15 @@ export function coeffsArgs(
     alphaRes: L.aRes,
     config: L.config,
     save,
-    withPre,
   };
+}
+
+/** As core's mhcCoeffsPre (runCoeffsPre); withPre = false: always the two kernels. */
+function coeffsPre(be: CudaBackend, L: LayerInputs, save: SinkhornSaveMode | 'none', withPre: boolean) {
+  const args = coeffsArgs(L, save);
+  if (withPre) return runCoeffsPre(be.mhc, args);
+  const r = be.mhc.coeffsForward(args);
+  return { ...r, xIn: be.mhc.preForward(L.x3, r.hPre) };
 }
 
 /**
@@ -91,9 +95,8 @@ export function coeffsArgs(
  * coeffs and pre as separate kernels (what the layer did before the fused kernel).
  */
 export function layerForward(be: CudaBackend, L: LayerInputs, withPre = true): TensorInfo {
-  const fw = be.mhc.coeffsForward(coeffsArgs(L, 'none', withPre));
-  // As core's layer forward: the pre step fused into coeffs where the backend offers it.
-  const xIn = fw.xIn ?? be.mhc.preForward(L.x3, fw.hPre);
+  const fw = coeffsPre(be, L, 'none', withPre);
+  const xIn = fw.xIn;
   const out = be.mhc.postResForward(L.x3, xIn, fw.hPost, fw.hRes, 'liger');
   dispose(be, fw.hPre, fw.hPost, fw.hRes, xIn);
   return out;
@@ -113,8 +116,8 @@ export function layerForwardBackward(
   accumulate = be.mhc.accumulatesGradX === true,
   withPre = true,
 ) {
-  const fw = be.mhc.coeffsForward(coeffsArgs(L, save, withPre));
-  const xIn = fw.xIn ?? be.mhc.preForward(L.x3, fw.hPre);
+  const fw = coeffsPre(be, L, save, withPre);
+  const xIn = fw.xIn;
   const out = be.mhc.postResForward(L.x3, xIn, fw.hPost, fw.hRes, 'liger');
   dispose(be, out);
   const pr = be.mhc.postResBackward(L.gOut, L.x3, xIn, fw.hPost, fw.hRes, 'liger');
@@ -225,14 +228,13 @@ export async function fusedPreChecks(be: CudaBackend): Promise<Check[]> {
   ] as const) {
     const L = makeLayerInputs(be, n, 4, c, dtype, 11);
     const args = coeffsArgs(L, save);
-    const f = be.mhc.coeffsForward({ ...args, withPre: true });
     const nm = `${n}x4x${c} ${dtype} ${save}`;
-    if (!f.xIn) {
+    if (!be.mhc.supportsCoeffsPre(args)) {
       ok(`${nm}: fused path taken`, false);
-      dispose(be, f.hPre, f.hPost, f.hRes, ...f.saved);
       disposeLayerInputs(be, L);
       continue;
     }
+    const f = be.mhc.coeffsPreForward(args);
     const u = be.mhc.coeffsForward(args);
     const tol = { rtol: 1e-4, atol: 1e-5 };
     const names = ['hPre', 'hPost', 'hRes', 'mix', 'invr', 'hist'];
@@ -247,7 +249,7 @@ export async function fusedPreChecks(be: CudaBackend): Promise<Check[]> {
       `${nm}: xIn = preForward(x, fused hPre) bit for bit`,
       sameBits(await bits(be, f.xIn), await bits(be, sep)),
     );
-    const f2 = be.mhc.coeffsForward({ ...args, withPre: true });
+    const f2 = be.mhc.coeffsPreForward(args);
     ok(
       `${nm}: deterministic xIn, hRes`,
       sameBits(await bits(be, f.xIn), await bits(be, f2.xIn!)) &&
