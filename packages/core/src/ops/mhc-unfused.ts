@@ -97,10 +97,11 @@ export function unfusedMhcPostRes(
   f: Tensor,
   hPost: Tensor,
   hRes: Tensor,
-  options: Pick<MhcOptions, 'orientation'> = {},
+  options: Pick<MhcOptions, 'orientation' | 'preset'> = {},
 ): Tensor {
   const { hc, c, outer } = streams(x);
-  const transA = (options.orientation ?? 'liger') === 'deepseek';
+  // The preset's orientation unless one is given ('deepseek-v4' applies the matrix transposed).
+  const transA = resolveMhcOptions(options).orientation === 'deepseek';
   const mixed = matmul(f32(hRes), f32(x), { transA });
   const branch = mul(f32(hPost).reshape([...outer, hc, 1]), f32(f).reshape([...outer, 1, c]));
   const out = add(mixed, branch);
