@@ -1,6 +1,6 @@
 // The kernel path is chosen in one place (chooseKernelPath) from the device, and forcible by
 // LIGER_MHC_CUDA_NO_CLUSTER; the mHC kernels follow it (checked on a stand-in device).
-import { ArgumentError, type DType } from '@liger-mhc/core';
+import { ArgumentError, type DType, runCoeffsPre } from '@liger-mhc/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CudaBackend } from '../src/index.js';
 import { chooseKernelPath } from '../src/kernel-path.js';
@@ -53,8 +53,8 @@ describe('the backend follows the kernel path', () => {
       config: { hc, tmax: 20, rmsEps: 1e-6, preEps: 0, sinkhornEps: 1e-6, postMult: 2 },
       save: 'none' as const,
     };
-    const fused = be.mhc.supportsCoeffsPre(args);
-    be.mhc.coeffsPreForward(args);
+    // As core's layer forward chooses (runCoeffsPre).
+    const { fused } = runCoeffsPre(be.mhc, args);
     return { be, launches, fused };
   }
 

@@ -1,11 +1,4 @@
-import {
-  BackendError,
-  CpuBackend,
-  DisposedTensorError,
-  registeredBackends,
-  setBackend,
-  type TensorInfo,
-} from '@liger-mhc/core';
+import { registeredBackends, setBackend } from '@liger-mhc/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createWebGpuBackend, WEBGPU_PRIORITY, WebGpuBackend } from '../src/index.js';
 import { download, gpu, skipReason, upload } from './helpers.js';
@@ -28,40 +21,6 @@ d(`errors${b ? '' : ` (skipped: ${skipReason()})`}`, () => {
     const be = await setBackend('webgpu');
     expect(be).toBeInstanceOf(WebGpuBackend);
     expect(be.capabilities.device).toMatch(/WebGPU/);
-  });
-
-  it('a disposed tensor is a clear error and nothing is allocated', async () => {
-    const be = b!;
-    const x = upload(be, [1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2], 'bf16');
-    const h = upload(be, [0.5, 0.5, 0.5, 0.5], [2, 2], 'f32');
-    be.disposeData(h.handle);
-    be.disposeData(h.handle); // idempotent
-    const before = be.memory();
-    expect(() => be.mhc.preForward(x, h)).toThrow(DisposedTensorError);
-    expect(() => be.mhc.preForward(x, h)).toThrow(/hPre: tensor has been disposed/);
-    await expect(be.read(h.handle)).rejects.toThrow(DisposedTensorError);
-    expect(be.memory().liveBuffers).toBe(before.liveBuffers);
-    expect(be.memory().liveBytes).toBe(before.liveBytes);
-    be.disposeData(x.handle);
-  });
-
-  it('a tensor of another backend is a clear error and nothing is allocated', () => {
-    const be = b!;
-    const cpu = new CpuBackend();
-    const x = upload(be, [1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2], 'bf16');
-    const hc: TensorInfo = { handle: cpu.alloc('f32', 4), shape: [2, 2], dtype: 'f32' };
-    const before = be.memory();
-    expect(() => be.mhc.preForward(x, hc)).toThrow(BackendError);
-    expect(() => be.mhc.preForward(x, hc)).toThrow(/hPre: expected a tensor on backend 'webgpu'/);
-    expect(be.memory().liveBuffers).toBe(before.liveBuffers);
-    be.disposeData(x.handle);
-  });
-
-  it('a tensor larger than the device allows is an out-of-memory error', () => {
-    const be = b!;
-    const before = be.memory();
-    expect(() => be.ops.fill([be.limits.maxBuffer], 'f32', 0)).toThrow(/out of memory/);
-    expect(be.memory().liveBuffers).toBe(before.liveBuffers);
   });
 
   it('a lost device makes every later call a clear error', async () => {
