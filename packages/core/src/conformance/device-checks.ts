@@ -389,3 +389,42 @@ async function errorPaths(be: Backend, ok: (name: string, pass: boolean, error?:
   ok('error: the backend is usable after out of memory', v.join(',') === '3,5', v.join(','));
   free(be, x, a, b, y);
 }
+
+/**
+ * One mHC layer (identity inner layer) on two backends with the same inputs, e.g. two kernel paths
+ * of one device: the output and gradX within one rounding of `dtype` (the coefficients may differ in
+ * f32 summation order), gradPhi and gradB (f32) within summation-order differences.
+ */
+export async function compareLayerPaths(
+  a: Backend,
+  b: Backend,
+  label: string,
+  shapes: readonly (readonly [number, number, number, SinkhornSaveMode])[],
+  dtype: 'bf16' | 'f16' = 'bf16',
+): Promise<Check[]> {
+  const out: Check[] = [];
+  const half: Tolerance = { rtol: 1e-2, atol: 2e-3 };
+  const f32: Tolerance = { rtol: 1e-3, atol: 1e-4 };
+  for (const [n, hc, c, save] of shapes) {
+    const La = makeLayer(a, [n, hc, c], dtype, 5);
+    const Lb = makeLayer(b, [n, hc, c], dtype, 5);
+    const ra = layerStep(a, La, save, a.mhc.accumulatesGradX === true);
+    const rb = layerStep(b, Lb, save, b.mhc.accumulatesGradX === true);
+    const nm = `${label} ${n}x${hc}x${c} ${save}`;
+    const pairs: [string, TensorInfo, TensorInfo, DType, Tolerance][] = [
+      ['out', ra.out, rb.out, dtype, half],
+      ['gradX', ra.grads[0]!, rb.grads[0]!, dtype, half],
+      ['gradPhi', ra.grads[1]!, rb.grads[1]!, 'f32', f32],
+      ['gradB', ra.grads[2]!, rb.grads[2]!, 'f32', f32],
+    ];
+    for (const [tensor, ta, tb, dt, tol] of pairs) {
+      const cmp = compare(decode(dt, await a.read(ta.handle)), decode(dt, await b.read(tb.handle)), tol);
+      out.push({ case: nm, tensor, ...cmp, tolerance: tol });
+    }
+    freeStep(a, ra);
+    freeStep(b, rb);
+    freeLayer(a, La);
+    freeLayer(b, Lb);
+  }
+  return out;
+}
