@@ -7,7 +7,7 @@
  * 2X+F, fwd+bwd 5X+3F; coeffs+pre fwd X+F; layer fwd 3X+2F, fwd+bwd 7X+5F.
  */
 import type { Backend, CoeffsForwardArgs, SinkhornSaveMode, TensorInfo } from '@liger-mhc/core';
-import { f32ToBf16 } from '@liger-mhc/core';
+import { f32ToBf16, runCoeffsPre } from '@liger-mhc/core';
 
 /** Times a function that enqueues work and frees its outputs: median milliseconds per call. */
 export interface Timer {
@@ -97,8 +97,8 @@ function coeffsArgs(L: LayerInputs): Omit<CoeffsForwardArgs, 'save'> {
 
 /** The layer forward as core runs it: pre in the coeffs pass where the backend offers it. */
 export function layerForward(be: Backend, L: LayerInputs): void {
-  const r = be.mhc.coeffsForward({ ...coeffsArgs(L), save: 'none', withPre: true });
-  const xIn = r.xIn ?? be.mhc.preForward(L.x, r.hPre);
+  const r = runCoeffsPre(be.mhc, { ...coeffsArgs(L), save: 'none' });
+  const xIn = r.xIn;
   free(be, r.hPre, r.hPost, r.hRes, xIn, be.mhc.postResForward(L.x, xIn, r.hPost, r.hRes, 'liger'));
 }
 
@@ -112,8 +112,8 @@ export function layerStep(be: Backend, L: LayerInputs, save: SinkhornSaveMode = 
   const { N, hc, c } = L;
   const accumulate = be.mhc.accumulatesGradX === true;
   const args = coeffsArgs(L);
-  const co = be.mhc.coeffsForward({ ...args, save, withPre: true });
-  const xIn = co.xIn ?? be.mhc.preForward(L.x, co.hPre);
+  const co = runCoeffsPre(be.mhc, { ...args, save });
+  const xIn = co.xIn;
   free(be, be.mhc.postResForward(L.x, xIn, co.hPost, co.hRes, 'liger'));
   const pr = be.mhc.postResBackward(L.gOut, L.x, xIn, co.hPost, co.hRes, 'liger');
   free(be, xIn);
@@ -191,8 +191,8 @@ export async function mhcRows(
     free(be, g.gradX, g.gradPhi, g.gradB, g.gradAlphaPre, g.gradAlphaPost, g.gradAlphaRes);
   });
   await row('coeffs+pre', 'fwd', X + F, () => {
-    const r = be.mhc.coeffsForward({ ...args, save: 'none', withPre: true });
-    free(be, r.hPre, r.hPost, r.hRes, r.xIn ?? be.mhc.preForward(L.x, r.hPre));
+    const r = runCoeffsPre(be.mhc, { ...args, save: 'none' });
+    free(be, r.hPre, r.hPost, r.hRes, r.xIn);
   });
   await row('pre', 'fwd', X + F, () => free(be, be.mhc.preForward(L.x, co.hPre)));
   await row('pre', 'fwd+bwd', 3 * X + 2 * F, () => {

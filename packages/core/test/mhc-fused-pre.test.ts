@@ -6,12 +6,13 @@ import {
   CpuBackend,
   type DType,
   encode,
+  FUSED_MHC,
   fromStorage,
   LigerMHC,
   Linear,
   type MhcCoefficients,
+  type MhcImplementation,
   type MhcKernels,
-  mhcCoeffs,
   mhcForward,
   mul,
   noGrad,
@@ -19,47 +20,53 @@ import {
   sum,
   type Tensor,
   type TensorInfo,
+  UNFUSED_MHC,
 } from '../src/index.js';
 
 interface Counts {
   coeffsForward: number;
-  /** coeffsForward calls that asked for pre (withPre). */
-  askedPre: number;
-  /** coeffsForward calls that returned xIn. */
+  /** coeffsPreForward calls (the fused kernel). */
   fusedPre: number;
   preForward: number;
   preBackward: number;
 }
 
 interface WrapOptions {
-  /** Honour withPre (compute xIn in coeffsForward). */
+  /** Offer the optional coeffsPreForward kernel. */
   fuse: boolean;
+  /** What supportsCoeffsPre answers (default true). */
+  supports?: boolean;
   accumulatesGradX?: boolean;
   /** Return a wrongly shaped xIn (contract violation). */
   badXIn?: boolean;
 }
 
 /**
- * The CPU backend behind a kernel set whose coeffsForward can honour withPre (calling the CPU pre
- * kernel itself, as a GPU backend would in the same pass over x), counting kernel calls.
+ * The CPU backend behind a kernel set that offers coeffsPreForward (calling the CPU coeffs and pre
+ * kernels itself, as a GPU backend would in the same pass over x), counting kernel calls.
  */
 function wrappedCpu(o: WrapOptions): { be: Backend; counts: Counts } {
   const cpu = new CpuBackend();
   const inner = cpu.mhc;
-  const counts: Counts = { coeffsForward: 0, askedPre: 0, fusedPre: 0, preForward: 0, preBackward: 0 };
-  const mhc: MhcKernels = {
-    accumulatesGradX: o.accumulatesGradX ?? inner.accumulatesGradX,
-    coeffsForward(args) {
-      counts.coeffsForward++;
-      if (args.withPre) counts.askedPre++;
-      const r = inner.coeffsForward(args);
-      if (!o.fuse || !args.withPre) return r;
+  const counts: Counts = { coeffsForward: 0, fusedPre: 0, preForward: 0, preBackward: 0 };
+  const fused: Pick<MhcKernels, 'coeffsPreForward' | 'supportsCoeffsPre'> = {
+    supportsCoeffsPre: () => o.supports ?? true,
+    coeffsPreForward(args) {
       counts.fusedPre++;
+      const r = inner.coeffsForward(args);
       const [n, k] = args.x.shape as [number, number];
       const hc = args.config.hc;
       const x3: TensorInfo = { handle: args.x.handle, dtype: args.x.dtype, shape: [n, hc, k / hc] };
       const xIn = inner.preForward(x3, r.hPre);
       return { ...r, xIn: o.badXIn ? { ...xIn, shape: [n, k / hc - 1] } : xIn };
+    },
+  };
+  const mhc: MhcKernels = {
+    accumulatesGradX: o.accumulatesGradX ?? inner.accumulatesGradX,
+    ...(o.fuse ? fused : {}),
+    coeffsForward(args) {
+      counts.coeffsForward++;
+      return inner.coeffsForward(args);
     },
     coeffsBackward: (args) => inner.coeffsBackward(args),
     preForward(x, hPre) {
@@ -147,7 +154,7 @@ async function runLigerMhc(
   return { y: await bits(y), grads, preNode };
 }
 
-describe('fused coefficients + pre forward (CoeffsForwardArgs.withPre)', () => {
+describe('fused coefficients + pre forward (MhcKernels.coeffsPreForward)', () => {
   for (const accumulatesGradX of [true, false])
     it(`LigerMHC forward + backward is bit-identical fused and unfused (accumulatesGradX ${accumulatesGradX})`, async () => {
       const fused = wrappedCpu({ fuse: true, accumulatesGradX });
@@ -171,22 +178,10 @@ describe('fused coefficients + pre forward (CoeffsForwardArgs.withPre)', () => {
       // The same pre node either way: name 'mhcPre', inputs [x, hPre].
       expect(a.preNode).toEqual({ name: 'mhcPre', inputsAreXAndHPre: true });
       expect(b.preNode).toEqual(a.preNode);
-      // Fused: pre came from coeffsForward, preForward never ran; the backward is preBackward.
-      expect(fused.counts).toEqual({
-        coeffsForward: 1,
-        askedPre: 1,
-        fusedPre: 1,
-        preForward: 0,
-        preBackward: 1,
-      });
-      // A backend that ignores the flag: core runs preForward itself.
-      expect(plain.counts).toEqual({
-        coeffsForward: 1,
-        askedPre: 1,
-        fusedPre: 0,
-        preForward: 1,
-        preBackward: 1,
-      });
+      // Fused: coeffsPreForward ran instead of both kernels; the backward is preBackward.
+      expect(fused.counts).toEqual({ coeffsForward: 0, fusedPre: 1, preForward: 0, preBackward: 1 });
+      // A backend without the kernel: core runs coeffsForward and preForward.
+      expect(plain.counts).toEqual({ coeffsForward: 1, fusedPre: 0, preForward: 1, preBackward: 1 });
     });
 
   for (const grad of ['x', 'params', 'none'] as const)
@@ -211,40 +206,42 @@ describe('fused coefficients + pre forward (CoeffsForwardArgs.withPre)', () => {
     expect(fused.counts.fusedPre).toBe(1);
   });
 
-  it('falls back to mhcPre when the hook substitutes hPre (same result as unfused)', async () => {
-    const scale = (co: MhcCoefficients) => {
-      co.hPre = mul(co.hPre, co.hPre);
-    };
-    const fused = wrappedCpu({ fuse: true });
+  it('runs the separate kernels where supportsCoeffsPre declines (same result)', async () => {
+    const declined = wrappedCpu({ fuse: true, supports: false });
     const plain = wrappedCpu({ fuse: false });
-    const a = await runLigerMhc(fused.be, { hook: scale });
-    const b = await runLigerMhc(plain.be, { hook: scale });
-    expect(a).toEqual(b);
-    expect(fused.counts.fusedPre).toBe(1);
-    expect(fused.counts.preForward).toBe(1);
+    expect(await runLigerMhc(declined.be)).toEqual(await runLigerMhc(plain.be));
+    expect(declined.counts).toEqual({ coeffsForward: 1, fusedPre: 0, preForward: 1, preBackward: 1 });
   });
 
-  it('a subclass coefficients() that calls super keeps the fused path; one that does not gets mhcPre', () => {
-    class ViaSuper extends LigerMHC {
-      override coefficients(x: Tensor): MhcCoefficients {
-        return super.coefficients(x);
-      }
-    }
-    class OwnCoeffs extends LigerMHC {
-      override coefficients(x: Tensor): MhcCoefficients {
-        return mhcCoeffs(x, this.phi, this.b, this.alphaPre, this.alphaPost, this.alphaRes, this.options);
-      }
-    }
-    for (const [Cls, preForward] of [
-      [ViaSuper, 0],
-      [OwnCoeffs, 1],
-    ] as const) {
-      const w = wrappedCpu({ fuse: true });
-      const m = new Cls((t: Tensor) => t, { hc: 2, c: 4, backend: w.be, rng: new Random(1) });
-      m.forward(rndOn(w.be, [3, 2, 4], 2, 'bf16', true));
-      expect(w.counts.preForward, Cls.name).toBe(preForward);
-      expect(w.counts.fusedPre, Cls.name).toBe(1 - preForward);
-    }
+  it('the hook sees the coefficients the layer used', async () => {
+    const fused = wrappedCpu({ fuse: true });
+    let seen: readonly number[] = [];
+    await runLigerMhc(fused.be, {
+      hook: (co) => {
+        seen = co.hPre.shape;
+      },
+    });
+    expect(seen).toEqual([2, 5, 3]);
+    expect(fused.counts.fusedPre).toBe(1);
+  });
+
+  it('the unfused implementation runs no mHC kernel and agrees with the fused one', async () => {
+    const w = wrappedCpu({ fuse: true });
+    const make = (implementation: MhcImplementation) =>
+      new LigerMHC((t: Tensor) => t, {
+        hc: 2,
+        c: 4,
+        backend: w.be,
+        rng: new Random(1),
+        allowFp32: true,
+        implementation,
+      });
+    const x = rndOn(w.be, [3, 2, 4], 2, 'f32');
+    const a = await make(UNFUSED_MHC).forward(x).data();
+    expect(w.counts).toEqual({ coeffsForward: 0, fusedPre: 0, preForward: 0, preBackward: 0 });
+    const b = await make(FUSED_MHC).forward(x).data();
+    expect(w.counts.fusedPre).toBe(1);
+    for (let i = 0; i < a.length; i++) expect(a[i]).toBeCloseTo(b[i]!, 5);
   });
 
   it('mhcForward takes the fused path and matches the unfused op sequence bit for bit', async () => {
@@ -266,6 +263,7 @@ describe('fused coefficients + pre forward (CoeffsForwardArgs.withPre)', () => {
     expect(await run(fused.be)).toEqual(await run(plain.be));
     expect(fused.counts.fusedPre).toBe(1);
     expect(fused.counts.preForward).toBe(0);
+    expect(fused.counts.coeffsForward).toBe(0);
     expect(plain.counts.preForward).toBe(1);
   });
 
@@ -283,6 +281,7 @@ describe('fused coefficients + pre forward (CoeffsForwardArgs.withPre)', () => {
     expect(report.cases.map((r) => r.name).filter((n) => n.endsWith('(separate ops)'))).toHaveLength(3);
     expect(report.passed).toBe(9);
     expect(fused.counts.fusedPre).toBe(6);
+    expect(fused.counts.coeffsForward).toBe(3);
     expect(fused.counts.preForward).toBe(3);
   });
 });

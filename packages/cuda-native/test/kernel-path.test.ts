@@ -1,6 +1,6 @@
 // The kernel path is chosen in one place (chooseKernelPath) from the device, and forcible by
 // LIGER_MHC_CUDA_NO_CLUSTER; the mHC kernels follow it (checked on a stand-in device).
-import { ArgumentError, type DType } from '@liger-mhc/core';
+import { ArgumentError, type DType, runCoeffsPre } from '@liger-mhc/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CudaBackend } from '../src/index.js';
 import { chooseKernelPath } from '../src/kernel-path.js';
@@ -43,7 +43,7 @@ describe('the backend follows the kernel path', () => {
     const be = new CudaBackend(device);
     const [n, hc, c, dt] = [32, 4, 256, 'bf16' as DType];
     const f32 = (shape: number[]) => be.output(shape, 'f32');
-    const r = be.mhc.coeffsForward({
+    const args = {
       x: be.output([n, hc * c], dt),
       phi: be.output([hc * c, hc * hc + 2 * hc], dt),
       b: f32([hc * hc + 2 * hc]),
@@ -51,10 +51,11 @@ describe('the backend follows the kernel path', () => {
       alphaPost: f32([]),
       alphaRes: f32([]),
       config: { hc, tmax: 20, rmsEps: 1e-6, preEps: 0, sinkhornEps: 1e-6, postMult: 2 },
-      save: 'none',
-      withPre: true,
-    });
-    return { be, launches, fused: r.xIn !== undefined };
+      save: 'none' as const,
+    };
+    // As core's layer forward chooses (runCoeffsPre).
+    const { fused } = runCoeffsPre(be.mhc, args);
+    return { be, launches, fused };
   }
 
   it('sm_90: the fused coeffs + pre kernel', () => {
@@ -73,7 +74,7 @@ describe('the backend follows the kernel path', () => {
       clusterKernels: false,
     });
     expect(be.info.kernelPath).toBe('no-cluster');
-    expect(launches).toEqual(['coeffs_fwd']);
+    expect(launches).toEqual(['coeffs_fwd', 'pre_fwd']);
     expect(fused).toBe(false);
   });
 
@@ -81,7 +82,7 @@ describe('the backend follows the kernel path', () => {
     process.env.LIGER_MHC_CUDA_NO_CLUSTER = '1';
     const { be, launches, fused } = layerCoeffs({ computeCapability: '9.0' });
     expect(be.info.kernelPath).toBe('no-cluster');
-    expect(launches).toEqual(['coeffs_fwd']);
+    expect(launches).toEqual(['coeffs_fwd', 'pre_fwd']);
     expect(fused).toBe(false);
   });
 

@@ -1,5 +1,4 @@
-import { fileURLToPath } from 'node:url';
-import { runConformance } from '@liger-mhc/core/conformance';
+import { defaultV4FixturesDir, runConformance } from '@liger-mhc/core/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CudaBackend, createCudaBackend, cudaAvailable } from '../src/index.js';
 
@@ -10,7 +9,6 @@ import { type CudaBackend, createCudaBackend, cudaAvailable } from '../src/index
  * Skipped without a CUDA device.
  */
 const avail = cudaAvailable();
-const V4_FIXTURES = fileURLToPath(new URL('../../core/fixtures/golden-v4/', import.meta.url));
 
 describe.skipIf(!avail.ok)('golden-v4 cases on a CUDA device', () => {
   let be: CudaBackend;
@@ -20,7 +18,11 @@ describe.skipIf(!avail.ok)('golden-v4 cases on a CUDA device', () => {
   afterAll(() => be?.dispose());
 
   it('pass with zero failures', async () => {
-    const report = await runConformance({ backend: be, fixturesDir: V4_FIXTURES, properties: false });
+    const report = await runConformance({
+      backend: be,
+      fixturesDir: defaultV4FixturesDir(),
+      properties: false,
+    });
     expect(
       report.failures.map((f) => `${f.case}/${f.tensor}: ratio ${f.ratio}${f.error ? ` ${f.error}` : ''}`),
     ).toEqual([]);

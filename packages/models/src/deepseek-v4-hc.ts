@@ -13,8 +13,8 @@ import {
   sum,
   type Tensor,
   unary,
+  unfusedSinkhorn,
 } from '@liger-mhc/core';
-import { referenceSinkhorn } from './reference-mhc.js';
 
 /**
  * DeepSeek-V4's hyper-connection steps, composed from generic ops the way V4's public model writes
@@ -112,7 +112,7 @@ export function v4HcCoeffs(
   const pre = affine(sigmoid(gate(0, n, 0)), 1, cfg.hcEps);
   const post = affine(sigmoid(gate(n, 2 * n, 1)), 2, 0);
   const logits = gate(2 * n, m, 2).reshape([-1, n, n]);
-  const comb = referenceSinkhorn(logits, cfg.sinkhornIters, cfg.hcEps).reshape([...lead, n, n]);
+  const comb = unfusedSinkhorn(logits, cfg.sinkhornIters, cfg.hcEps).reshape([...lead, n, n]);
   return { pre, post, comb };
 }
 

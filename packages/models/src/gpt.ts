@@ -14,6 +14,7 @@ import {
   type MhcOptions,
   Module,
   ModuleList,
+  pickMhcOptions,
   type Random,
   RMSNorm,
   ShapeError,
@@ -29,7 +30,7 @@ import { ExpandStreams, PreNorm, ReduceStreams, Residual } from './streams.js';
 
 /**
  * How each residual branch is connected: 'mhc' wraps it in core's LigerMHC (fused kernels),
- * 'reference-mhc' in ReferenceMHC (generic ops; what `applyLigerMhc` patches), 'plain' is the
+ * 'reference-mhc' in ReferenceMHC (LigerMHC on the unfused ops; what `applyLigerMhc` patches), 'plain' is the
  * ordinary x + f(x) residual with no stream axis (hc must be 1; `hyperConnect` upgrades it).
  */
 export type ResidualKind = 'mhc' | 'reference-mhc' | 'plain';
@@ -76,25 +77,6 @@ const GPT_CONFIG_KEYS = [
   'backend',
   'rng',
 ];
-
-const MHC_KEYS = [
-  'tmax',
-  'rmsEps',
-  'preEps',
-  'sinkhornEps',
-  'postMult',
-  'allowFp32',
-  'orientation',
-  'sinkhornSave',
-  'checkFinite',
-] as const;
-
-/** Only the mHC options of a larger config (so model fields don't leak into layer options). */
-export function pickMhcOptions(config: MhcOptions): MhcOptions {
-  const out: Record<string, unknown> = {};
-  for (const k of MHC_KEYS) if (config[k] !== undefined) out[k] = config[k];
-  return out as MhcOptions;
-}
 
 /** One transformer block: the attention branch and the MLP branch, each behind its residual wrapper. */
 export class GPTBlock extends Module implements TensorLayer {

@@ -41,7 +41,7 @@ export {
   v4WeightedSum,
 } from './deepseek-v4-hc.js';
 export { type CausalLM, type GenerateOptions, generate, sampleNext } from './generate.js';
-export { GPT, GPTBlock, type GPTConfig, pickMhcOptions, plainGPT, type ResidualKind } from './gpt.js';
+export { GPT, GPTBlock, type GPTConfig, plainGPT, type ResidualKind } from './gpt.js';
 export { MiniMhcLM, type MiniMhcLMConfig, ReferenceMiniMhcLM } from './mini-lm.js';
 export { MLP, type MlpActivation, type MlpOptions } from './mlp.js';
 export {
@@ -64,14 +64,6 @@ export {
   toOurName,
   toOurNames,
 } from './name-maps.js';
-export {
-  type MhcParams,
-  ReferenceMHC,
-  type ReferenceMHCOptions,
-  referenceMhcCoeffs,
-  referenceMhcPostRes,
-  referenceMhcPre,
-  referenceSinkhorn,
-} from './reference-mhc.js';
+export { ReferenceMHC, type ReferenceMHCOptions } from './reference-mhc.js';
 export { ExpandStreams, PreNorm, ReduceStreams, Residual } from './streams.js';
 export { Tokenizer } from './tokenizer.js';

@@ -1,4 +1,4 @@
-import { type LigerMHC, MiniMhcLM, type MiniMhcLMConfig, type ModuleList } from '@liger-mhc/core';
+import { MiniMhcLM, type MiniMhcLMConfig, type ModuleList } from '@liger-mhc/core';
 import { ReferenceMHC } from './reference-mhc.js';
 
 /**
@@ -8,7 +8,7 @@ import { ReferenceMHC } from './reference-mhc.js';
 export { MiniMhcLM, type MiniMhcLMConfig };
 
 /**
- * The mini LM with ReferenceMHC blocks (generic ops) instead of LigerMHC: the unpatched starting
+ * The mini LM with ReferenceMHC blocks (unfused ops) instead of fused LigerMHC: the unpatched starting
  * point for `applyLigerMhc`. Parameter names are those of MiniMhcLM (and of the golden miniLm
  * fixtures), and each block reuses the parameter tensors and inner Linear that MiniMhcLM created.
  */
@@ -23,18 +23,12 @@ export class ReferenceMiniMhcLM extends MiniMhcLM {
         allowFp32: act === 'f32' || config.allowFp32,
         hc: fused.hc,
         c: fused.c,
-        params: {
-          phi: fused.phi,
-          b: fused.b,
-          alphaPre: fused.alphaPre,
-          alphaPost: fused.alphaPost,
-          alphaRes: fused.alphaRes,
-        },
+        params: fused.params,
       });
       holder.replaceModule(String(i), ref);
       holder.items[i] = ref;
-      // MiniMhcLM.forward walks this array; it is typed for LigerMHC but only calls forward().
-      (this.blocks as unknown as (LigerMHC | ReferenceMHC)[])[i] = ref;
+      // MiniMhcLM.forward walks this array.
+      this.blocks[i] = ref;
     });
   }
 }

@@ -2,6 +2,7 @@ import {
   add,
   fromStorage,
   full,
+  LigerMHC,
   Linear,
   matmul,
   mhcCoeffs,
@@ -12,6 +13,10 @@ import {
   randn,
   sum,
   type Tensor,
+  UNFUSED_MHC,
+  unfusedMhcCoeffs,
+  unfusedMhcPostRes,
+  unfusedMhcPre,
 } from '@liger-mhc/core';
 import {
   type ApplyCase,
@@ -24,7 +29,7 @@ import {
   TOLERANCES,
 } from '@liger-mhc/core/conformance';
 import { describe, expect, it } from 'vitest';
-import { ReferenceMHC, referenceMhcCoeffs, referenceMhcPostRes, referenceMhcPre } from '../src/index.js';
+import { ReferenceMHC } from '../src/index.js';
 
 /**
  * The reference mHC (generic ops, autograd through the unrolled Sinkhorn loop) against the golden
@@ -67,7 +72,7 @@ describe('ReferenceMHC against the golden fixtures', () => {
         keyof CoeffsCase['inputs'],
         Tensor
       >;
-      const h = referenceMhcCoeffs(ins.x, ins, c.config);
+      const h = unfusedMhcCoeffs(ins.x, ins, c.config);
       vjp([
         [h.hPre, c.cotangents.hPre],
         [h.hPost, c.cotangents.hPost],
@@ -81,7 +86,7 @@ describe('ReferenceMHC against the golden fixtures', () => {
   for (const c of cases.filter((k): k is ApplyCase => k.op === 'apply'))
     it(`apply: ${c.name}`, () => {
       const pre = { x: up(c.inputs.x), hPre: up(c.inputs.hPre) };
-      const xIn = referenceMhcPre(pre.x, pre.hPre);
+      const xIn = unfusedMhcPre(pre.x, pre.hPre);
       vjp([[xIn, c.cotangents.xIn]]);
       expectClose(xIn, c.outputs.xIn, 'xIn');
       expectClose(pre.x.grad, c.grads.pre.x, 'grad.pre.x');
@@ -92,7 +97,7 @@ describe('ReferenceMHC against the golden fixtures', () => {
         hPost: up(c.inputs.hPost),
         hRes: up(c.inputs.hRes),
       };
-      const xOut = referenceMhcPostRes(post.x, post.f, post.hPost, post.hRes, c.config);
+      const xOut = unfusedMhcPostRes(post.x, post.f, post.hPost, post.hRes, c.config);
       vjp([[xOut, c.cotangents.xOut]]);
       expectClose(xOut, c.outputs.xOut, 'xOut');
       for (const k of ['x', 'f', 'hPost', 'hRes'] as const)
@@ -149,12 +154,12 @@ describe('ReferenceMHC against core’s fused ops on random inputs', () => {
       const run = (p: typeof a, fused: boolean) => {
         const h = fused
           ? mhcCoeffs(p.x, p.phi, p.b, p.alphaPre, p.alphaPost, p.alphaRes, opts)
-          : referenceMhcCoeffs(p.x, p, opts);
-        const xIn = fused ? mhcPre(p.x, h.hPre, opts) : referenceMhcPre(p.x, h.hPre);
+          : unfusedMhcCoeffs(p.x, p, opts);
+        const xIn = fused ? mhcPre(p.x, h.hPre, opts) : unfusedMhcPre(p.x, h.hPre);
         const f = matmul(xIn, w);
         const out = fused
           ? mhcPostRes(p.x, f, h.hPost, h.hRes, opts)
-          : referenceMhcPostRes(p.x, f, h.hPost, h.hRes);
+          : unfusedMhcPostRes(p.x, f, h.hPost, h.hRes);
         sum(mul(out, out)).backward();
         return [out, h.hPre, h.hPost, h.hRes];
       };
@@ -184,5 +189,24 @@ describe('ReferenceMHC against core’s fused ops on random inputs', () => {
       'alphaRes',
       'layer.weight',
     ]);
+  });
+
+  it('is LigerMHC on the unfused ops: same initialisation, options and output', async () => {
+    const inner = new Linear(8, 8, { rng: new Random(5) });
+    for (const preset of ['liger', 'deepseek-v4'] as const) {
+      const opts = { hc: 3, c: 8, preset, allowFp32: true, alphaInit: 0.4 };
+      const ref = new ReferenceMHC(inner, { ...opts, rng: new Random(9) });
+      const fused = new LigerMHC(inner, { ...opts, rng: new Random(9) });
+      expect(ref).toBeInstanceOf(LigerMHC);
+      expect(ref.implementation).toBe(UNFUSED_MHC);
+      expect(ref.options).toEqual(fused.options);
+      for (const [k, p] of Object.entries(fused.params))
+        expect(Array.from(ref.params[k as 'phi'].dataSync()), `${preset} ${k}`).toEqual(
+          Array.from(p.dataSync()),
+        );
+      const x = randn([5, 3, 8], { rng: new Random(2) });
+      const cmp = compare(ref.forward(x).dataSync(), fused.forward(x).dataSync(), TOLERANCES.f32);
+      expect(cmp.ratio, `${preset}: ${cmp.maxAbsError}`).toBeLessThanOrEqual(1);
+    }
   });
 });

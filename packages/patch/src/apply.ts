@@ -5,6 +5,7 @@ import {
   getBackend,
   initBackend,
   LigerMHC,
+  MHC_OP_NAMES,
   type Module,
   type Tensor,
 } from '@liger-mhc/core';
@@ -64,7 +65,7 @@ export interface PatchHandle {
   unpatch(): void;
 }
 
-const OP_NAMES: readonly MhcOpName[] = ['coeffs', 'pre', 'postRes'];
+const OP_NAMES = MHC_OP_NAMES;
 
 /**
  * Swap every ReferenceMHC in `model` (mHC from generic ops) for the fused mHC kernels of a backend,

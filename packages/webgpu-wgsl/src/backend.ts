@@ -17,8 +17,14 @@ import { type AcquiredDevice, acquireDevice, type DeviceOptions } from './device
 import { type CoeffsPath, webgpuFlags } from './flags.js';
 import { WebGpuGenericKernels } from './kernels/generic/generic-kernels.js';
 import { WebGpuMhcKernels } from './kernels/mhc/mhc-kernels.js';
-import { type Buf, header, storageWords } from './kernels/wgsl-lib.js';
+import { storageWords } from './kernels/wgsl-lib.js';
+import { ParamArenas, type ParamWriter, SLOT_BYTES } from './param-arenas.js';
+import { PassTimer } from './pass-timer.js';
+import { type KernelDef, PipelineCache } from './pipeline-cache.js';
 import { BufferPool, USAGE } from './pool.js';
+
+export { ParamWriter } from './param-arenas.js';
+export type { KernelDef } from './pipeline-cache.js';
 
 /** Adapter descriptions of software rasterisers. */
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
@@ -45,50 +51,6 @@ export class WebGpuHandle {
     readonly dtype: DType,
     readonly owner: WebGpuBackend,
   ) {}
-}
-
-/** A compiled kernel: WGSL text, its storage bindings, and the cache key of its specialisation. */
-export interface KernelDef {
-  key: string;
-  bufs: readonly Buf[];
-  /** WGSL after the shared header (entry point `main`). */
-  body: string;
-  /** Global directives (`enable ...;`, `diagnostic(...);`): WGSL wants them before any declaration. */
-  directives?: string;
-}
-
-/** Writes one dispatch's 64 parameter words. */
-export class ParamWriter {
-  constructor(
-    private u: Uint32Array,
-    private f: Float32Array,
-    private i: Int32Array,
-    private base: number,
-  ) {}
-  u32(k: number, v: number): this {
-    this.u[this.base + k] = v >>> 0;
-    return this;
-  }
-  f32(k: number, v: number): this {
-    this.f[this.base + k] = v;
-    return this;
-  }
-  i32(k: number, v: number): this {
-    this.i[this.base + k] = v | 0;
-    return this;
-  }
-}
-
-const SLOT_BYTES = 256;
-const ARENA_SLOTS = 256;
-
-/** One uniform buffer holding the parameter blocks of up to 256 dispatches, plus its CPU mirror. */
-interface Arena {
-  buffer: GPUBuffer;
-  data: ArrayBuffer;
-  u: Uint32Array;
-  f: Float32Array;
-  i: Int32Array;
 }
 
 /** The backend's capabilities, plus which coeffs forward it runs where a call is eligible. */
@@ -121,14 +83,13 @@ export class WebGpuBackend implements Backend {
   private live = new Set<WebGpuHandle>();
   private liveBytes = 0;
   private peak = 0;
-  private pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  private readonly pipelines: PipelineCache;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
   private readonly trace: boolean;
   private usedInBatch = new Set<GPUBuffer>();
-  private arenas: Arena[] = [];
-  private slot = 0;
+  private readonly params: ParamArenas;
   private batchSize: number;
   private scopesOpen = false;
   private errorChecks: Promise<GPUError | null>[] = [];
@@ -136,11 +97,8 @@ export class WebGpuBackend implements Backend {
   private firstError: Error | null = null;
   private disposed = false;
   private ownsDevice: boolean;
-  // Timestamp-query profiling (benchmarks): every compute pass opened while a timer runs writes a
-  // begin/end pair; the timer's span is first begin to last end.
-  private querySet: GPUQuerySet | null = null;
-  private queryNext = 0;
-  private timerFirst = -1;
+  /** Timestamp-query profiling for the benchmarks (beginTimer / endTimer). */
+  private readonly timer: PassTimer;
 
   constructor(acquired: AcquiredDevice, opts: WebGpuBackendOptions = {}) {
     this.device = acquired.device;
@@ -164,6 +122,9 @@ export class WebGpuBackend implements Backend {
     };
     const flags = webgpuFlags();
     this.trace = flags.trace;
+    this.pipelines = new PipelineCache(this.device, this.trace);
+    this.timer = new PassTimer(this.device);
+    this.params = new ParamArenas(this.device);
     this.setCoeffsPath(opts.coeffsPath ?? flags.coeffsPath);
     this.batchSize = opts.batchSize ?? 256;
     this.pool = new BufferPool(this.device, opts.maxPooledBytes ?? 2 ** 31, () => this.flush());
@@ -377,9 +338,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
     }
     this.live.clear();
     this.liveBytes = 0;
-    for (const a of this.arenas) a.buffer.destroy();
-    this.arenas = [];
-    this.querySet?.destroy();
+    this.params.destroy();
+    this.timer.destroy();
     this.disposed = true;
     if (this.ownsDevice) this.device.destroy();
   }
@@ -413,11 +373,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
     const buffers = tensors.map((t, i) =>
       'handle' in t ? this.buf(t, def.bufs[i]?.name ?? `arg${i}`) : (t as GPUBuffer),
     );
-    const { pipeline, layout } = this.pipeline(def);
-    const { arena, offset, writer } = this.paramSlot();
+    const { pipeline, layout } = this.pipelines.get(def);
+    const { buffer: paramBuffer, offset, writer } = this.params.next();
     params(writer);
     const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: arena.buffer, offset, size: SLOT_BYTES } },
+      { binding: 0, resource: { buffer: paramBuffer, offset, size: SLOT_BYTES } },
     ];
     buffers.forEach((b, i) => {
       entries.push({ binding: i + 1, resource: { buffer: b } });
@@ -446,55 +406,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
     return [Math.ceil(n / y), y, 1];
   }
 
-  private pipeline(def: KernelDef): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
-    let p = this.pipelines.get(def.key);
-    if (p) return p;
-    const layout = this.device.createBindGroupLayout({
-      entries: [
-        { binding: 0, visibility: 4 /* COMPUTE */, buffer: { type: 'uniform' } },
-        ...def.bufs.map((b, i) => ({
-          binding: i + 1,
-          visibility: 4,
-          buffer: { type: b.access === 'rw' ? ('storage' as const) : ('read-only-storage' as const) },
-        })),
-      ],
-    });
-    const code = (def.directives ?? '') + header(def.bufs) + def.body;
-    const trace = this.trace;
-    const t0 = trace ? performance.now() : 0;
-    const module = this.device.createShaderModule({ code, label: def.key });
-    const pipeline = this.device.createComputePipeline({
-      label: def.key,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-      compute: { module, entryPoint: 'main' },
-    });
-    if (trace) console.log(`[webgpu] pipeline ${def.key}: ${(performance.now() - t0).toFixed(0)} ms`);
-    p = { pipeline, layout };
-    this.pipelines.set(def.key, p);
-    return p;
-  }
-
-  private paramSlot(): { arena: Arena; offset: number; writer: ParamWriter } {
-    const ai = Math.floor(this.slot / ARENA_SLOTS);
-    let arena = this.arenas[ai];
-    if (!arena) {
-      const data = new ArrayBuffer(SLOT_BYTES * ARENA_SLOTS);
-      arena = {
-        buffer: this.device.createBuffer({ size: data.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST }),
-        data,
-        u: new Uint32Array(data),
-        f: new Float32Array(data),
-        i: new Int32Array(data),
-      };
-      this.arenas.push(arena);
-    }
-    const s = this.slot % ARENA_SLOTS;
-    this.slot++;
-    const base = (s * SLOT_BYTES) / 4;
-    arena.u.fill(0, base, base + SLOT_BYTES / 4);
-    return { arena, offset: s * SLOT_BYTES, writer: new ParamWriter(arena.u, arena.f, arena.i, base) };
-  }
-
   private enc(): GPUCommandEncoder {
     this.openScopes();
     this.encoder ??= this.device.createCommandEncoder();
@@ -504,15 +415,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
   private computePass(): GPUComputePassEncoder {
     if (this.pass) return this.pass;
     const desc: GPUComputePassDescriptor = {};
-    if (this.timerFirst >= 0 && this.querySet) {
-      if (this.queryNext + 2 > this.querySet.count) throw new BackendError('webgpu: too many timed passes');
-      desc.timestampWrites = {
-        querySet: this.querySet,
-        beginningOfPassWriteIndex: this.queryNext,
-        endOfPassWriteIndex: this.queryNext + 1,
-      };
-      this.queryNext += 2;
-    }
+    const timestampWrites = this.timer.passWrites();
+    if (timestampWrites) desc.timestampWrites = timestampWrites;
     this.pass = this.enc().beginComputePass(desc);
     return this.pass;
   }
@@ -528,16 +432,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
   flush(): void {
     this.endPass();
     if (this.encoder) {
-      const usedArenas = Math.ceil(this.slot / ARENA_SLOTS);
-      for (let a = 0; a < usedArenas; a++) {
-        const slots = a === usedArenas - 1 ? this.slot - a * ARENA_SLOTS : ARENA_SLOTS;
-        const arena = this.arenas[a]!;
-        this.device.queue.writeBuffer(arena.buffer, 0, arena.data, 0, slots * SLOT_BYTES);
-      }
+      this.params.upload();
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = null;
     }
-    this.slot = 0;
+    this.params.reset();
     this.pending = 0;
     this.usedInBatch.clear();
     this.closeScopes();
@@ -616,24 +515,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
   /** Start timing: every compute pass from here on is timestamped. */
   beginTimer(): void {
     if (!this.canTime) throw new BackendError('webgpu: timestamp-query is not available on this device');
-    this.querySet ??= this.device.createQuerySet({ type: 'timestamp', count: 4096 });
     this.endPass();
-    this.queryNext = 0;
-    this.timerFirst = 0;
+    this.timer.begin();
   }
 
   /** Stop timing; resolves to GPU milliseconds from the first timed pass's start to the last's end. */
   async endTimer(): Promise<number> {
     this.endPass();
-    const count = this.queryNext;
-    this.timerFirst = -1;
-    if (count === 0) return 0;
-    const bytes = count * 8;
-    const resolve = this.device.createBuffer({ size: bytes, usage: USAGE.QUERY_RESOLVE | USAGE.COPY_SRC });
-    const staging = this.device.createBuffer({ size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
-    const enc = this.enc();
-    enc.resolveQuerySet(this.querySet!, 0, count, resolve, 0);
-    enc.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
+    const r = this.timer.end(() => this.enc());
+    if (r === null) return 0;
+    const { staging, resolve, count } = r;
     this.flush();
     await this.checkErrors();
     await staging.mapAsync(1);

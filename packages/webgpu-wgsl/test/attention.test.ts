@@ -13,8 +13,9 @@ import {
   sum,
   type TensorInfo,
 } from '@liger-mhc/core';
+import { compare, TOLERANCES } from '@liger-mhc/core/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gpu, ratio, skipReason, TOL } from './helpers.js';
+import { gpu, skipReason } from './helpers.js';
 
 /** Fused attention (forward and backward) against the CPU reference, on random data. */
 const b = await gpu();
@@ -45,7 +46,7 @@ async function same(gt: TensorInfo, ct: TensorInfo, what: string) {
   expect(gt.dtype, what).toBe(ct.dtype);
   const a = decode(gt.dtype, await b!.read(gt.handle));
   const e = decode(ct.dtype, cpu.readSync(ct.handle));
-  expect(ratio(a, e, TOL[ct.dtype]), what).toBeLessThanOrEqual(1);
+  expect(compare(a, e, TOLERANCES[ct.dtype]).ratio, what).toBeLessThanOrEqual(1);
 }
 
 // [batch, heads, Tq, Tk, D, causal, dtype]: odd lengths, several heads, head dims 16/32/64, odd D
@@ -101,7 +102,8 @@ d(`fused attention vs CPU${b ? '' : ` (skipped: ${skipReason()})`}`, () => {
       grads.push(await Promise.all([q!, k!, v!].map(async (t) => (await t.grad!.data()) as Float32Array)));
       for (const t of [q, k, v, w]) t!.dispose();
     }
-    for (let i = 0; i < 3; i++) expect(ratio(grads[0]![i]!, grads[1]![i]!, TOL.f32)).toBeLessThanOrEqual(1);
+    for (let i = 0; i < 3; i++)
+      expect(compare(grads[0]![i]!, grads[1]![i]!, TOLERANCES.f32).ratio).toBeLessThanOrEqual(1);
   });
 
   it('rejects what the CPU rejects, before encoding anything', () => {

@@ -1,4 +1,4 @@
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type TensorInfo } from '@liger-mhc/core';
+import { ArgumentError, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type TensorInfo } from '@liger-mhc/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/index.js';
 import { kernelOverrides, setKernelOverrides } from '../src/internals.js';
@@ -266,7 +266,7 @@ async function forward(
       },
     );
 
-    // withPre (the layer forward): the reduce dispatch also writes xIn. It must equal preForward of
+    // coeffsPreForward (the layer forward): the reduce dispatch also writes xIn. It must equal preForward of
     // the hPre it returns, bit for bit, and leave every other output unchanged. c = 200 leaves the
     // last thread of a row with fewer pieces; c = 136 at hc = 3 and f16 at c = 1024 too.
     it.each([
@@ -318,21 +318,19 @@ async function forward(
           },
         });
         try {
-          const run = (withPre: boolean) =>
-            be.mhc.coeffsForward({
-              x,
-              phi,
-              b: bias,
-              alphaPre: aPre!,
-              alphaPost: aPost!,
-              alphaRes: aRes!,
-              config: { hc, tmax: 20, rmsEps: 1e-6, preEps: 1e-4, sinkhornEps: 1e-6, postMult: 2 },
-              save: 'history',
-              withPre,
-            });
-          const fused = run(true);
-          const plain = run(false);
-          expect(plain.xIn).toBeUndefined();
+          const args = {
+            x,
+            phi,
+            b: bias,
+            alphaPre: aPre!,
+            alphaPost: aPost!,
+            alphaRes: aRes!,
+            config: { hc, tmax: 20, rmsEps: 1e-6, preEps: 1e-4, sinkhornEps: 1e-6, postMult: 2 },
+            save: 'history' as const,
+          };
+          expect(be.mhc.supportsCoeffsPre(args)).toBe(true);
+          const fused = be.mhc.coeffsPreForward(args);
+          const plain = be.mhc.coeffsForward(args);
           expect(fused.xIn?.shape).toEqual([N, c]);
           expect(fused.xIn?.dtype).toBe(dt);
           const ref = be.mhc.preForward({ ...x, shape: [N, hc, c] }, fused.hPre);
@@ -353,9 +351,8 @@ async function forward(
           const keepLim = lim.maxStorageBuffers;
           lim.maxStorageBuffers = 8;
           try {
-            const r8 = run(true);
-            expect(r8.xIn).toBeUndefined();
-            free(be, r8.hPre, r8.hPost, r8.hRes, ...r8.saved);
+            expect(be.mhc.supportsCoeffsPre(args)).toBe(false);
+            expect(() => be.mhc.coeffsPreForward(args)).toThrow(ArgumentError);
           } finally {
             lim.maxStorageBuffers = keepLim;
           }

@@ -9,10 +9,11 @@ import {
   type TensorInfo,
   type UnaryOp,
 } from '@liger-mhc/core';
+import { compare, TOLERANCES } from '@liger-mhc/core/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gpu, ratio, skipReason, TOL } from './helpers.js';
+import { gpu, skipReason } from './helpers.js';
 
-/** Generic kernels against the CPU reference backend (the oracle), on random data. */
+/** Generic kernels against the CPU backend, on random data. */
 const b = await gpu();
 const d = b ? describe : describe.skip;
 const cpu = new CpuBackend();
@@ -35,12 +36,12 @@ function pair(shape: readonly number[], dtype: DType = 'f32', values?: number[])
   return { g: put(b!, v, shape, dtype), c: put(cpu, v, shape, dtype) };
 }
 
-async function same(gt: TensorInfo, ct: TensorInfo, tol = TOL[ct.dtype]) {
+async function same(gt: TensorInfo, ct: TensorInfo, tol = TOLERANCES[ct.dtype]) {
   expect(gt.shape).toEqual(ct.shape);
   expect(gt.dtype).toBe(ct.dtype);
   const a = decode(gt.dtype, await b!.read(gt.handle));
   const e = decode(ct.dtype, cpu.readSync(ct.handle));
-  expect(ratio(a, e, tol)).toBeLessThanOrEqual(1);
+  expect(compare(a, e, tol).ratio).toBeLessThanOrEqual(1);
 }
 
 d(`generic kernels vs CPU${b ? '' : ` (skipped: ${skipReason()})`}`, () => {

@@ -1,5 +1,4 @@
-import { fileURLToPath } from 'node:url';
-import { runConformance } from '@liger-mhc/core/conformance';
+import { defaultV4FixturesDir, runConformance } from '@liger-mhc/core/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gpu, skipReason } from './helpers.js';
 
@@ -8,14 +7,17 @@ import { gpu, skipReason } from './helpers.js';
  * coefficients, a V4 sublayer, post_res with mixed dtypes) on this backend's kernels. The full kit
  * (conformance.test.ts) runs them too; this file is the quick check of the V4 kernels alone.
  */
-const V4_FIXTURES = fileURLToPath(new URL('../../core/fixtures/golden-v4/', import.meta.url));
 const b = await gpu();
 const d = b ? describe : describe.skip;
 afterAll(() => b?.dispose());
 
 d(`golden-v4 cases on webgpu${b ? '' : ` (skipped: ${skipReason()})`}`, () => {
   it('pass with zero failures', async () => {
-    const report = await runConformance({ backend: b!, fixturesDir: V4_FIXTURES, properties: false });
+    const report = await runConformance({
+      backend: b!,
+      fixturesDir: defaultV4FixturesDir(),
+      properties: false,
+    });
     const failed = report.failures.map(
       (f) => `${f.case}/${f.tensor}: ratio ${f.ratio}${f.error ? ` ${f.error}` : ''}`,
     );

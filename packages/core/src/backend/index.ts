@@ -1,4 +1,5 @@
 export * from './attention-shape.js';
+export * from './coeffs-pre.js';
 export * from './contract.js';
 export * from './generic-kernels.js';
 export * from './mhc-kernels.js';

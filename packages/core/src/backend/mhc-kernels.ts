@@ -41,12 +41,6 @@ export interface CoeffsForwardArgs {
   config: CoeffsConfig;
   /** What to keep for the backward; 'none' when no gradient is needed (saves nothing). */
   save: SinkhornSaveMode | 'none';
-  /**
-   * Optional fusion: core is about to run `preForward` on the same x with this call's hPre (the
-   * layer forward does), and a backend may compute that in this pass over x and return it as
-   * `CoeffsForwardResult.xIn`. See MhcKernels.coeffsForward.
-   */
-  withPre?: boolean;
 }
 
 export interface CoeffsForwardResult {
@@ -57,16 +51,19 @@ export interface CoeffsForwardResult {
   /** [N, hc, hc] f32, row-major (out, in) */
   hRes: TensorInfo;
   /**
-   * Only when asked (`withPre`) and the backend fused it: [N, c] in x's dtype, equal to what
-   * `preForward(x viewed [N, hc, c], hPre)` of this call's hPre gives (up to the backend's rounding).
-   * Core owns it from here.
-   */
-  xIn?: TensorInfo;
-  /**
    * Backend-private tensors the backward needs (layout is the backend's own business). Core owns
    * them from here: it passes them back to `coeffsBackward` and disposes them afterwards.
    */
   saved: TensorInfo[];
+}
+
+/** coeffsForward's result plus the pre step of the same x with this call's hPre. */
+export interface CoeffsPreForwardResult extends CoeffsForwardResult {
+  /**
+   * [N, c] in x's dtype: what `preForward(x viewed [N, hc, c], hPre)` gives for this call's hPre,
+   * bit for bit. Core owns it from here.
+   */
+  xIn: TensorInfo;
 }
 
 export interface CoeffsBackwardArgs {
@@ -145,15 +142,21 @@ export interface MhcKernels extends MhcV4Kernels, MhcCrossLayerKernels {
    * streams; f is read at its own precision). Without it core casts f to x's dtype first.
    */
   readonly mixedPostResDTypes?: boolean;
-  /**
-   * The coefficients of x. With `args.withPre` the backend may also return `xIn`, the pre step
-   * xIn[n, :] = Σ_s hPre[n, s] · x[n, s, :] computed in the same pass over x (one full read of x
-   * less per layer forward). This is optional: a backend that ignores the flag returns no xIn and
-   * core then calls `preForward` itself; a backend may return xIn only for some shapes or dtypes.
-   * Gradients are unaffected: core records the same pre node either way (its backward is
-   * `preBackward`). Without the flag a backend returns no xIn (core would dispose it unused).
-   */
+  /** The coefficients of x [N, K]. */
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult;
+  /**
+   * Optional fused kernel: coeffsForward and then preForward(x, hPre) in one pass over x (one full
+   * read of x less per layer forward). Core calls it only where `supportsCoeffsPre(args)` is true,
+   * and records the same autograd nodes as for the two kernels, so gradients are unaffected (the
+   * backward is coeffsBackward and preBackward). Its outputs must equal the two kernels' bit for
+   * bit except hPre/hPost/hRes/saved, which may differ by f32 summation order.
+   */
+  coeffsPreForward?(args: CoeffsForwardArgs): CoeffsPreForwardResult;
+  /**
+   * Whether coeffsPreForward takes these arguments (a backend may fuse only some shapes or dtypes).
+   * Required with coeffsPreForward.
+   */
+  supportsCoeffsPre?(args: CoeffsForwardArgs): boolean;
   coeffsBackward(args: CoeffsBackwardArgs): CoeffsBackwardResult;
   /** xIn[n, :] = Σ_s hPre[n, s] · x[n, s, :]. x [N, hc, c], hPre [N, hc] -> [N, c] */
   preForward(x: TensorInfo, hPre: TensorInfo): TensorInfo;

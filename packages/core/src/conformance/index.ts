@@ -4,6 +4,7 @@ import { defaultFixturesDir, defaultV4FixturesDir, defaultXLayerFixturesDir, loa
 import { runProperties } from './properties.js';
 import { type Check, runGoldenCase } from './run-golden.js';
 
+export { compareLayerPaths, type DeviceCheckOptions, runDeviceChecks } from './device-checks.js';
 export * from './fixtures.js';
 export { runProperties } from './properties.js';
 export { type Check, runGoldenCase } from './run-golden.js';

@@ -6,7 +6,7 @@ import { writeInto } from '../nn/param-io.js';
 import { fromStorage } from '../ops/creation.js';
 import { add, mul } from '../ops/elementwise.js';
 import { matmul } from '../ops/linalg.js';
-import { mhcCoeffs, mhcCoeffsAndPre, mhcPostRes, mhcPre } from '../ops/mhc.js';
+import { mhcCoeffs, mhcCoeffsPre, mhcPostRes, mhcPre } from '../ops/mhc.js';
 import { sum } from '../ops/reduce.js';
 import { keep, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -192,7 +192,7 @@ async function runApply(be: Backend, c: ApplyCase): Promise<Check[]> {
 
 /**
  * How a layer case computes coefficients and pre: 'layer' as LigerMHC and mhcForward do
- * (mhcCoeffsAndPre: pre fused into the coefficient pass where the backend offers it), 'separate'
+ * (mhcCoeffsPre: pre fused into the coefficient pass where the backend offers it), 'separate'
  * as mhcCoeffs then mhcPre.
  */
 type LayerPath = 'layer' | 'separate';
@@ -224,7 +224,7 @@ async function runLayer(
       return { coeffs, xIn: mhcPre(x, coeffs.hPre, opts) };
     };
     const { coeffs: h, xIn } =
-      path === 'layer' ? mhcCoeffsAndPre(x, phi, b, alphaPre, alphaPost, alphaRes, opts) : separate();
+      path === 'layer' ? mhcCoeffsPre(x, phi, b, alphaPre, alphaPost, alphaRes, opts) : separate();
     const f = matmul(xIn, weight, { transB: true });
     const out = mhcPostRes(x, f, h.hPost, h.hRes, opts);
     backwardExact(be, out, c.cotangents.out, xd);

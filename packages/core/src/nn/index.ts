@@ -2,6 +2,7 @@ export * from './checkpoint.js';
 export * from './layers.js';
 export * from './liger-mhc.js';
 export * from './liger-mhc-stack.js';
+export * from './mhc-implementation.js';
 export * from './mini-lm.js';
 export * from './module.js';
 export * from './recompute.js';

@@ -1,23 +1,25 @@
 import type { Backend } from '../backend/contract.js';
 import type { FloatDType } from '../dtype.js';
 import { AllocationError, ArgumentError, ShapeError } from '../errors.js';
-import { needsGrad } from '../ops/dispatch.js';
 import {
   cast,
   full,
   type MhcCoefficients,
   type MhcOptions,
+  pickMhcOptions,
   randn,
   resolveMhcOptions,
   zeros,
 } from '../ops/index.js';
-import { mhcApplyAfterPre, mhcCoeffs, mhcCoeffsAndPre, mhcPostRes, mhcPre } from '../ops/mhc.js';
+import { callLayerChecked, type MhcCoefficientsAndPre } from '../ops/mhc.js';
 import { type MhcBoundary, mhcPostResCoeffsPre } from '../ops/mhc-cross-layer.js';
+import type { MhcParams } from '../ops/mhc-unfused.js';
 import { MAX_TENSOR_ELEMENTS } from '../tensor/shape.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { isTensor, type Tensor } from '../tensor/tensor.js';
 import { checkNumber, fmt } from '../util/options.js';
 import type { Random } from '../util/random.js';
-import { callLayer, checkLayer, type LayerLike, type TensorLayer } from './layers.js';
+import { checkLayer, type LayerLike, type TensorLayer } from './layers.js';
+import { FUSED_MHC, type MhcImplementation } from './mhc-implementation.js';
 import { effectiveMethod, Module } from './module.js';
 
 export interface LigerMHCOptions extends MhcOptions {
@@ -31,30 +33,38 @@ export interface LigerMHCOptions extends MhcOptions {
   alphaInit?: number;
   backend?: string | Backend;
   rng?: Random;
+  /** Use these tensors as parameters instead of fresh ones (shared, not copied). */
+  params?: MhcParams;
+  /** Which ops compute the layer (default FUSED_MHC, the backend's fused kernels). */
+  implementation?: MhcImplementation;
 }
 
 /** The keys of LigerMHCOptions besides the mHC options. */
-export const LIGER_MHC_OWN_KEYS = ['hc', 'c', 'phiDtype', 'alphaInit', 'backend', 'rng'] as const;
+export const LIGER_MHC_OWN_KEYS = [
+  'hc',
+  'c',
+  'phiDtype',
+  'alphaInit',
+  'backend',
+  'rng',
+  'params',
+  'implementation',
+] as const;
 
 /** What a sublayer's entry gives: its coefficients and its layer input. */
-export interface MhcBoundaryEntry {
-  coeffs: MhcCoefficients;
-  xIn: Tensor;
-}
+export type MhcBoundaryEntry = MhcCoefficientsAndPre;
 
-/** forward()'s request to the base coefficients(): pre of x, and the hPre it was computed with. */
-interface PreRequest {
-  x: Tensor;
-  hPre?: Tensor;
-  xIn?: Tensor;
-}
+const PARAM_NAMES = ['phi', 'b', 'alphaPre', 'alphaPost', 'alphaRes'] as const;
 
 /**
- * mHC around any layer [..., c] -> [..., c]: x [..., hc, c] -> coefficients (fused) -> pre ->
- * layer -> post_res -> [..., hc, c]. Parameters: phi [hc·c, hc²+2hc] (randn·0.02; [hc²+2hc, hc·c],
+ * mHC around any layer [..., c] -> [..., c]: x [..., hc, c] -> coefficients -> pre -> layer ->
+ * post_res -> [..., hc, c]. Parameters: phi [hc·c, hc²+2hc] (randn·0.02; [hc²+2hc, hc·c],
  * DeepSeek-V4's hc_*_fn layout, with `preset: 'deepseek-v4'` or phiLayout 'deepseek'), b [hc²+2hc]
  * (f32 zeros), alphaPre / alphaPost / alphaRes (f32 scalars). `preset` sets the conventions
  * (mhc-presets.ts); the layer input is cast to the dtype of the layer's first parameter, as in Liger.
+ * `implementation` picks the ops (FUSED_MHC by default, UNFUSED_MHC, or mhcImplementation's mix);
+ * parameters, names, initialisation and options are the same whichever runs, so a state dict
+ * moves between them and a module can share another's tensors (`params`).
  */
 export class LigerMHC extends Module implements TensorLayer {
   readonly hc: number;
@@ -67,15 +77,10 @@ export class LigerMHC extends Module implements TensorLayer {
   alphaRes: Tensor;
   /** The wrapped layer (a Module is registered as child 'layer'). */
   layer: LayerLike;
-  /** The last forward's coefficients are not kept; this hook lets tools observe them. */
+  /** The last forward's coefficients are not kept; this hook lets tools observe them (read only). */
   onCoefficients: ((c: MhcCoefficients) => void) | null = null;
-  /**
-   * Set by forward() around its coefficients(x) call: the base coefficients() then also computes
-   * xIn = pre(x, hPre) (in the coefficient pass where the backend offers it, see mhcCoeffsAndPre)
-   * and leaves it here. A subclass's coefficients() that calls super.coefficients(x) keeps this;
-   * one that does not, or returns another hPre, gets the separate mhcPre (forward checks both).
-   */
-  private preRequest: PreRequest | null = null;
+  /** The ops forward() runs (fused kernels, unfused generic ops, or a mix). */
+  readonly implementation: MhcImplementation;
 
   constructor(layer: LayerLike, options: LigerMHCOptions) {
     super();
@@ -87,76 +92,127 @@ export class LigerMHC extends Module implements TensorLayer {
     if (!Number.isInteger(hc) || hc < 1) throw new ArgumentError('hc', `expected an integer >= 1, got ${hc}`);
     if (!Number.isInteger(c) || c < 1) throw new ArgumentError('c', `expected an integer >= 1, got ${c}`);
     // φ is the largest tensor: refuse an impossible one by its size before allocating anything.
-    const mm = hc * hc + 2 * hc;
-    if (hc * c * mm > MAX_TENSOR_ELEMENTS)
+    const m = hc * hc + 2 * hc;
+    if (hc * c * m > MAX_TENSOR_ELEMENTS)
       throw new AllocationError(
         'hc',
-        [hc * c, mm],
-        hc * c * mm,
-        hc * c * mm * 4,
+        [hc * c, m],
+        hc * c * m,
+        hc * c * m * 4,
         `φ of hc=${hc}, c=${c} exceeds ${MAX_TENSOR_ELEMENTS} elements`,
       );
     if (options.alphaInit !== undefined) checkNumber('options.alphaInit', options.alphaInit);
+    const { phiDtype, alphaInit, backend, rng, params, implementation } = options;
+    if (implementation !== undefined) checkImplementation(implementation);
+    // In the preset's layout: [hc·c, M] for Liger, V4's hc_*_fn [M, hc·c] for 'deepseek-v4'.
+    const phiShape = resolved.phiLayout === 'deepseek' ? [m, hc * c] : [hc * c, m];
+    if (params !== undefined) checkParams(params, phiShape, m);
     if (hc > 16)
       console.warn(
         `LigerMHC: hc=${hc} > 16; Sinkhorn on ${hc}x${hc} matrices per token is slow and rarely useful`,
       );
     this.hc = hc;
     this.c = c;
-    const { hc: _h, c: _c, phiDtype, alphaInit, backend, rng, ...mhc } = options;
-    this.options = mhc;
-    const m = hc * hc + 2 * hc;
+    this.options = pickMhcOptions(options);
+    this.implementation = implementation ?? FUSED_MHC;
     const a = alphaInit ?? 0.01;
-    this.phi = this.registerParameter(
-      'phi',
-      // In the preset's layout: [hc·c, M] for Liger, V4's hc_*_fn [M, hc·c] for 'deepseek-v4'.
-      randn(resolved.phiLayout === 'deepseek' ? [m, hc * c] : [hc * c, m], {
-        dtype: phiDtype ?? 'f32',
-        std: 0.02,
-        backend,
-        rng,
-      }),
-    );
-    this.b = this.registerParameter('b', zeros([m], { dtype: 'f32', backend }));
-    this.alphaPre = this.registerParameter('alphaPre', full([], a, { dtype: 'f32', backend }));
-    this.alphaPost = this.registerParameter('alphaPost', full([], a, { dtype: 'f32', backend }));
-    this.alphaRes = this.registerParameter('alphaRes', full([], a, { dtype: 'f32', backend }));
+    const p = params ?? {
+      phi: randn(phiShape, { dtype: phiDtype ?? 'f32', std: 0.02, backend, rng }),
+      b: zeros([m], { dtype: 'f32', backend }),
+      alphaPre: full([], a, { dtype: 'f32', backend }),
+      alphaPost: full([], a, { dtype: 'f32', backend }),
+      alphaRes: full([], a, { dtype: 'f32', backend }),
+    };
+    // registerParameter marks requiresGrad; shared tensors keep the flag they came with.
+    const flags = PARAM_NAMES.map((k) => p[k].requiresGrad);
+    this.phi = this.registerParameter('phi', p.phi);
+    this.b = this.registerParameter('b', p.b);
+    this.alphaPre = this.registerParameter('alphaPre', p.alphaPre);
+    this.alphaPost = this.registerParameter('alphaPost', p.alphaPost);
+    this.alphaRes = this.registerParameter('alphaRes', p.alphaRes);
+    if (params) for (const [i, k] of PARAM_NAMES.entries()) p[k].requiresGrad = flags[i]!;
     this.layer = layer;
     if (layer instanceof Module) this.registerModule('layer', layer);
   }
 
+  /** The parameter tensors by name (the live tensors, as another module's `params` option takes them). */
+  get params(): MhcParams {
+    const { phi, b, alphaPre, alphaPost, alphaRes } = this;
+    return { phi, b, alphaPre, alphaPost, alphaRes };
+  }
+
+  /** The coefficients of x as forward() computes them (the implementation's coeffs). */
   coefficients(x: Tensor): MhcCoefficients {
     this.checkInput(x);
-    const params = [this.phi, this.b, this.alphaPre, this.alphaPost, this.alphaRes] as const;
-    const req = this.preRequest;
-    if (req?.x !== x || req.xIn) return mhcCoeffs(x, ...params, this.options);
-    const { coeffs, xIn } = mhcCoeffsAndPre(x, ...params, this.options);
-    req.hPre = coeffs.hPre;
-    req.xIn = xIn;
-    return coeffs;
+    return this.implementation.coeffs(x, this.params, this.options);
   }
 
   forward(x: Tensor): Tensor {
-    const req: PreRequest = { x };
-    this.preRequest = req;
-    let coeffs: MhcCoefficients;
-    try {
-      coeffs = this.coefficients(x);
-    } finally {
-      this.preRequest = null;
-    }
+    const { coeffs, xIn } = this.enter(x);
     this.onCoefficients?.(coeffs);
-    let xIn = req.xIn ?? null;
-    // Keep the early xIn only if it is what mhcPre would give here: same hPre (an overridden
-    // coefficients() or the hook may substitute one) and the same node or none (the hook may change
-    // requiresGrad).
-    if (xIn && (req.hPre !== coeffs.hPre || (xIn.gradFn !== null) !== needsGrad(x, coeffs.hPre))) {
-      xIn.gradFn?.release();
-      xIn.dispose();
-      xIn = null;
+    return this.exit(x, this.branch(xIn), coeffs);
+  }
+
+  /**
+   * Whether a stack may run this sublayer in steps (enter, branch, exit / exitInto) and fuse its
+   * entry with the previous sublayer's exit (forwardMhcStack): true when forward() is LigerMHC's
+   * own and no coefficient hook waits for the coefficients (the steps do not call it).
+   */
+  crossLayerReady(): boolean {
+    return this.onCoefficients === null && effectiveMethod(this, 'forward') === LigerMHC.prototype.forward;
+  }
+
+  /**
+   * forward()'s first step: the coefficients of x and the layer input pre(x, hPre), in one pass over
+   * x where the implementation and the backend fuse them.
+   */
+  enter(x: Tensor): MhcBoundaryEntry {
+    this.checkInput(x);
+    return this.implementation.coeffsPre(x, this.params, this.options);
+  }
+
+  /** forward()'s second step: the wrapped layer on xIn (cast as Liger casts it), checked [..., c]. */
+  branch(xIn: Tensor): Tensor {
+    return callLayerChecked(this.layer, this.layerInput(xIn));
+  }
+
+  /** forward()'s last step: the new streams post_res(x, f). */
+  exit(x: Tensor, f: Tensor, coeffs: MhcCoefficients): Tensor {
+    return this.implementation.postRes(x, f, coeffs.hPost, coeffs.hRes, this.options);
+  }
+
+  /**
+   * This sublayer's exit followed by `next`'s entry: one boundary op (mhcPostResCoeffsPre: post_res
+   * with this sublayer's orientation, then next's coefficients and pre of the new streams) when both
+   * run the fused kernels, else exit then next.enter.
+   */
+  exitInto(x: Tensor, f: Tensor, coeffs: MhcCoefficients, next: LigerMHC): MhcBoundary {
+    if (next.hc !== this.hc || next.c !== this.c)
+      throw new ShapeError('next', `a LigerMHC with hc=${this.hc}, c=${this.c} (this sublayer's streams)`, [
+        next.hc,
+        next.c,
+      ]);
+    if (this.implementation !== FUSED_MHC || next.implementation !== FUSED_MHC) {
+      const xOut = this.exit(x, f, coeffs);
+      return { xOut, ...next.enter(xOut) };
     }
-    xIn ??= mhcPre(x, coeffs.hPre, this.options);
-    return mhcApplyAfterPre(x, this.layerInput(xIn), (t) => callLayer(this.layer, t), coeffs, this.options);
+    const orientation = resolveMhcOptions(this.options).orientation;
+    const p = next.params;
+    return mhcPostResCoeffsPre(
+      x,
+      f,
+      coeffs.hPost,
+      coeffs.hRes,
+      p.phi,
+      p.b,
+      p.alphaPre,
+      p.alphaPost,
+      p.alphaRes,
+      {
+        ...next.options,
+        orientation,
+      },
+    );
   }
 
   /** Liger's rule: the layer input is cast to the dtype of the layer's first parameter. */
@@ -168,59 +224,6 @@ export class LigerMHC extends Module implements TensorLayer {
     return castIn;
   }
 
-  /**
-   * Whether a stack may run this sublayer in steps (enter, branch, exit / exitInto) and fuse its
-   * entry with the previous sublayer's exit (forwardMhcStack): true when forward() is LigerMHC's
-   * own, with no coefficient hook or override that could change what the steps compute.
-   */
-  crossLayerReady(): boolean {
-    return (
-      this.onCoefficients === null &&
-      this.coefficients === LigerMHC.prototype.coefficients &&
-      effectiveMethod(this, 'forward') === LigerMHC.prototype.forward
-    );
-  }
-
-  /** forward()'s first step: the coefficients of x and the layer input pre(x, hPre). */
-  enter(x: Tensor): MhcBoundaryEntry {
-    this.checkInput(x);
-    const params = [this.phi, this.b, this.alphaPre, this.alphaPost, this.alphaRes] as const;
-    return mhcCoeffsAndPre(x, ...params, this.options);
-  }
-
-  /** forward()'s second step: the wrapped layer on xIn (cast as forward casts it), checked [..., c]. */
-  branch(xIn: Tensor): Tensor {
-    const input = this.layerInput(xIn);
-    const f = callLayer(this.layer, input);
-    if (f.rank !== input.rank || f.shape.some((d, i) => d !== input.shape[i]))
-      throw new ShapeError(
-        'layer output',
-        `[${input.shape.join(', ')}] (the layer must map [..., c] to [..., c])`,
-        f.shape,
-      );
-    return f;
-  }
-
-  /** forward()'s last step: the new streams post_res(x, f). */
-  exit(x: Tensor, f: Tensor, coeffs: MhcCoefficients): Tensor {
-    return mhcPostRes(x, f, coeffs.hPost, coeffs.hRes, this.options);
-  }
-
-  /**
-   * This sublayer's exit fused with `next`'s entry (mhcPostResCoeffsPre): post_res with this
-   * sublayer's orientation, then next's coefficients and pre of the new streams.
-   */
-  exitInto(x: Tensor, f: Tensor, coeffs: MhcCoefficients, next: LigerMHC): MhcBoundary {
-    if (next.hc !== this.hc || next.c !== this.c)
-      throw new ShapeError('next', `a LigerMHC with hc=${this.hc}, c=${this.c} (this sublayer's streams)`, [
-        next.hc,
-        next.c,
-      ]);
-    const orientation = resolveMhcOptions(this.options).orientation;
-    const params = [next.phi, next.b, next.alphaPre, next.alphaPost, next.alphaRes] as const;
-    return mhcPostResCoeffsPre(x, f, coeffs.hPost, coeffs.hRes, ...params, { ...next.options, orientation });
-  }
-
   private checkInput(x: Tensor): void {
     if (x.rank < 2 || x.shape[x.rank - 2] !== this.hc || x.shape[x.rank - 1] !== this.c)
       throw new ShapeError(
@@ -229,4 +232,36 @@ export class LigerMHC extends Module implements TensorLayer {
         x.shape,
       );
   }
+}
+
+function checkImplementation(impl: unknown): asserts impl is MhcImplementation {
+  const i = impl as Partial<Record<keyof MhcImplementation, unknown>> | null;
+  const ok =
+    i !== null &&
+    typeof i === 'object' &&
+    typeof i.coeffs === 'function' &&
+    typeof i.coeffsPre === 'function' &&
+    typeof i.postRes === 'function';
+  if (!ok)
+    throw new ArgumentError(
+      'options.implementation',
+      `expected FUSED_MHC, UNFUSED_MHC or mhcImplementation(...) (coeffs, coeffsPre and postRes functions), got ${fmt(impl)}`,
+    );
+}
+
+/** Shared parameters: the five tensors, φ in the preset's layout and b [M]. */
+function checkParams(params: unknown, phiShape: number[], m: number): asserts params is MhcParams {
+  if (params === null || typeof params !== 'object')
+    throw new ArgumentError(
+      'options.params',
+      `expected { phi, b, alphaPre, alphaPost, alphaRes }, got ${fmt(params)}`,
+    );
+  const p = params as Record<string, unknown>;
+  for (const k of PARAM_NAMES)
+    if (!isTensor(p[k]))
+      throw new ArgumentError(`options.params.${k}`, `expected a Tensor, got ${fmt(p[k])}`);
+  const { phi, b } = params as MhcParams;
+  if (phi.rank !== 2 || phi.shape[0] !== phiShape[0] || phi.shape[1] !== phiShape[1])
+    throw new ShapeError('params.phi', `[${phiShape.join(', ')}]`, phi.shape);
+  if (b.rank !== 1 || b.shape[0] !== m) throw new ShapeError('params.b', `[${m}]`, b.shape);
 }

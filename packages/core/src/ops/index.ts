@@ -6,12 +6,14 @@ export * from './creation.js';
 export * from './elementwise.js';
 export * from './layout.js';
 export * from './linalg.js';
-// Explicit: mhc.js also holds core-internal helpers (mhcCoeffsAndPre, mhcApplyAfterPre).
+// Explicit: mhc.js also holds core-internal helpers (callLayerChecked).
 export {
   type MhcCoefficients,
+  type MhcCoefficientsAndPre,
   type MhcLayerFn,
   mhcApply,
   mhcCoeffs,
+  mhcCoeffsPre,
   mhcForward,
   mhcPostRes,
   mhcPre,
@@ -20,6 +22,7 @@ export {
 export { hasCrossLayerKernels, type MhcBoundary, mhcPostResCoeffsPre } from './mhc-cross-layer.js';
 export * from './mhc-options.js';
 export * from './mhc-presets.js';
+export * from './mhc-unfused.js';
 export { mhcExpand, mhcHead, mhcPreNorm } from './mhc-v4.js';
 export * from './nn-ops.js';
 export * from './reduce.js';

@@ -9,7 +9,7 @@ import { transpose } from './layout.js';
 import {
   checkCoeffParams,
   type MhcCoefficients,
-  mhcCoeffsAndPre,
+  mhcCoeffsPre,
   mhcPostRes,
   Temps,
   takeAccumulated,
@@ -74,7 +74,7 @@ export function mhcPostResCoeffsPre(
   // mhcPostRes knows how to run that case without rounding f through x's dtype.
   if (!hasCrossLayerKernels(be) || (f.dtype !== x.dtype && !be.mhc.mixedPostResDTypes)) {
     const xOut = mhcPostRes(x, f, hPost, hRes, options);
-    const { coeffs, xIn } = mhcCoeffsAndPre(xOut, phi, b, alphaPre, alphaPost, alphaRes, options);
+    const { coeffs, xIn } = mhcCoeffsPre(xOut, phi, b, alphaPre, alphaPost, alphaRes, options);
     return { xOut, coeffs, xIn };
   }
   return fusedBoundary(be, x, f, hPost, hRes, phi, b, alphaPre, alphaPost, alphaRes, options);

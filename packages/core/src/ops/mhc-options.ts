@@ -53,6 +53,11 @@ export const MHC_OPTION_KEYS = [
   'checkFinite',
 ] as const satisfies readonly (keyof MhcOptions)[];
 
+// Fails to compile when a key of MhcOptions is missing from the list above.
+type MissingMhcKey = Exclude<keyof MhcOptions, (typeof MHC_OPTION_KEYS)[number]>;
+const _everyMhcKey: [MissingMhcKey] extends [never] ? true : MissingMhcKey = true;
+void _everyMhcKey;
+
 /** The mHC options of a larger option bag (a model's config), leaving out its other keys. */
 export function pickMhcOptions(o: MhcOptions): MhcOptions {
   const out: Record<string, unknown> = {};

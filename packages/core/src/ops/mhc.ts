@@ -1,6 +1,9 @@
 import type { TakeGrad } from '../autograd/node.js';
+import { runCoeffsPre } from '../backend/coeffs-pre.js';
 import type { Backend, TensorInfo } from '../backend/contract.js';
+import type { CoeffsForwardArgs, CoeffsForwardResult } from '../backend/mhc-kernels.js';
 import { ArgumentError, BackendError, ShapeError } from '../errors.js';
+import type { LayerLike } from '../nn/layers.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { isTensor } from '../tensor/tensor.js';
@@ -119,13 +122,11 @@ export interface MhcCoefficientsAndPre {
 }
 
 /**
- * Internal (not exported from the package): mhcCoeffs followed by mhcPre(x, hPre) on the same x,
- * as the layer forward does. Asks the backend for pre in the coefficient pass (CoeffsForwardArgs
- * withPre, one read of x less); when it returns xIn, xIn gets exactly the node mhcPre would record
- * (recordPre, under the same needsGrad(x, hPre) condition), otherwise mhcPre runs as usual. Values,
- * graph and gradients are those of the two separate calls (up to the backend's rounding of xIn).
+ * mhcCoeffs followed by mhcPre(x, hPre) on the same x, as a layer forward runs them: in one pass
+ * over x where the backend has the fused kernel for these arguments (runCoeffsPre chooses). Values,
+ * graph (the same 'mhcCoeffs' and 'mhcPre' nodes) and gradients are those of the two separate calls.
  */
-export function mhcCoeffsAndPre(
+export function mhcCoeffsPre(
   x: Tensor,
   phi: Tensor,
   b: Tensor,
@@ -135,15 +136,11 @@ export function mhcCoeffsAndPre(
   options: MhcOptions = {},
 ): MhcCoefficientsAndPre {
   const { coeffs, xIn } = coeffsImpl(x, phi, b, alphaPre, alphaPost, alphaRes, options, true);
-  if (xIn === null) return { coeffs, xIn: mhcPre(x, coeffs.hPre, options) };
-  recordPre(backendOf({ x }), x, coeffs.hPre, xIn);
-  return { coeffs, xIn };
+  recordPre(backendOf({ x }), x, coeffs.hPre, xIn!);
+  return { coeffs, xIn: xIn! };
 }
 
-/**
- * mhcCoeffs; with `withPre`, also the backend's fused pre output wrapped as [..., c] (null when the
- * backend did not return one). An xIn the caller did not ask for is disposed.
- */
+/** mhcCoeffs; with `andPre` also xIn = pre(x, hPre) (runCoeffsPre) as [..., c], without its node. */
 function coeffsImpl(
   x: Tensor,
   phi: Tensor,
@@ -152,7 +149,7 @@ function coeffsImpl(
   alphaPost: Tensor,
   alphaRes: Tensor,
   options: MhcOptions,
-  withPre: boolean,
+  andPre: boolean,
 ): { coeffs: MhcCoefficients; xIn: Tensor | null } {
   const be = backendOf({ x, phi, b, alphaPre, alphaPost, alphaRes });
   const o = resolveMhcOptions(options);
@@ -179,7 +176,7 @@ function coeffsImpl(
   const config = coeffsConfig(hc, o);
   const grad = needsGrad(x, phi, b, alphaPre, alphaPost, alphaRes);
   const scalar = (t: Tensor) => viewInfo(t, []);
-  const res = be.mhc.coeffsForward({
+  const args: CoeffsForwardArgs = {
     x: viewInfo(x, [n, k]),
     phi,
     ...(phiLayout === 'deepseek' ? { phiLayout } : {}),
@@ -189,11 +186,13 @@ function coeffsImpl(
     alphaRes: scalar(alphaRes),
     config,
     save: grad ? o.sinkhornSave : 'none',
-    withPre,
-  });
+  };
+  const res: CoeffsForwardResult & { xIn?: TensorInfo } = andPre
+    ? runCoeffsPre(be.mhc, args)
+    : be.mhc.coeffsForward(args);
   if (res.xIn && (res.xIn.dtype !== x.dtype || sizeOf(res.xIn.shape) !== n * c))
     throw new BackendError(
-      `${be.name}: coeffsForward returned xIn ${res.xIn.dtype} [${res.xIn.shape.join(', ')}], expected ${x.dtype} [${n}, ${c}]`,
+      `${be.name}: coeffsPreForward returned xIn ${res.xIn.dtype} [${res.xIn.shape.join(', ')}], expected ${x.dtype} [${n}, ${c}]`,
     );
   const hPre = wrap(be, viewInfo(res.hPre, [...outer, hc]));
   const hPost = wrap(be, viewInfo(res.hPost, [...outer, hc]));
@@ -201,11 +200,10 @@ function coeffsImpl(
   const saved = res.saved.map((s) => wrap(be, s));
   // coeffs sees x as [N, K]; the fused pre output comes back as [N, c] and is shaped [..., c].
   const xIn = res.xIn ? wrap(be, viewInfo(res.xIn, [...outer, c])) : null;
-  if (xIn && !withPre) xIn.dispose();
   if (!grad) {
     for (const s of saved) s.dispose();
     temps.dispose();
-    return { coeffs: { hPre, hPost, hRes }, xIn: withPre ? xIn : null };
+    return { coeffs: { hPre, hPost, hRes }, xIn };
   }
 
   const keep = [x, phi, b, alphaPre, alphaPost, alphaRes, hPre, hPost, hRes].map(saveForBackward);
@@ -265,7 +263,7 @@ function coeffsImpl(
     },
   });
   temps.dispose();
-  return { coeffs: { hPre, hPost, hRes }, xIn: withPre ? xIn : null };
+  return { coeffs: { hPre, hPost, hRes }, xIn };
 }
 
 /**
@@ -292,7 +290,7 @@ export function mhcPre(x: Tensor, hPre: Tensor, _options: Pick<MhcOptions, 'allo
 
 /**
  * The autograd node of xIn = pre(x, hPre), x [..., hc, c], hPre [..., hc], xIn [..., c]: the one
- * implementation for mhcPre and the fused coefficients + pre path. Records nothing unless
+ * implementation for mhcPre and mhcCoeffsPre. Records nothing unless
  * needsGrad(x, hPre).
  */
 function recordPre(be: Backend, x: Tensor, hPre: Tensor, xIn: Tensor): void {
@@ -420,7 +418,8 @@ export function mhcApply(
 ): Tensor {
   checkLayer('layer', layer);
   checkCoefficients(coeffs);
-  return mhcApplyAfterPre(x, mhcPre(x, coeffs.hPre, options), layer, coeffs, options);
+  const xIn = mhcPre(x, coeffs.hPre, options);
+  return mhcPostRes(x, callLayerChecked(layer, xIn), coeffs.hPost, coeffs.hRes, options);
 }
 
 /** coeffs must be what mhcCoeffs returns: hPre, hPost and hRes tensors. */
@@ -432,17 +431,8 @@ function checkCoefficients(coeffs: unknown): asserts coeffs is MhcCoefficients {
     if (!isTensor(c[k])) throw new ArgumentError(`coeffs.${k}`, `expected a Tensor, got ${fmt(c[k])}`);
 }
 
-/**
- * Internal (not exported from the package): the rest of mhcApply once xIn = pre(x, coeffs.hPre) is
- * known (e.g. from mhcCoeffsAndPre): f = layer(xIn), xOut = post_res(x, f).
- */
-export function mhcApplyAfterPre(
-  x: Tensor,
-  xIn: Tensor,
-  layer: MhcLayerFn,
-  coeffs: MhcCoefficients,
-  options: Pick<MhcOptions, 'allowFp32' | 'orientation'> = {},
-): Tensor {
+/** f = layer(xIn), which must return a tensor of xIn's shape. */
+export function callLayerChecked(layer: LayerLike, xIn: Tensor): Tensor {
   const f = callLayer(layer, xIn);
   if (f.rank !== xIn.rank || f.shape.some((d, i) => d !== xIn.shape[i]))
     throw new ShapeError(
@@ -450,13 +440,10 @@ export function mhcApplyAfterPre(
       `[${xIn.shape.join(', ')}] (the layer must map [..., c] to [..., c])`,
       f.shape,
     );
-  return mhcPostRes(x, f, coeffs.hPost, coeffs.hRes, options);
+  return f;
 }
 
-/**
- * The whole mHC layer: coefficients from x, then pre -> layer -> post_res. Pre runs in the
- * coefficient pass where the backend offers it (see mhcCoeffsAndPre).
- */
+/** The whole mHC layer: mhcCoeffsPre, then layer -> post_res. */
 export function mhcForward(
   x: Tensor,
   layer: MhcLayerFn,
@@ -468,8 +455,8 @@ export function mhcForward(
   options: MhcOptions = {},
 ): Tensor {
   checkLayer('layer', layer);
-  const { coeffs, xIn } = mhcCoeffsAndPre(x, phi, b, alphaPre, alphaPost, alphaRes, options);
-  return mhcApplyAfterPre(x, xIn, layer, coeffs, options);
+  const { coeffs, xIn } = mhcCoeffsPre(x, phi, b, alphaPre, alphaPost, alphaRes, options);
+  return mhcPostRes(x, callLayerChecked(layer, xIn), coeffs.hPost, coeffs.hRes, options);
 }
 
 /**

@@ -6,8 +6,6 @@ import {
   type BinaryOp,
   broadcastShapes,
   type CrossEntropyResult,
-  checkAttention,
-  checkAttentionBackward,
   type DType,
   type GenericKernels,
   type MatmulOptions,
@@ -28,9 +26,8 @@ import {
   expectShape,
   rowMajorStrides,
 } from '../validate.js';
-
-/** Largest head dim of the fused attention kernels (their per-thread register capacity). */
-const ATTN_MAX_D = 256;
+import { attentionBackward, attentionForward } from './attention.js';
+import { adamwStep, sgdStep } from './optim.js';
 
 const BINARY: Readonly<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3 };
 const UNARY: Readonly<Record<UnaryOp, number>> = {
@@ -420,41 +417,8 @@ export class CudaGenericKernels implements GenericKernels {
     return out;
   }
 
-  private attentionDims(q: TensorInfo, k: TensorInfo, v: TensorInfo, scale: number) {
-    for (const [name, t] of [
-      ['q', q],
-      ['k', k],
-      ['v', v],
-    ] as const)
-      this.be.buf(t, name);
-    const dims = checkAttention(q, k, v, scale);
-    if (dims.d > ATTN_MAX_D)
-      throw new ShapeError('q', `a head dim D <= ${ATTN_MAX_D} for fused attention`, q.shape);
-    return dims;
-  }
-
   attention(q: TensorInfo, k: TensorInfo, v: TensorInfo, causal: boolean, scale: number): AttentionResult {
-    const { batch, tq, tk, d } = this.attentionDims(q, k, v, scale);
-    const out = this.be.output(q.shape, q.dtype);
-    const lse = this.be.output(q.shape.slice(0, -1), 'f32');
-    try {
-      this.be.launch(
-        'attention',
-        [
-          this.be.buf(q, 'q'),
-          this.be.buf(k, 'k'),
-          this.be.buf(v, 'v'),
-          this.be.buf(out, 'out'),
-          this.be.buf(lse, 'lse'),
-        ],
-        [DTYPE_CODE[q.dtype], batch, tq, tk, d, causal ? 1 : 0, scale],
-      );
-    } catch (e) {
-      this.be.disposeData(out.handle);
-      this.be.disposeData(lse.handle);
-      throw e;
-    }
-    return { out, lse };
+    return attentionForward(this.be, q, k, v, causal, scale);
   }
 
   attentionBackward(
@@ -467,42 +431,7 @@ export class CudaGenericKernels implements GenericKernels {
     causal: boolean,
     scale: number,
   ): AttentionGrads {
-    const { batch, tq, tk, d } = this.attentionDims(q, k, v, scale);
-    this.be.buf(grad, 'grad');
-    this.be.buf(out, 'out');
-    this.be.buf(lse, 'lse');
-    checkAttentionBackward(grad, q, out, lse);
-    // Without queries no key gets a gradient: zeros, and no kernel reads the empty buffers.
-    const empty = batch * tq === 0 || d === 0;
-    const gradQ = this.be.output(q.shape, q.dtype, empty);
-    const gradK = this.be.output(k.shape, k.dtype, empty);
-    const gradV = this.be.output(v.shape, v.dtype, empty);
-    if (empty) return { gradQ, gradK, gradV };
-    const delta = this.be.output([batch * tq], 'f32');
-    try {
-      this.be.launch(
-        'attention_bwd',
-        [
-          this.be.buf(grad, 'grad'),
-          this.be.buf(q, 'q'),
-          this.be.buf(k, 'k'),
-          this.be.buf(v, 'v'),
-          this.be.buf(out, 'out'),
-          this.be.buf(lse, 'lse'),
-          this.be.buf(gradQ, 'gradQ'),
-          this.be.buf(gradK, 'gradK'),
-          this.be.buf(gradV, 'gradV'),
-          this.be.buf(delta, 'delta'),
-        ],
-        [DTYPE_CODE[q.dtype], batch, tq, tk, d, causal ? 1 : 0, scale],
-      );
-    } catch (e) {
-      for (const t of [gradQ, gradK, gradV]) this.be.disposeData(t.handle);
-      throw e;
-    } finally {
-      this.be.disposeData(delta.handle);
-    }
-    return { gradQ, gradK, gradV };
+    return attentionBackward(this.be, grad, q, k, v, out, lse, causal, scale);
   }
 
   rmsNorm(x: TensorInfo, weight: TensorInfo, eps: number): RmsNormResult {
@@ -555,47 +484,11 @@ export class CudaGenericKernels implements GenericKernels {
   }
 
   adamwStep(param: TensorInfo, grad: TensorInfo, m: TensorInfo, v: TensorInfo, p: AdamWParams): void {
-    expectFloat(param, 'param');
-    expectSameDType(param, 'param', grad, 'grad');
-    expectDType(m, 'm', 'f32');
-    expectDType(v, 'v', 'f32');
-    const n = sizeOf(param.shape);
-    for (const [nm, t] of [
-      ['grad', grad],
-      ['m', m],
-      ['v', v],
-    ] as const)
-      if (sizeOf(t.shape) !== n) throw new ShapeError(nm, `${n} elements like param`, t.shape);
-    if (!Number.isInteger(p.step) || p.step < 1)
-      throw new ArgumentError('step', `expected an integer >= 1, got ${p.step}`);
-    const bc1 = 1 - p.beta1 ** p.step;
-    const bc2 = 1 - p.beta2 ** p.step;
-    this.be.launch(
-      'adamw',
-      [this.be.buf(param, 'param'), this.be.buf(grad, 'grad'), this.be.buf(m, 'm'), this.be.buf(v, 'v')],
-      [DTYPE_CODE[param.dtype], n, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, bc1, bc2],
-    );
+    adamwStep(this.be, param, grad, m, v, p);
   }
 
   sgdStep(param: TensorInfo, grad: TensorInfo, momentumBuf: TensorInfo | null, p: SgdParams): void {
-    expectFloat(param, 'param');
-    expectSameDType(param, 'param', grad, 'grad');
-    const n = sizeOf(param.shape);
-    if (sizeOf(grad.shape) !== n) throw new ShapeError('grad', `${n} elements like param`, grad.shape);
-    if (momentumBuf) {
-      expectDType(momentumBuf, 'momentumBuf', 'f32');
-      if (sizeOf(momentumBuf.shape) !== n)
-        throw new ShapeError('momentumBuf', `${n} elements like param`, momentumBuf.shape);
-    }
-    this.be.launch(
-      'sgd',
-      [
-        this.be.buf(param, 'param'),
-        this.be.buf(grad, 'grad'),
-        momentumBuf ? this.be.buf(momentumBuf, 'momentumBuf') : null,
-      ],
-      [DTYPE_CODE[param.dtype], n, p.lr, p.momentum, p.weightDecay, p.nesterov ? 1 : 0],
-    );
+    sgdStep(this.be, param, grad, momentumBuf, p);
   }
 
   // ---- helpers ------------------------------------------------------------------------------------

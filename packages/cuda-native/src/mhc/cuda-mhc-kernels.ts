@@ -4,6 +4,7 @@ import {
   type CoeffsBackwardResult,
   type CoeffsForwardArgs,
   type CoeffsForwardResult,
+  type CoeffsPreForwardResult,
   type DType,
   type HeadBackwardArgs,
   type HeadBackwardResult,
@@ -59,7 +60,7 @@ export class CudaMhcKernels implements MhcKernels {
   readonly accumulatesGradX = true;
 
   /**
-   * Whether coeffsForward may honour `withPre` with the fused kernel: only on the 'cluster' kernel
+   * Whether coeffsPreForward may run the fused kernel: only on the 'cluster' kernel
    * path (chooseKernelPath; the fused kernel is built on thread-block clusters).
    * LIGER_MHC_CUDA_NO_FUSED_PRE=1 turns it off (the benchmark and tests compare both paths), and so
    * does the device's NO_MMA mode (it is a tensor-core kernel).
@@ -113,6 +114,34 @@ export class CudaMhcKernels implements MhcKernels {
   }
 
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult {
+    return this.coeffs(args, false);
+  }
+
+  /** The fused coeffs + pre kernel takes these arguments (fusedPreSupported, on the cluster path). */
+  supportsCoeffsPre(args: CoeffsForwardArgs): boolean {
+    const { x, phi, config } = args;
+    const hc = config.hc;
+    if (!this.fusedPre || x.shape.length !== 2 || !Number.isInteger(hc) || hc < 1) return false;
+    const k = x.shape[1]!;
+    return k % hc === 0 && fusedPreSupported(hc, k / hc, x.dtype, phi.dtype);
+  }
+
+  coeffsPreForward(args: CoeffsForwardArgs): CoeffsPreForwardResult {
+    if (!this.supportsCoeffsPre(args))
+      throw new ArgumentError(
+        'x',
+        'hc = 4, x and phi both bf16 or both f16, c in {256, ..., 4096}, on the cluster kernel path (see supportsCoeffsPre)',
+      );
+    const r = this.coeffs(args, true);
+    if (r.xIn) return r as CoeffsPreForwardResult;
+    // No thread-block cluster of the needed size fits this device: the two kernels, from now on.
+    const [n, k] = args.x.shape as [number, number];
+    const hc = args.config.hc;
+    return { ...r, xIn: this.preForward({ ...args.x, shape: [n, hc, k / hc] }, r.hPre) };
+  }
+
+  /** coeffsForward, and with `pre` (where supportsCoeffsPre) xIn from the same kernel. */
+  private coeffs(args: CoeffsForwardArgs, pre: boolean): CoeffsForwardResult & { xIn?: TensorInfo } {
     const { x, phi, b, alphaPre, alphaPost, alphaRes, config, save } = args;
     const { hc, tmax } = config;
     const { n, k, m } = this.coeffsDims(x, phi, b, hc, tmax);
@@ -152,7 +181,7 @@ export class CudaMhcKernels implements MhcKernels {
       DTYPE_CODE[phi.dtype],
     ];
     const c = k / hc;
-    if (args.withPre === true && this.fusedPre && fusedPreSupported(hc, c, x.dtype, phi.dtype)) {
+    if (pre) {
       // coeffs and pre in one pass over x (native/kernels/mhc/coeffs_pre.cu).
       const xIn = be.output([n, c], x.dtype);
       try {

@@ -1,47 +1,20 @@
 import { type DType, decode, encode, type TensorInfo } from '@liger-mhc/core';
+import { type Check, compare as compareValues, type Tolerance } from '@liger-mhc/core/conformance';
 import type { CudaBackend } from '../../src/index.js';
 
-/** Same bound as core's conformance tolerances: |a - e| <= atol * max|e| + rtol * |e|. */
-export const TOL: Readonly<Record<DType, { rtol: number; atol: number }>> = {
-  f32: { rtol: 1e-4, atol: 1e-5 },
-  f16: { rtol: 4e-3, atol: 2e-3 },
-  bf16: { rtol: 2e-2, atol: 1e-2 },
-  i32: { rtol: 0, atol: 0 },
-};
-
-export interface Check {
-  case: string;
-  tensor: string;
-  pass: boolean;
-  ratio: number;
-  maxAbs: number;
-}
-
+/** One compared tensor, as the conformance kit reports it (kit's compare and tolerance rule). */
 export function compare(
   caseName: string,
   tensor: string,
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
-  tol: { rtol: number; atol: number },
+  tol: Tolerance,
 ): Check {
-  if (actual.length !== expected.length)
-    return { case: caseName, tensor, pass: false, ratio: Infinity, maxAbs: Infinity };
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
-  let ratio = 0;
-  let maxAbs = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const e = expected[i]!;
-    const a = actual[i]!;
-    const err = Math.abs(a - e);
-    if (!Number.isFinite(a)) return { case: caseName, tensor, pass: false, ratio: Infinity, maxAbs: NaN };
-    const bound = tol.atol * scale + tol.rtol * Math.abs(e);
-    const r = err === 0 ? 0 : bound === 0 ? Infinity : err / bound;
-    maxAbs = Math.max(maxAbs, err);
-    ratio = Math.max(ratio, r);
-  }
-  return { case: caseName, tensor, pass: ratio <= 1, ratio, maxAbs };
+  return { case: caseName, tensor, tolerance: tol, ...compareValues(actual, expected, tol) };
 }
+
+export { TOLERANCES as TOL } from '@liger-mhc/core/conformance';
+export type { Check };
 
 export function upload(
   be: CudaBackend,

@@ -1,4 +1,4 @@
-// Tensor-core pieces shared by the coeffs forward kernels (coeffs.cu, coeffs_pre.cu): the bf16/f16
+// Tensor-core pieces shared by the coeffs forward kernels (coeffs_fwd.cu, coeffs_pre.cu): the bf16/f16
 // mma.sync m16n8k16 wrapper, the sum of squares of packed 16-bit pairs, and packPhi, which lays phi out
 // as the B fragments those kernels load.
 #pragma once

@@ -6,8 +6,6 @@ import {
   type BinaryOp,
   broadcastShapes,
   type CrossEntropyResult,
-  checkAttention,
-  checkAttentionBackward,
   type DType,
   DTypeError,
   f32ToBf16,
@@ -23,98 +21,30 @@ import {
 } from '@liger-mhc/core';
 import type { ParamWriter, WebGpuBackend } from '../../backend.js';
 import { isHalf } from '../wgsl-lib.js';
-import {
-  ATTN_MAX_D,
-  ATTN_WG,
-  attentionBackwardKvKernel,
-  attentionBackwardQKernel,
-  attentionCapacity,
-  attentionKernel,
-} from './attention.wgsl.js';
+import { attentionBackward, attentionForward } from './attention.js';
+import { crossEntropyBackward, crossEntropyForward } from './cross-entropy.js';
 import {
   affineKernel,
   binaryKernel,
   castKernel,
   elementwiseGroups,
   fillKernel,
-  MAX_RANK,
   unaryBackwardKernel,
   unaryKernel,
 } from './elementwise.wgsl.js';
 import { embeddingBackwardKernel, embeddingKernel } from './embedding.wgsl.js';
+import { broadcastStrides, collapse, normAxis, rowOut, stridesOf } from './host-helpers.js';
 import { copy32Kernel, gather16Kernel } from './layout.wgsl.js';
 import { matmulKernel } from './matmul.wgsl.js';
-import { adamwKernel, sgdKernel } from './optim.wgsl.js';
+import { adamwStep, sgdStep } from './optim.js';
 import { SUM_WG, sumKernel } from './reduce.wgsl.js';
 import {
-  crossEntropyBackwardKernel,
-  crossEntropyMeanKernel,
-  crossEntropyRowsKernel,
   rmsNormBackwardKernel,
   rmsNormKernel,
   rmsNormWeightGradKernel,
   softmaxBackwardKernel,
   softmaxKernel,
 } from './rows.wgsl.js';
-
-function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
-
-function normAxis(axis: number, rank: number, name: string): number {
-  if (!Number.isInteger(axis) || axis < -rank || axis >= rank)
-    throw new ArgumentError(name, `expected an axis in [${-rank}, ${rank}), got ${axis}`);
-  return axis < 0 ? axis + rank : axis;
-}
-
-/**
- * Merge adjacent axes that are contiguous in every stride set, and drop size-1 axes: fewer axes
- * make the index walk cheaper, and shapes of any rank fit the kernels' 8-axis parameter block.
- */
-function collapse(shape: readonly number[], strides: number[][]): { shape: number[]; strides: number[][] } {
-  const outShape: number[] = [];
-  const outStrides: number[][] = strides.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    const n = shape[d]!;
-    if (n === 1) continue;
-    const last = outShape.length - 1;
-    if (last >= 0 && strides.every((s, k) => outStrides[k]![last] === s[d]! * n)) {
-      outShape[last]! *= n;
-      strides.forEach((s, k) => {
-        outStrides[k]![last] = s[d]!;
-      });
-    } else {
-      outShape.push(n);
-      for (let k = 0; k < strides.length; k++) outStrides[k]!.push(strides[k]![d]!);
-    }
-  }
-  if (outShape.length === 0) {
-    outShape.push(1);
-    for (const s of outStrides) s.push(0);
-  }
-  if (outShape.length > MAX_RANK)
-    throw new ArgumentError(
-      'shape',
-      `at most ${MAX_RANK} non-mergeable axes are supported, got ${outShape.length}`,
-    );
-  return { shape: outShape, strides: outStrides };
-}
-
-/** Strides of x in the rank of `shape` (NumPy broadcasting: 0 on broadcast axes). */
-function broadcastStrides(xShape: readonly number[], shape: readonly number[]): number[] {
-  const rank = shape.length;
-  const xs = stridesOf(xShape);
-  const out = new Array<number>(rank).fill(0);
-  const off = rank - xShape.length;
-  for (let i = 0; i < xShape.length; i++) out[off + i] = xShape[i] === 1 ? 0 : xs[i]!;
-  return out;
-}
 
 /**
  * The WebGPU backend's generic kernels (the ones the mini LM and the small GPT need). Layout ops move
@@ -489,42 +419,8 @@ export class WebGpuGenericKernels implements GenericKernels {
     return this.castFrom(out, grad.dtype);
   }
 
-  private ceChecks(logits: TensorInfo, labels: TensorInfo, ignoreIndex: number): [number, number] {
-    if (logits.shape.length !== 2) throw new ShapeError('logits', '[N, V]', logits.shape);
-    this.float(logits, 'logits');
-    if (labels.dtype !== 'i32') throw new DTypeError('labels', 'i32', labels.dtype);
-    const [N, V] = logits.shape as [number, number];
-    if (labels.shape.length !== 1 || labels.shape[0] !== N)
-      throw new ShapeError('labels', `[${N}] (one label per row of logits)`, labels.shape);
-    if (!Number.isInteger(ignoreIndex))
-      throw new ArgumentError('ignoreIndex', `expected an integer, got ${ignoreIndex}`);
-    return [N, V];
-  }
-
-  /** [mean, count] of the kept rows' loss terms. */
-  private ceMean(term: TensorInfo, labels: TensorInfo, N: number, ignoreIndex: number): TensorInfo {
-    const st = this.b.output([2], 'f32');
-    this.b.dispatch(crossEntropyMeanKernel(), [term, labels, st], (p) => p.u32(0, N).i32(2, ignoreIndex), 1);
-    return st;
-  }
-
   crossEntropy(logits: TensorInfo, labels: TensorInfo, ignoreIndex: number): CrossEntropyResult {
-    this.b.check({ logits, labels });
-    const [N, V] = this.ceChecks(logits, labels, ignoreIndex);
-    const lse = this.b.output([N], 'f32');
-    const term = this.b.output([N], 'f32');
-    this.b.dispatch(
-      crossEntropyRowsKernel(logits.dtype),
-      [logits, labels, lse, term],
-      (p) => p.u32(0, N).u32(1, V).i32(2, ignoreIndex),
-      N,
-    );
-    const st = this.ceMean(term, labels, N, ignoreIndex);
-    this.b.disposeData(term.handle);
-    const loss = this.b.output([], 'f32');
-    this.b.copy(this.b.buf(st, 'st'), 0, this.b.buf(loss, 'loss'), 0, 4);
-    this.b.disposeData(st.handle);
-    return { loss, lse };
+    return crossEntropyForward(this.b, logits, labels, ignoreIndex);
   }
 
   crossEntropyBackward(
@@ -534,33 +430,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     lse: TensorInfo,
     ignoreIndex: number,
   ): TensorInfo {
-    this.b.check({ gradLoss, logits, labels, lse });
-    const [N, V] = this.ceChecks(logits, labels, ignoreIndex);
-    if (gradLoss.dtype !== 'f32') throw new DTypeError('gradLoss', 'f32', gradLoss.dtype);
-    if (sizeOf(gradLoss.shape) !== 1) throw new ShapeError('gradLoss', '[] (a scalar)', gradLoss.shape);
-    if (lse.dtype !== 'f32') throw new DTypeError('lse', 'f32', lse.dtype);
-    if (lse.shape.length !== 1 || lse.shape[0] !== N)
-      throw new ShapeError('lse', `[${N}] (one per row of logits)`, lse.shape);
-    // The kept-row count comes from the labels on the GPU (the same stage-2 kernel as the forward,
-    // with zero terms).
-    const zeros = this.b.zeros([N], 'f32');
-    const st = this.ceMean(zeros, labels, N, ignoreIndex);
-    this.b.disposeData(zeros.handle);
-    const n = N * V;
-    const out = this.b.output([N, V], logits.dtype);
-    this.b.dispatch(
-      crossEntropyBackwardKernel(logits.dtype, logits.dtype),
-      [logits, labels, lse, st, gradLoss, out],
-      (p) => p.u32(0, n).u32(1, V).i32(2, ignoreIndex),
-      elementwiseGroups(n, logits.dtype),
-    );
-    this.b.disposeData(st.handle);
-    return out;
-  }
-
-  /** Output dtype of a row kernel: f32 scratch when a half row would not start on a word. */
-  private rowOut(dtype: DType, rowLen: number): DType {
-    return isHalf(dtype) && rowLen % 2 !== 0 ? 'f32' : dtype;
+    return crossEntropyBackward(this.b, gradLoss, logits, labels, lse, ignoreIndex);
   }
 
   softmax(x: TensorInfo, causal: boolean): TensorInfo {
@@ -571,7 +441,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     if (causal && rank < 2) throw new ShapeError('x', '[..., Tq, Tk] for a causal softmax', x.shape);
     const V = x.shape[rank - 1]!;
     const rows = V === 0 ? 0 : sizeOf(x.shape) / V;
-    const od = this.rowOut(x.dtype, V);
+    const od = rowOut(x.dtype, V);
     const out = this.b.output(x.shape, od);
     this.b.dispatch(
       softmaxKernel(x.dtype, od),
@@ -595,7 +465,7 @@ export class WebGpuGenericKernels implements GenericKernels {
       throw new ShapeError('grad', `[${y.shape.join(', ')}]`, grad.shape);
     const V = y.shape[rank - 1]!;
     const rows = V === 0 ? 0 : sizeOf(y.shape) / V;
-    const od = this.rowOut(y.dtype, V);
+    const od = rowOut(y.dtype, V);
     const out = this.b.output(y.shape, od);
     this.b.dispatch(
       softmaxBackwardKernel(y.dtype, grad.dtype, od),
@@ -606,36 +476,8 @@ export class WebGpuGenericKernels implements GenericKernels {
     return this.castFrom(out, y.dtype);
   }
 
-  private attentionDims(q: TensorInfo, k: TensorInfo, v: TensorInfo, scale: number) {
-    this.b.check({ q, k, v });
-    const dims = checkAttention(q, k, v, scale);
-    if (dims.d > ATTN_MAX_D)
-      throw new ShapeError('q', `a head dim D <= ${ATTN_MAX_D} for fused attention`, q.shape);
-    return dims;
-  }
-
   attention(q: TensorInfo, k: TensorInfo, v: TensorInfo, causal: boolean, scale: number): AttentionResult {
-    const { batch, tq, tk, d } = this.attentionDims(q, k, v, scale);
-    const od = this.rowOut(q.dtype, d);
-    const out = this.b.output(q.shape, od);
-    const lse = this.b.output(q.shape.slice(0, -1), 'f32');
-    const rows = batch * tq;
-    if (rows > 0 && d > 0)
-      this.b.dispatch(
-        attentionKernel(q.dtype, od, attentionCapacity(d)),
-        [q, k, v, out, lse],
-        (p) =>
-          p
-            .u32(0, rows)
-            .u32(1, tq)
-            .u32(2, tk)
-            .u32(3, causal ? 1 : 0)
-            .f32(4, scale)
-            .u32(5, d)
-            .u32(6, batch),
-        batch * Math.ceil(tq / ATTN_WG),
-      );
-    return { out: this.castFrom(out, q.dtype), lse };
+    return attentionForward(this.b, (t, dtype) => this.castFrom(t, dtype), q, k, v, causal, scale);
   }
 
   attentionBackward(
@@ -648,47 +490,8 @@ export class WebGpuGenericKernels implements GenericKernels {
     causal: boolean,
     scale: number,
   ): AttentionGrads {
-    const { batch, tq, tk, d } = this.attentionDims(q, k, v, scale);
-    this.b.check({ grad, out, lse });
-    checkAttentionBackward(grad, q, out, lse);
-    const od = this.rowOut(q.dtype, d);
-    // Without queries (or with D = 0) nothing is dispatched and every gradient is zeros.
-    const empty = batch * tq === 0 || d === 0;
-    const mk = (shape: readonly number[]) => (empty ? this.b.zeros(shape, od) : this.b.output(shape, od));
-    const dq = mk(q.shape);
-    const dk = mk(k.shape);
-    const dv = mk(v.shape);
-    const delta = this.b.output([batch * tq], 'f32');
-    const params = (rows: number) => (p: ParamWriter) =>
-      p
-        .u32(0, rows)
-        .u32(1, tq)
-        .u32(2, tk)
-        .u32(3, causal ? 1 : 0)
-        .f32(4, scale)
-        .u32(5, d)
-        .u32(6, batch);
-    if (!empty) {
-      const cap = attentionCapacity(d);
-      this.b.dispatch(
-        attentionBackwardQKernel(q.dtype, od, cap),
-        [grad, q, k, v, out, lse, dq, delta],
-        params(batch * tq),
-        batch * Math.ceil(tq / ATTN_WG),
-      );
-      this.b.dispatch(
-        attentionBackwardKvKernel(q.dtype, od, cap),
-        [grad, q, k, v, lse, delta, dk, dv],
-        params(batch * tk),
-        batch * Math.ceil(tk / ATTN_WG),
-      );
-    }
-    this.b.disposeData(delta.handle);
-    return {
-      gradQ: this.castFrom(dq, q.dtype),
-      gradK: this.castFrom(dk, k.dtype),
-      gradV: this.castFrom(dv, v.dtype),
-    };
+    const castFrom = (t: TensorInfo, dtype: DType) => this.castFrom(t, dtype);
+    return attentionBackward(this.b, castFrom, grad, q, k, v, out, lse, causal, scale);
   }
 
   private rmsDims(x: TensorInfo, weight: TensorInfo): [number, number] {
@@ -704,7 +507,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     this.b.check({ x, weight });
     this.float(x, 'x');
     const [rows, D] = this.rmsDims(x, weight);
-    const od = this.rowOut(x.dtype, D);
+    const od = rowOut(x.dtype, D);
     const y = this.b.output(x.shape, od);
     const invr = this.b.output([rows], 'f32');
     this.b.dispatch(
@@ -727,7 +530,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     if (invr.dtype !== 'f32') throw new DTypeError('invr', 'f32', invr.dtype);
     if (invr.shape.length !== 1 || invr.shape[0] !== rows)
       throw new ShapeError('invr', `[${rows}] (one per row of x)`, invr.shape);
-    const od = this.rowOut(x.dtype, D);
+    const od = rowOut(x.dtype, D);
     const gx = this.b.output(x.shape, od);
     this.b.dispatch(
       rmsNormBackwardKernel(grad.dtype, x.dtype, weight.dtype, od),
@@ -745,70 +548,11 @@ export class WebGpuGenericKernels implements GenericKernels {
     return { gradX: this.castFrom(gx, x.dtype), gradWeight: this.castFrom(gw, weight.dtype) };
   }
 
-  private optimChecks(param: TensorInfo, grad: TensorInfo, state: Record<string, TensorInfo>): number {
-    this.float(param, 'param');
-    this.float(grad, 'grad');
-    const n = sizeOf(param.shape);
-    if (sizeOf(grad.shape) !== n)
-      throw new ShapeError(
-        'grad',
-        `${n} elements (the size of param [${param.shape.join(', ')}])`,
-        grad.shape,
-      );
-    for (const [name, t] of Object.entries(state)) {
-      if (t.dtype !== 'f32') throw new DTypeError(name, 'f32', t.dtype);
-      if (sizeOf(t.shape) !== n) throw new ShapeError(name, `${n} elements (the size of param)`, t.shape);
-      if (t.handle === param.handle) throw new ArgumentError(name, 'must not share storage with param');
-    }
-    return n;
-  }
-
   adamwStep(param: TensorInfo, grad: TensorInfo, m: TensorInfo, v: TensorInfo, p: AdamWParams): void {
-    this.b.check({ param, grad, m, v });
-    const n = this.optimChecks(param, grad, { m, v });
-    if (m.handle === v.handle) throw new ArgumentError('v', 'must not share storage with m');
-    if (!Number.isInteger(p.step) || p.step < 1)
-      throw new ArgumentError('step', `expected a 1-based integer step, got ${p.step}`);
-    for (const [name, b] of [
-      ['beta1', p.beta1],
-      ['beta2', p.beta2],
-    ] as const)
-      if (!(b >= 0 && b < 1)) throw new ArgumentError(name, `expected a number in [0, 1), got ${b}`);
-    this.b.dispatch(
-      adamwKernel(param.dtype, grad.dtype),
-      [param, grad, m, v],
-      (w) =>
-        w
-          .u32(0, n)
-          .f32(1, p.lr)
-          .f32(2, p.beta1)
-          .f32(3, p.beta2)
-          .f32(4, p.eps)
-          .f32(5, 1 - p.lr * p.weightDecay)
-          .f32(6, 1 - p.beta1 ** p.step)
-          .f32(7, 1 - p.beta2 ** p.step),
-      elementwiseGroups(n, param.dtype),
-    );
+    adamwStep(this.b, param, grad, m, v, p);
   }
 
   sgdStep(param: TensorInfo, grad: TensorInfo, momentumBuf: TensorInfo | null, p: SgdParams): void {
-    this.b.check({ param, grad, momentumBuf });
-    if (p.nesterov && p.momentum === 0) throw new ArgumentError('nesterov', 'Nesterov needs momentum > 0');
-    if (p.momentum > 0 && momentumBuf === null)
-      throw new ArgumentError('momentumBuf', `expected an f32 buffer when momentum = ${p.momentum}`);
-    const withBuf = momentumBuf !== null && p.momentum !== 0;
-    const n = this.optimChecks(param, grad, withBuf ? { momentumBuf: momentumBuf! } : {});
-    this.b.dispatch(
-      sgdKernel(param.dtype, grad.dtype, withBuf),
-      withBuf ? [param, grad, momentumBuf!] : [param, grad],
-      (w) =>
-        w
-          .u32(0, n)
-          .f32(1, p.lr)
-          .f32(2, p.momentum)
-          .f32(3, p.weightDecay)
-          .u32(4, p.nesterov ? 1 : 0),
-      elementwiseGroups(n, param.dtype),
-    );
+    sgdStep(this.b, param, grad, momentumBuf, p);
   }
 }

@@ -380,7 +380,7 @@ const chunkSums = (M: number, cols: number[]) => `${cols.map((j) => `var a${j} =
  * Params: 0 N, 1 K, 3 tmax, 4 rmsEps, 5 preEps, 6 sinkhornEps, 7 postMult, 9 chunks, 10 coef offset,
  * 11 epilogue workgroups ceil(N / SPLIT_REDUCE_WG).
  *
- * With `pre` (the layer forward's withPre; half x with c a multiple of 8) the same dispatch also
+ * With `pre` (coeffsPreForward, the layer forward; half x with c a multiple of 8) the same dispatch also
  * computes xIn = Σ_s hPre[n, s]·x[n, s, :], so the forward needs no separate pre kernel and the
  * epilogue's latency-bound Sinkhorn runs beside the memory-bound pre instead of before it.
  * Workgroups past the epilogue ones take that second role: each thread recomputes hPre of its token

@@ -4,6 +4,7 @@ import {
   type CoeffsBackwardResult,
   type CoeffsForwardArgs,
   type CoeffsForwardResult,
+  type CoeffsPreForwardResult,
   type DType,
   type HeadBackwardArgs,
   type HeadBackwardResult,
@@ -330,6 +331,41 @@ export class WebGpuMhcKernels implements MhcKernels {
   }
 
   coeffsForward(args: CoeffsForwardArgs): CoeffsForwardResult {
+    return this.coeffs(args, false);
+  }
+
+  /**
+   * The split path computes pre in its per-token dispatch when x is half with c a multiple of 8 and
+   * the device allows 9 storage bindings (WebGPU's default is 8).
+   */
+  supportsCoeffsPre(args: CoeffsForwardArgs): boolean {
+    const { x, config } = args;
+    const hc = config.hc;
+    if (x.shape.length !== 2 || !Number.isInteger(hc) || hc < 1) return false;
+    const K = x.shape[1]!;
+    return (
+      K % hc === 0 &&
+      this.splitPath(hc, x.dtype, K) &&
+      wide(K / hc, x.dtype) &&
+      this.b.limits.maxStorageBuffers >= 9
+    );
+  }
+
+  coeffsPreForward(args: CoeffsForwardArgs): CoeffsPreForwardResult {
+    if (!this.supportsCoeffsPre(args))
+      throw new ArgumentError(
+        'x',
+        'half x with c a multiple of 8 on the split coeffs path and 9 storage bindings (see supportsCoeffsPre)',
+      );
+    return this.coeffs(args, true) as CoeffsPreForwardResult;
+  }
+
+  private splitPath(hc: number, dtype: DType, K: number): boolean {
+    return this.b.capabilities.coeffsForward === 'split' && coeffsSplitBlocker(hc, dtype, K) === null;
+  }
+
+  /** coeffsForward, and with `pre` (where supportsCoeffsPre) xIn from the same dispatch. */
+  private coeffs(args: CoeffsForwardArgs, pre: boolean): CoeffsForwardResult & { xIn?: TensorInfo } {
     const { x, phi, b, alphaPre, alphaPost, alphaRes, config, save } = args;
     this.b.check({ x, phi, b, alphaPre, alphaPost, alphaRes });
     const hc = config.hc;
@@ -340,8 +376,7 @@ export class WebGpuMhcKernels implements MhcKernels {
       if (sizeOf(t.shape) !== 1) throw new ShapeError(name, '[]', t.shape);
     const { T } = coeffsShape(hc);
     const compact = M > COMPACT_M;
-    const split =
-      this.b.capabilities.coeffsForward === 'split' && coeffsSplitBlocker(hc, x.dtype, K) === null;
+    const split = this.splitPath(hc, x.dtype, K);
     // The split path's pack kernel writes these coefficients itself (no copies: see coeffs-split).
     this.coefDtypes({ b, alphaPre, alphaPost, alphaRes });
     const coef = split ? null : this.coef({ b, alphaPre, alphaPost, alphaRes }, M);
@@ -388,11 +423,10 @@ export class WebGpuMhcKernels implements MhcKernels {
         splitMainParams(N, K, g),
         g.tiles * g.chunks,
       );
-      // With withPre (the layer forward) the same dispatch also writes xIn: its extra workgroups
-      // run the pre step beside the epilogue (see coeffsSplitReduceKernel).
+      // With pre (coeffsPreForward) the same dispatch also writes xIn: its extra workgroups run the
+      // pre step beside the epilogue (see coeffsSplitReduceKernel).
       const c = K / hc;
-      // (9 storage bindings: devices limited to WebGPU's default of 8 run pre as its own kernel)
-      const fusePre = args.withPre === true && wide(c, x.dtype) && this.b.limits.maxStorageBuffers >= 9;
+      const fusePre = pre;
       xIn = fusePre ? this.b.output([N, c], x.dtype) : undefined;
       const E = Math.ceil(N / SPLIT_REDUCE_WG);
       const prePieces = o.prePieces ?? SPLIT_PRE_PIECES;
