@@ -39,6 +39,30 @@ describe('nn modules', () => {
     expect(y.dtype).toBe('bf16');
   });
 
+  it('casts the layer input to the layer dtype (Liger) or keeps the streams dtype (layerInputDtype)', () => {
+    const seen: string[] = [];
+    class SpyLinear extends Linear {
+      override forward(t: Parameters<Linear['forward']>[0]) {
+        seen.push(t.dtype);
+        return super.forward(t);
+      }
+    }
+    const x = rnd([2, 3, 4, 16], 5);
+    const liger = new LigerMHC(new SpyLinear(16, 16, { rng: new Random(1) }), { hc: 4, c: 16 });
+    const streams = new LigerMHC(new SpyLinear(16, 16, { rng: new Random(1) }), {
+      hc: 4,
+      c: 16,
+      layerInputDtype: 'streams',
+    });
+    const a = liger.forward(x);
+    const b = streams.forward(x);
+    expect(seen).toEqual(['f32', 'bf16']);
+    expect([a.dtype, b.dtype]).toEqual(['bf16', 'bf16']);
+    expect(() => new LigerMHC(new Linear(16, 16), { hc: 4, c: 16, layerInputDtype: 'f32' as never })).toThrow(
+      /layerInputDtype: expected 'layer' or 'streams'/,
+    );
+  });
+
   it('warns once per module for hc > 16 and not below', () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     try {

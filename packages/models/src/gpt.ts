@@ -135,7 +135,17 @@ export class GPT extends Module {
     const streams = residual === 'plain' ? null : hc;
     this.expand = this.registerModule('expand', new ExpandStreams(streams));
     this.blocks = this.registerModule('blocks', new ModuleList());
-    const mhc = { ...pickMhcOptions(config), hc, c: dim, phiDtype: config.phiDtype, backend, rng };
+    // The branches compute in the activation dtype from f32 master weights, as the plain residual's
+    // do (and as the PyTorch twin's do), not in f32 by Liger's cast to the first parameter's dtype.
+    const mhc = {
+      ...pickMhcOptions(config),
+      hc,
+      c: dim,
+      phiDtype: config.phiDtype,
+      backend,
+      rng,
+      layerInputDtype: 'streams' as const,
+    };
     mhc.allowFp32 = act === 'f32' || config.allowFp32;
     const wrap = (branch: Module & TensorLayer): Module & TensorLayer =>
       residual === 'plain'

@@ -5,6 +5,7 @@ import {
   LigerMHC,
   noGrad,
   Random,
+  type Tensor,
   tensor,
   tidy,
 } from '@liger-mhc/core';
@@ -105,6 +106,30 @@ describe('GPT', () => {
     expect(plain.streams).toBe(null);
     expect(() => new GPT({ ...base(1), hc: 2, residual: 'plain' })).toThrow(/hc = 1/);
     expect(() => new GPT({ ...base(1), hc: 2, heads: 3 })).toThrow(/divisor of dim 16/);
+  });
+
+  it('runs every branch in the activation dtype, as the plain residual and the PyTorch twin do', () => {
+    for (const residual of ['mhc', 'reference-mhc', 'plain'] as const) {
+      const model = new GPT({
+        ...base(1),
+        hc: residual === 'plain' ? 1 : 4,
+        residual,
+        activationDtype: 'bf16',
+      });
+      const seen = new Set<string>();
+      for (const [, m] of model.namedModules())
+        if (m instanceof LigerMHC || m instanceof Residual) {
+          const branch = m.layer as { forward(t: Tensor): Tensor };
+          const forward = branch.forward.bind(branch);
+          branch.forward = (t: Tensor) => {
+            seen.add(t.dtype);
+            return forward(t);
+          };
+        }
+      const { ids } = batch(2, 8, 0);
+      noGrad(() => model.forward(ids));
+      expect([residual, ...seen]).toEqual([residual, 'bf16']);
+    }
   });
 
   it('maps ids [B, T] to logits [B, T, vocab] and is causal', () => {

@@ -69,7 +69,16 @@ export function hyperConnect<M extends Module>(
   const created: Module[] = [];
   for (const { r, c } of plan) {
     const backend = r.parameters()[0]?.backend ?? model.parameters()[0]?.backend;
-    const common = { ...mhc, allowFp32: true, hc: streams, c, backend, rng };
+    // The plain branches computed in the activation dtype; the streams' dtype keeps them there.
+    const common = {
+      ...mhc,
+      allowFp32: true,
+      hc: streams,
+      c,
+      backend,
+      rng,
+      layerInputDtype: 'streams' as const,
+    };
     const layer = r.layer;
     const wrapped = reference ? new ReferenceMHC(layer, common) : new LigerMHC(layer, common);
     created.push(wrapped);

@@ -23,6 +23,7 @@ export class PatchedLigerMHC extends LigerMHC {
       c: original.c,
       params: original.params,
       implementation: mhcImplementation(fused),
+      layerInputDtype: original.layerInputDtype,
     });
     this.fused = { ...fused };
   }

@@ -37,6 +37,14 @@ export interface LigerMHCOptions extends MhcOptions {
   params?: MhcParams;
   /** Which ops compute the layer (default FUSED_MHC, the backend's fused kernels). */
   implementation?: MhcImplementation;
+  /**
+   * The dtype the layer input reaches the layer in: 'layer' (default, Liger's rule) casts it to
+   * the dtype of the layer's first parameter; 'streams' keeps the streams' dtype, for layers that
+   * hold f32 master weights and compute in their input's dtype (this library's Linear, RMSNorm and
+   * attention), where 'layer' would run a bf16 model's every branch in f32. PyTorch reaches the same
+   * through autocast.
+   */
+  layerInputDtype?: 'layer' | 'streams';
 }
 
 /** The keys of LigerMHCOptions besides the mHC options. */
@@ -49,6 +57,7 @@ export const LIGER_MHC_OWN_KEYS = [
   'rng',
   'params',
   'implementation',
+  'layerInputDtype',
 ] as const;
 
 /** What a sublayer's entry gives: its coefficients and its layer input. */
@@ -61,7 +70,8 @@ const PARAM_NAMES = ['phi', 'b', 'alphaPre', 'alphaPost', 'alphaRes'] as const;
  * post_res -> [..., hc, c]. Parameters: phi [hc·c, hc²+2hc] (randn·0.02; [hc²+2hc, hc·c],
  * DeepSeek-V4's hc_*_fn layout, with `preset: 'deepseek-v4'` or phiLayout 'deepseek'), b [hc²+2hc]
  * (f32 zeros), alphaPre / alphaPost / alphaRes (f32 scalars). `preset` sets the conventions
- * (mhc-presets.ts); the layer input is cast to the dtype of the layer's first parameter, as in Liger.
+ * (mhc-presets.ts); the layer input is cast to the dtype of the layer's first parameter, as in Liger
+ * (or kept in the streams' dtype: `layerInputDtype`).
  * `implementation` picks the ops (FUSED_MHC by default, UNFUSED_MHC, or mhcImplementation's mix);
  * parameters, names, initialisation and options are the same whichever runs, so a state dict
  * moves between them and a module can share another's tensors (`params`).
@@ -81,6 +91,8 @@ export class LigerMHC extends Module implements TensorLayer {
   onCoefficients: ((c: MhcCoefficients) => void) | null = null;
   /** The ops forward() runs (fused kernels, unfused generic ops, or a mix). */
   readonly implementation: MhcImplementation;
+  /** How the layer input's dtype is chosen (see LigerMHCOptions.layerInputDtype). */
+  readonly layerInputDtype: 'layer' | 'streams';
 
   constructor(layer: LayerLike, options: LigerMHCOptions) {
     super();
@@ -102,8 +114,13 @@ export class LigerMHC extends Module implements TensorLayer {
         `φ of hc=${hc}, c=${c} exceeds ${MAX_TENSOR_ELEMENTS} elements`,
       );
     if (options.alphaInit !== undefined) checkNumber('options.alphaInit', options.alphaInit);
-    const { phiDtype, alphaInit, backend, rng, params, implementation } = options;
+    const { phiDtype, alphaInit, backend, rng, params, implementation, layerInputDtype } = options;
     if (implementation !== undefined) checkImplementation(implementation);
+    if (layerInputDtype !== undefined && layerInputDtype !== 'layer' && layerInputDtype !== 'streams')
+      throw new ArgumentError(
+        'layerInputDtype',
+        `expected 'layer' or 'streams', got ${fmt(layerInputDtype)}`,
+      );
     // In the preset's layout: [hc·c, M] for Liger, V4's hc_*_fn [M, hc·c] for 'deepseek-v4'.
     const phiShape = resolved.phiLayout === 'deepseek' ? [m, hc * c] : [hc * c, m];
     if (params !== undefined) checkParams(params, phiShape, m);
@@ -115,6 +132,7 @@ export class LigerMHC extends Module implements TensorLayer {
     this.c = c;
     this.options = pickMhcOptions(options);
     this.implementation = implementation ?? FUSED_MHC;
+    this.layerInputDtype = layerInputDtype ?? 'layer';
     const a = alphaInit ?? 0.01;
     const p = params ?? {
       phi: randn(phiShape, { dtype: phiDtype ?? 'f32', std: 0.02, backend, rng }),
@@ -217,6 +235,7 @@ export class LigerMHC extends Module implements TensorLayer {
 
   /** Liger's rule: the layer input is cast to the dtype of the layer's first parameter. */
   private layerInput(xIn: Tensor): Tensor {
+    if (this.layerInputDtype === 'streams') return xIn;
     const layerDtype = this.layer instanceof Module ? this.layer.parameters()[0]?.dtype : undefined;
     if (!layerDtype || layerDtype === xIn.dtype || layerDtype === 'i32') return xIn;
     const castIn = cast(xIn, layerDtype);
