@@ -119,17 +119,20 @@ if (prebuiltDir) {
     giveUp(`cannot read the GPU code of ${built}: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (missing.length) giveUp(`${built} lacks GPU code for ${missing.join(', ')} in some translation unit`);
-  // Copied atomically: a half-written .node in the package would load as a corrupt binary.
-  const dest = join(prebuiltDir, ADDON_FILE);
-  const tmp = `${dest}.tmp-${process.pid}`;
-  copyFileSync(built, tmp);
-  const fd = openSync(tmp, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, dest);
-  console.log(
-    `[cuda-native] built ${dest}${kernels ? ` (only ${kernels.join(', ')}: not for release)` : ''}`,
-  );
+  if (kernels) {
+    // A subset lacks most ops: it stays in its build directory, never where the package ships it.
+    console.log(`[cuda-native] built ${built} (only ${kernels.join(', ')}: not for release)`);
+  } else {
+    // Copied atomically: a half-written .node in the package would load as a corrupt binary.
+    const dest = join(prebuiltDir, ADDON_FILE);
+    const tmp = `${dest}.tmp-${process.pid}`;
+    copyFileSync(built, tmp);
+    const fd = openSync(tmp, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, dest);
+    console.log(`[cuda-native] built ${dest}`);
+  }
 } else {
   console.log(`[cuda-native] built ${built}`);
 }
