@@ -6,14 +6,18 @@
  *
  *   pnpm bench:model [--backend cpu|webgpu|cuda] [--size cpu|gpt2] [--threads N] [--steps 200]
  *                    [--warmup 10] [--seed 1234] [--note TEXT] [--no-torch] [--card NAME]
+ *                    [--impl ours,torch-eager,torch-compile] [--residual mhc,plain]
  *
  * cpu runs the twin on the CPU with torch.set_num_threads(threads); webgpu and cuda run it on the
  * card (eager, and torch.compile where the installed torch has it). Writes the rows to
  * bench/results/results.csv and model-gpt-<backend>-<size>-<date>.{md,json,svg}. A GPU run names its
- * card with --card (the results table's card column).
+ * card with --card (the results table's card column). --impl and --residual pick what runs (all by
+ * default; --no-torch is --impl ours), so a GPU plan can split the sides over calls of bounded length;
+ * the mHC overhead is reported for each side that ran both residuals.
  */
 import { parseArgs } from 'node:util';
-import { runModelBench } from './model/run.js';
+import type { Residual } from './model/ours-train.js';
+import { MODEL_IMPLS, type ModelImpl, runModelBench } from './model/run.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -26,16 +30,33 @@ const { values: opt } = parseArgs({
     note: { type: 'string', default: '' },
     'no-torch': { type: 'boolean', default: false },
     card: { type: 'string' },
+    impl: { type: 'string', default: MODEL_IMPLS.join(',') },
+    residual: { type: 'string', default: 'mhc,plain' },
   },
   allowPositionals: false,
 });
 
+function usage(message: string): never {
+  process.stderr.write(`bench:model: ${message}\n`);
+  process.exit(2);
+}
+
 function int(name: string, v: string, min: number): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min)
-    throw new Error(`--${name}: expected an integer >= ${min}, got '${v}'`);
+  if (!Number.isInteger(n) || n < min) usage(`--${name}: expected an integer >= ${min}, got '${v}'`);
   return n;
 }
+
+function list<T extends string>(name: string, v: string, allowed: readonly T[]): T[] {
+  const items = v.split(',').map((s) => s.trim());
+  const bad = items.filter((s) => !(allowed as readonly string[]).includes(s));
+  if (bad.length > 0 || items.length === 0)
+    usage(`--${name}: expected a comma-separated list of ${allowed.join(', ')}, got '${v}'`);
+  return allowed.filter((a) => items.includes(a));
+}
+
+const impls: ModelImpl[] = opt['no-torch'] ? ['ours'] : list('impl', opt.impl!, MODEL_IMPLS);
+const residuals: Residual[] = list('residual', opt.residual!, ['mhc', 'plain'] as const);
 
 runModelBench({
   backend: opt.backend!,
@@ -45,7 +66,8 @@ runModelBench({
   warmup: int('warmup', opt.warmup!, 0),
   seed: int('seed', opt.seed!, 0),
   note: opt.note!,
-  torch: !opt['no-torch'],
+  impls,
+  residuals,
   card: opt.card,
 }).then(
   (ok) => {

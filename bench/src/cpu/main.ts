@@ -33,7 +33,7 @@ import { provenance, writeResult } from '../lib/results.js';
 import { medianMs } from '../lib/stats.js';
 import { appendRows } from '../model/append-rows.js';
 import type { ModelRow } from '../model/rows.js';
-import { runModelBench } from '../model/run.js';
+import { MODEL_IMPLS, runModelBench } from '../model/run.js';
 import { setCpuThreads } from '../model/threads.js';
 import { findPython } from '../model/torch-twin.js';
 
@@ -209,7 +209,8 @@ async function main(): Promise<void> {
       warmup: 10,
       seed: 1234,
       note: opt.note ?? '',
-      torch: py !== null,
+      impls: py !== null ? MODEL_IMPLS : ['ours'],
+      residuals: ['mhc', 'plain'],
     });
     if (!ok) process.exitCode = 1;
   }

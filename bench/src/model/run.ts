@@ -26,7 +26,10 @@ export interface ModelBenchOptions {
   warmup: number;
   seed: number;
   note: string;
-  torch: boolean;
+  /** Which sides run (default all three); a GPU plan splits them over calls of bounded length. */
+  impls: readonly ModelImpl[];
+  /** Which residuals run (default both; the overhead needs both in one run). */
+  residuals: readonly Residual[];
   /** The GPU's name for the card column (required on a GPU backend). */
   card?: string;
 }
@@ -35,6 +38,9 @@ export interface ModelBenchOptions {
  * Train our GPT (mHC, plain) and the PyTorch twin of each, write the rows, the JSON record and the
  * loss overlay; returns false when the loss curves disagree.
  */
+export const MODEL_IMPLS = ['ours', 'torch-eager', 'torch-compile'] as const;
+export type ModelImpl = (typeof MODEL_IMPLS)[number];
+
 export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
   const backendName = o.backend;
   const size = GPT_SIZES[o.size ?? (backendName === 'cpu' ? 'cpu' : 'gpt2')];
@@ -46,8 +52,9 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
   cardName(be, '', 0, o.card); // fail before training when a GPU run has no --card
   if (backendName === 'cpu') setCpuThreads(be, threads);
   const device = backendName === 'cpu' ? 'cpu' : 'cuda';
-  const python = o.torch ? findPython() : null;
-  if (o.torch && !python) throw new Error('no python3 with torch (install python3-torch or set PYTHON)');
+  const torch = o.impls.some((i) => i !== 'ours');
+  const python = torch ? findPython() : null;
+  if (torch && !python) throw new Error('no python3 with torch (install python3-torch or set PYTHON)');
 
   const batches = makeBatches(steps + 1, size.batch, size.seq, seed);
   const tokens = size.batch * size.seq;
@@ -58,7 +65,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
   const agreements: Record<string, Agreement> = {};
   const curves: Record<string, number[]> = {};
   try {
-    for (const residual of ['mhc', 'plain'] as Residual[]) {
+    for (const residual of o.residuals) {
       const model = buildGpt(size, residual, batches.vocab, be, seed);
       const init = join(tmp, `${residual}.safetensors`);
       const config = join(tmp, `${residual}.json`);
@@ -80,17 +87,22 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
           adamw: adamwOptions(size),
         }),
       );
-      const ours = await trainOurs(model, be, batches, size, steps);
+      let ours: number[] | null = null;
+      if (o.impls.includes('ours')) {
+        const run = await trainOurs(model, be, batches, size, steps);
+        const oursMs = median(run.stepMs.slice(warmup));
+        log(
+          `  ours ${residual}: ${oursMs.toFixed(1)} ms/step, ${Math.round(tokens / (oursMs / 1000))} tokens/s`,
+        );
+        measured.push({ impl: 'ours', residual, ms: oursMs, peakBytes: run.peakBytes, threads });
+        curves[`ours ${residual}`] = run.losses;
+        ours = run.losses;
+      }
       model.dispose();
-      const oursMs = median(ours.stepMs.slice(warmup));
-      log(
-        `  ours ${residual}: ${oursMs.toFixed(1)} ms/step, ${Math.round(tokens / (oursMs / 1000))} tokens/s`,
-      );
-      measured.push({ impl: 'ours', residual, ms: oursMs, peakBytes: ours.peakBytes, threads });
-      curves[`ours ${residual}`] = ours.losses;
       if (!python) continue;
-      for (const compile of [false, true]) {
-        const impl = compile ? 'torch-compile' : 'torch-eager';
+      for (const impl of ['torch-eager', 'torch-compile'] as const) {
+        if (!o.impls.includes(impl)) continue;
+        const compile = impl === 'torch-compile';
         const twin: TwinResult = runTwin({ python, init, config, device, threads, steps, warmup, compile });
         if (twin.kind === 'unavailable') {
           log(`  ${impl} ${residual}: not available (${twin.reason})`);
@@ -111,7 +123,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
         });
         if (!compile) {
           curves[`torch ${residual}`] = twin.losses;
-          agreements[residual] = compareLosses(ours.losses, twin.losses, size.dtype);
+          if (ours) agreements[residual] = compareLosses(ours, twin.losses, size.dtype);
         }
       }
     }
@@ -122,7 +134,9 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
   // A GPU bundle has no .git: its commit.txt sits next to it.
   const prov = { ...provenance(), ...runCommit(dirname(fileURLToPath(import.meta.url))) };
   const day = prov.date.slice(0, 10);
-  const base = `model-gpt-${backendName}-${size.name}-${day}`;
+  // A run of part of the sides (a split GPU plan) gets its own files instead of replacing the full run's.
+  const part = o.impls.length === MODEL_IMPLS.length && o.residuals.length === 2;
+  const base = `model-gpt-${backendName}-${size.name}-${day}${part ? '' : `-${[...o.impls, ...o.residuals].join('-')}`}`;
   const colors: Record<string, string> = { mhc: '#1f77b4', plain: '#d62728' };
   const svg = overlaySvg(
     `GPT ${shapeLabel(size)}: ours (${be.name}) vs PyTorch twin, same init (10-step mean)`,
@@ -135,7 +149,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
     'step',
     'training loss',
   );
-  writeResult(`${base}.svg`, svg);
+  if (Object.keys(curves).length > 0) writeResult(`${base}.svg`, svg);
   const rows = modelRows({ prov, backend: be, size, measured, note: o.note, card: o.card });
   appendRows(rows);
   writeResult(
