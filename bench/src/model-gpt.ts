@@ -7,13 +7,15 @@
  *   pnpm bench:model [--backend cpu|webgpu|cuda] [--size cpu|gpt2] [--threads N] [--steps 200]
  *                    [--warmup 10] [--seed 1234] [--note TEXT] [--no-torch] [--card NAME]
  *                    [--impl ours,torch-eager,torch-compile] [--residual mhc,plain]
+ *                    [--recompute-layers N]
  *
  * cpu runs the twin on the CPU with torch.set_num_threads(threads); webgpu and cuda run it on the
  * card (eager, and torch.compile where the installed torch has it). Writes the rows to
  * bench/results/results.csv and model-gpt-<backend>-<size>-<date>.{md,json,svg}. A GPU run names its
  * card with --card (the results table's card column). --impl and --residual pick what runs (all by
  * default; --no-torch is --impl ours), so a GPU plan can split the sides over calls of bounded length;
- * the mHC overhead is reported for each side that ran both residuals.
+ * the mHC overhead is reported for each side that ran both residuals. --recompute-layers runs our GPT
+ * in recompute groups of N layers (its rows get the path suffix +recomputeN).
  */
 import { parseArgs } from 'node:util';
 import type { Residual } from './model/ours-train.js';
@@ -32,6 +34,7 @@ const { values: opt } = parseArgs({
     card: { type: 'string' },
     impl: { type: 'string', default: MODEL_IMPLS.join(',') },
     residual: { type: 'string', default: 'mhc,plain' },
+    'recompute-layers': { type: 'string' },
   },
   allowPositionals: false,
 });
@@ -68,6 +71,8 @@ runModelBench({
   note: opt.note!,
   impls,
   residuals,
+  recomputeLayers:
+    opt['recompute-layers'] === undefined ? undefined : int('recompute-layers', opt['recompute-layers'], 1),
   card: opt.card,
 }).then(
   (ok) => {

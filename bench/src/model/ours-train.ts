@@ -34,7 +34,14 @@ export function adamwOptions(size: GptSize): Required<AdamWOptions> {
   return { lr: size.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 };
 }
 
-export function buildGpt(size: GptSize, residual: Residual, vocab: number, be: Backend, seed: number): GPT {
+export function buildGpt(
+  size: GptSize,
+  residual: Residual,
+  vocab: number,
+  be: Backend,
+  seed: number,
+  recomputeLayers?: number,
+): GPT {
   return new GPT({
     vocab,
     dim: size.dim,
@@ -48,6 +55,7 @@ export function buildGpt(size: GptSize, residual: Residual, vocab: number, be: B
     activationDtype: size.dtype,
     allowFp32: true,
     ...MHC_OPTIONS,
+    recomputeLayers,
     backend: be,
     rng: new Random(seed),
   });

@@ -61,6 +61,8 @@ export function modelRows(a: {
   measured: readonly ModelMeasurement[];
   note: string;
   card?: string;
+  /** Our GPT ran with recompute groups of this many layers (a path variant of our rows). */
+  recomputeLayers?: number;
 }): ModelRow[] {
   const { prov, size, measured } = a;
   const tokens = size.batch * size.seq;
@@ -86,7 +88,10 @@ export function modelRows(a: {
       shape: shapeLabel(size),
       op: 'gpt-train-step',
       mode: 'fwd+bwd+optim',
-      path: m.residual,
+      path:
+        isOurs && a.recomputeLayers !== undefined
+          ? `${m.residual}+recompute${a.recomputeLayers}`
+          : m.residual,
       threads: m.threads,
       median_ms: m.ms ?? '',
       gbps: '',

@@ -30,6 +30,8 @@ export interface ModelBenchOptions {
   impls: readonly ModelImpl[];
   /** Which residuals run (default both; the overhead needs both in one run). */
   residuals: readonly Residual[];
+  /** Our GPT keeps only each group's input of this many layers and recomputes it (see GPTConfig). */
+  recomputeLayers?: number;
   /** The GPU's name for the card column (required on a GPU backend). */
   card?: string;
 }
@@ -66,7 +68,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
   const curves: Record<string, number[]> = {};
   try {
     for (const residual of o.residuals) {
-      const model = buildGpt(size, residual, batches.vocab, be, seed);
+      const model = buildGpt(size, residual, batches.vocab, be, seed, o.recomputeLayers);
       const init = join(tmp, `${residual}.safetensors`);
       const config = join(tmp, `${residual}.json`);
       writeFileSync(init, await initFile(model, batches, size));
@@ -135,8 +137,10 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
   const prov = { ...provenance(), ...runCommit(dirname(fileURLToPath(import.meta.url))) };
   const day = prov.date.slice(0, 10);
   // A run of part of the sides (a split GPU plan) gets its own files instead of replacing the full run's.
-  const part = o.impls.length === MODEL_IMPLS.length && o.residuals.length === 2;
-  const base = `model-gpt-${backendName}-${size.name}-${day}${part ? '' : `-${[...o.impls, ...o.residuals].join('-')}`}`;
+  const whole = o.impls.length === MODEL_IMPLS.length && o.residuals.length === 2;
+  const parts: string[] = whole ? [] : [...o.impls, ...o.residuals];
+  if (o.recomputeLayers !== undefined) parts.push(`recompute${o.recomputeLayers}`);
+  const base = `model-gpt-${backendName}-${size.name}-${day}${parts.map((p) => `-${p}`).join('')}`;
   const colors: Record<string, string> = { mhc: '#1f77b4', plain: '#d62728' };
   const svg = overlaySvg(
     `GPT ${shapeLabel(size)}: ours (${be.name}) vs PyTorch twin, same init (10-step mean)`,
@@ -150,7 +154,15 @@ export async function runModelBench(o: ModelBenchOptions): Promise<boolean> {
     'training loss',
   );
   if (Object.keys(curves).length > 0) writeResult(`${base}.svg`, svg);
-  const rows = modelRows({ prov, backend: be, size, measured, note: o.note, card: o.card });
+  const rows = modelRows({
+    prov,
+    backend: be,
+    size,
+    measured,
+    note: o.note,
+    card: o.card,
+    recomputeLayers: o.recomputeLayers,
+  });
   appendRows(rows);
   writeResult(
     `archive/${backendName}-${day}/${base}.json`,

@@ -55,6 +55,12 @@ export interface GPTConfig extends MhcOptions {
   /** dtype the activations are computed in (default f32). */
   activationDtype?: FloatDType;
   phiDtype?: FloatDType;
+  /**
+   * Recompute groups (the mHC paper's L_r): the layers run in groups of this many, each keeping only
+   * its input for the backward and running its forward again there, which trades one more forward
+   * for the activations inside the group. Unset: every activation is kept.
+   */
+  recomputeLayers?: number;
   backend?: string | Backend;
   rng?: Random;
 }
@@ -74,6 +80,7 @@ const GPT_CONFIG_KEYS = [
   'activation',
   'activationDtype',
   'phiDtype',
+  'recomputeLayers',
   'backend',
   'rng',
 ];
@@ -122,6 +129,9 @@ export class GPT extends Module {
     const residual = config.residual ?? 'mhc';
     for (const [k, v] of Object.entries({ vocab, dim, heads, layers, hc }))
       if (!Number.isInteger(v) || v < 1) throw new ArgumentError(k, `expected an integer >= 1, got ${v}`);
+    const r = config.recomputeLayers;
+    if (r !== undefined && (!Number.isInteger(r) || r < 1))
+      throw new ArgumentError('recomputeLayers', `expected an integer >= 1, got ${r}`);
     if (residual === 'plain' && hc !== 1)
       throw new ArgumentError('hc', `a plain residual has one stream (hc = 1), got ${hc}`);
     this.config = { ...config, residual, positional: config.positional ?? 'learned' };
@@ -209,7 +219,9 @@ export class GPT extends Module {
       .flatMap(([, block]) =>
         block instanceof GPTBlock ? block.sublayers() : [block as Module & TensorLayer],
       );
-    h = forwardMhcStack(sublayers, h);
+    const every = this.config.recomputeLayers;
+    // Two sublayers (attention, MLP) per layer; a group's boundaries inside stay fused.
+    h = forwardMhcStack(sublayers, h, every === undefined ? {} : { recomputeEvery: 2 * every });
     return this.head.forward(this.norm.forward(this.reduce.forward(h)));
   }
 

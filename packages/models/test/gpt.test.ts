@@ -87,6 +87,36 @@ describe('GPT', () => {
     expect(worst).toBeLessThan(1e-5);
   });
 
+  it('recomputeLayers gives the same loss and gradients bit for bit, with a lower peak', async () => {
+    const run = async (recomputeLayers?: number) => {
+      const backend = new CpuBackend();
+      const model = new GPT({ ...base(7), layers: 4, hc: 4, backend, recomputeLayers });
+      const x = Array.from({ length: 2 * 12 }, (_, i) => (i * 5 + 3) % 8);
+      const ids = tensor(x, [2, 12], { dtype: 'i32', backend });
+      const labels = tensor(
+        x.map((v) => (v + 1) % 8),
+        [2, 12],
+        { dtype: 'i32', backend },
+      );
+      backend.resetPeak();
+      const { loss } = model.loss(ids, labels);
+      loss.backward();
+      const peak = backend.memory().peakBytes;
+      const grads = await Promise.all(model.parameters().map(async (p) => Array.from(await p.grad!.data())));
+      const out = { loss: await loss.item(), grads, peak };
+      backend.dispose();
+      return out;
+    };
+    const kept = await run();
+    for (const every of [1, 2]) {
+      const r = await run(every);
+      expect(r.loss).toBe(kept.loss);
+      expect(r.grads).toEqual(kept.grads);
+      expect(r.peak).toBeLessThan(kept.peak);
+    }
+    expect(() => new GPT({ ...base(1), hc: 4, recomputeLayers: 0 })).toThrow(/recomputeLayers/);
+  });
+
   it('builds the mHC, reference-mHC and plain variants with matching parameter names', () => {
     const mhc = new GPT({ ...base(1), hc: 4 });
     const ref = new GPT({ ...base(1), hc: 4, residual: 'reference-mhc' });
