@@ -283,8 +283,14 @@ export function provenance(): {
     commit = execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
       .toString()
       .trim();
+    // Results written by an earlier run of the same checkout are output, not a change to what runs.
     dirty =
-      execSync('git status --porcelain --untracked-files=no', { stdio: ['ignore', 'pipe', 'ignore'] })
+      execSync("git status --porcelain --untracked-files=no -- . ':(exclude)bench/results'", {
+        stdio: ['ignore', 'pipe', 'ignore'],
+        cwd: execSync('git rev-parse --show-toplevel', { stdio: ['ignore', 'pipe', 'ignore'] })
+          .toString()
+          .trim(),
+      })
         .toString()
         .trim() !== '';
   } catch {
