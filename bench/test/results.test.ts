@@ -80,4 +80,18 @@ describe('headline rows', () => {
     expect(head).toHaveLength(1);
     expect(head[0]!.median_ms).toBe(0.445);
   });
+
+  it('keeps the kernel rows when a later model run on the same card and backend has other paths', () => {
+    const model: ResultRow = {
+      ...base,
+      shape: 'L12-d768-h12-T1024-B8-hc4-bf16',
+      op: 'gpt-train-step',
+      mode: 'fwd+bwd+optim',
+      path: 'mhc',
+      median_ms: 2072,
+      date: '2026-11-05T00:00:00Z',
+    };
+    const head = headlineRows([{ ...base, median_ms: 0.445, date: '2026-11-03T00:00:00Z' }, model]);
+    expect(head.map((r) => r.median_ms).sort((a, b) => Number(a) - Number(b))).toEqual([0.445, 2072]);
+  });
 });

@@ -4,27 +4,30 @@ import type { ResultRow } from './results.js';
 export const isVariant = (r: ResultRow): boolean => (r.note ?? '').startsWith('variant');
 
 const key = (r: ResultRow): string => [r.card, r.backend, r.shape, r.op, r.mode].join('|');
+const runKey = (r: ResultRow): string =>
+  [r.card, r.backend, r.op === 'gpt-train-step' ? 'model' : 'kernels'].join('|');
 
 /**
  * The current figures: for each card / backend / shape / op / mode, the production rows of the
  * latest run that measured it (a run is one commit and date). An anchor runtime keeps one row per
  * path (eager and compile) because both belong to the same run. Only the paths that the backend's
- * latest run on that card measured count.
+ * latest run of that benchmark on that card measured count (the kernel benchmark and the model
+ * benchmark are separate runs: one does not retire the other's paths).
  */
 export function headlineRows(rows: readonly ResultRow[]): ResultRow[] {
-  // The paths of a backend's latest run are its production paths; rows of a path it has since
+  // The paths of a backend's latest run of a benchmark are its production paths; rows of a path it has since
   // retired (a kernel that only that path ran) are history, not current figures.
   const lastRun = new Map<string, { date: string; paths: Set<string> }>();
   for (const r of rows) {
     if (isVariant(r)) continue;
-    const k = `${r.card}|${r.backend}`;
+    const k = runKey(r);
     const cur = lastRun.get(k);
     if (!cur || r.date > cur.date) lastRun.set(k, { date: r.date, paths: new Set([r.path]) });
     else if (r.date === cur.date) cur.paths.add(r.path);
   }
   const latest = new Map<string, ResultRow[]>();
   for (const r of rows) {
-    if (isVariant(r) || !lastRun.get(`${r.card}|${r.backend}`)!.paths.has(r.path)) continue;
+    if (isVariant(r) || !lastRun.get(runKey(r))!.paths.has(r.path)) continue;
     const k = key(r);
     const cur = latest.get(k);
     if (!cur || r.date > cur[0]!.date) latest.set(k, [r]);

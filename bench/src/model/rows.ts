@@ -77,6 +77,9 @@ export function modelRows(a: {
     if (m.impl === 'ours' && m.ms !== undefined && eager?.ms !== undefined)
       notes.push(`${(eager.ms / m.ms).toFixed(2)}x PyTorch eager tokens/s`);
     if (m.unavailable) notes.push(`not available: ${m.unavailable}`);
+    // Recompute groups are an option measured beside the default, never the headline figure.
+    if (m.impl === 'ours' && a.recomputeLayers !== undefined)
+      notes.unshift(`variant: recompute groups of ${a.recomputeLayers} layers`);
     if (m.torch) notes.push(`torch ${m.torch}`);
     if (a.note) notes.push(a.note);
     const isOurs = m.impl === 'ours';
