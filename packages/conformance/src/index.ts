@@ -1,5 +1,5 @@
-import type { Backend } from '../backend/contract.js';
-import { initBackend } from '../backend/registry.js';
+import type { Backend } from '@liger-mhc/core';
+import { initBackend } from '@liger-mhc/core';
 import { defaultFixturesDir, defaultV4FixturesDir, defaultXLayerFixturesDir, loadCases } from './fixtures.js';
 import { runProperties } from './properties.js';
 import { type Check, runGoldenCase } from './run-golden.js';

@@ -1,5 +1,3 @@
-import { describe, expect, it } from 'vitest';
-import { runConformance } from '../src/conformance/index.js';
 import {
   type Backend,
   BackendError,
@@ -21,7 +19,9 @@ import {
   type Tensor,
   type TensorInfo,
   UNFUSED_MHC,
-} from '../src/index.js';
+} from '@liger-mhc/core';
+import { describe, expect, it } from 'vitest';
+import { runConformance } from '../src/index.js';
 
 interface Counts {
   coeffsForward: number;
