@@ -14,7 +14,7 @@ export interface ConformanceOptions {
   /** Backend name (initialised if needed) or instance. */
   backend: string | Backend;
   /**
-   * Directory of golden cases; default: the fixtures shipped with @liger-mhc/core (fixtures/golden,
+   * Directory of golden cases; default: the fixtures shipped with this package (fixtures/golden,
    * fixtures/golden-v4 and fixtures/golden-xlayer).
    */
   fixturesDir?: string;

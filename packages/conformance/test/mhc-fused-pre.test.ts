@@ -23,6 +23,10 @@ import {
 import { describe, expect, it } from 'vitest';
 import { runConformance } from '../src/index.js';
 
+// Core's choice of the optional fused coeffs + pre kernel, tested here rather than in core because
+// the last case runs the golden layer cases through that path with the kit, and core cannot depend
+// on the kit (the kit depends on core).
+
 interface Counts {
   coeffsForward: number;
   /** coeffsPreForward calls (the fused kernel). */
