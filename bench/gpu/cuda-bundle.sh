@@ -14,7 +14,8 @@ else
   pnpm --filter @liger-mhc/cuda-native build:native
   cp packages/cuda-native/build/Release/liger_mhc_cuda.node "$out/"
 fi
-alias=(--alias:@liger-mhc/core/conformance=./packages/core/src/conformance/index.node.ts
+alias=(--alias:@liger-mhc/conformance=./packages/conformance/src/index.node.ts
+  --alias:@liger-mhc/core/internals=./packages/core/src/internals.ts
   --alias:@liger-mhc/core=./packages/core/src/index.node.ts
   --alias:@liger-mhc/cuda-native=./packages/cuda-native/src/index.ts
   --alias:@liger-mhc/models/parity=./packages/models/src/parity-fixtures.ts
@@ -27,13 +28,13 @@ npx esbuild bench/src/cuda/main.ts "${common[@]}" "${alias[@]}" --outfile="$out/
 npx esbuild bench/gpu/cuda-attention-check.ts "${common[@]}" "${alias[@]}" --outfile="$out/attention-check.mjs"
 printf "import '@liger-mhc/cuda-native';\nimport './apps/cli/src/main.ts';\n" |
   npx esbuild "${common[@]}" "${alias[@]}" --sourcefile=cuda-cli.ts --loader=ts --outfile="$out/cli/cli.mjs"
-# The bundled CLI reads its version from ../package.json and the kit's fixtures from ../../fixtures
+# The bundled CLI reads its version from ../package.json and the kit's fixtures from ../fixtures
 # (the layout of the packages it came from).
 cp apps/cli/package.json "$out/package.json"
-mkdir -p "$out/../fixtures"
-cp -r packages/core/fixtures/golden packages/core/fixtures/golden-v4 packages/core/fixtures/golden-xlayer "$out/../fixtures/"
+mkdir -p "$out/fixtures"
+cp -r packages/conformance/fixtures/golden packages/conformance/fixtures/golden-v4 packages/conformance/fixtures/golden-xlayer "$out/fixtures/"
 cp apps/cli/corpus/sotu-1790-1864.txt "$out/corpus/"
 cp bench/anchors/torch_mhc_bench.py bench/anchors/torch_peak_memory.py bench/gpu/cuda-run.sh "$out/"
-src=(packages/core packages/cuda-native packages/models packages/patch apps/cli bench/src bench/anchors bench/gpu)
+src=(packages/core packages/conformance packages/cuda-native packages/models packages/patch apps/cli bench/src bench/anchors bench/gpu)
 { git rev-parse --short HEAD; if [ -n "$(git status --porcelain -- "${src[@]}")" ]; then echo -n "+dirty"; fi; } | tr -d '\n' >"$out/commit.txt"
 du -sh "$out"

@@ -8,7 +8,8 @@ set -euo pipefail
 OUT=.gpu-build/webgpu
 mkdir -p "$OUT/dist/linux-x64" "$OUT/cli/dist/linux-x64" "$OUT/corpus"
 # Packages from source, so the bundle does not depend on their dist being current.
-alias=(--alias:@liger-mhc/core/conformance=./packages/core/src/conformance/index.node.ts
+alias=(--alias:@liger-mhc/conformance=./packages/conformance/src/index.node.ts
+  --alias:@liger-mhc/core/internals=./packages/core/src/internals.ts
   --alias:@liger-mhc/core=./packages/core/src/index.node.ts
   --alias:@liger-mhc/webgpu-wgsl/internals=./packages/webgpu-wgsl/src/internals.ts
   --alias:@liger-mhc/webgpu-wgsl=./packages/webgpu-wgsl/src/index.node.ts
@@ -21,17 +22,17 @@ npx esbuild bench/src/webgpu/main.ts "${common[@]}" "${alias[@]}" --outfile="$OU
 # The CLI with the backend imported first, so 'webgpu' is registered before the CLI picks a backend.
 printf "import '@liger-mhc/webgpu-wgsl';\nimport './apps/cli/src/main.ts';\n" |
   npx esbuild "${common[@]}" "${alias[@]}" --sourcefile=webgpu-cli.ts --loader=ts --outfile="$OUT/cli/cli.mjs"
-# The bundled CLI reads its version from ../package.json and the kit's fixtures from ../../fixtures
+# The bundled CLI reads its version from ../package.json and the kit's fixtures from ../fixtures
 # (the layout of the packages it came from).
 cp apps/cli/package.json "$OUT/package.json"
-mkdir -p "$OUT/../fixtures"
-cp -r packages/core/fixtures/golden packages/core/fixtures/golden-v4 packages/core/fixtures/golden-xlayer "$OUT/../fixtures/"
+mkdir -p "$OUT/fixtures"
+cp -r packages/conformance/fixtures/golden packages/conformance/fixtures/golden-v4 packages/conformance/fixtures/golden-xlayer "$OUT/fixtures/"
 cp apps/cli/corpus/sotu-1790-1864.txt "$OUT/corpus/"
 WEBGPU_DIR=$(node -e "console.log(require('path').dirname(require.resolve('webgpu/package.json', {paths: ['packages/webgpu-wgsl']})))")
 cp "$WEBGPU_DIR/dist/linux-x64/dawn.node" "$OUT/dist/linux-x64/dawn.node"
 cp bench/anchors/torch_mhc_bench.py "$OUT/"
 cp bench/gpu/webgpu-run.sh "$OUT/run.sh"
 # The device copy has no .git: record the commit, marked when the sources that went in had edits.
-src=(packages/core packages/webgpu-wgsl packages/models packages/patch apps/cli bench/src bench/anchors bench/gpu)
+src=(packages/core packages/conformance packages/webgpu-wgsl packages/models packages/patch apps/cli bench/src bench/anchors bench/gpu)
 { git rev-parse --short HEAD; if [ -n "$(git status --porcelain -- "${src[@]}")" ]; then echo -n "+dirty"; fi; } | tr -d '\n' >"$OUT/commit.txt"
 du -sh "$OUT"

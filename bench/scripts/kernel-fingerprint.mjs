@@ -127,12 +127,25 @@ function ptxOrder(text) {
   return text.replace(/\$L__BB\d+_/g, '$L__BB_').replace(/__local_depot\d+/g, '__local_depot');
 }
 
+const isFile = (p) => {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+};
+
 const safeName = (s) => s.replace(/[^A-Za-z0-9_.+-]/g, '_').slice(0, 200);
 
 async function wgsl() {
   const load = (p) => import(pathToFileURL(join(root, p)).href);
   const core = await load('packages/core/dist/index.js');
-  const conformance = await load('packages/core/dist/conformance/index.js');
+  // --root may name a checkout from before the kit became its own package.
+  const conformance = await load(
+    ['packages/conformance/dist/index.node.js', 'packages/core/dist/conformance/index.node.js'].find((p) =>
+      isFile(join(root, p)),
+    ),
+  );
   const wg = await load('packages/webgpu-wgsl/dist/index.js');
   const be = await wg.createWebGpuBackend();
   const seen = new Map();

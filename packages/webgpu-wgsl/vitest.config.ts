@@ -2,16 +2,18 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig, mergeConfig } from 'vitest/config';
 import { sharedTestConfig } from '../../tooling/vitest.shared.js';
 
-// Tests run against core's sources, so they see the same registry instance as this package and do
-// not depend on a stale build of core.
+// Tests run against core's and the conformance kit's sources, so they see the same registry instance
+// as this package and do not depend on a stale build of either.
 const coreSrc = fileURLToPath(new URL('../core/src/', import.meta.url));
+const kitSrc = fileURLToPath(new URL('../conformance/src/', import.meta.url));
 
 export default mergeConfig(
   sharedTestConfig,
   defineConfig({
     resolve: {
       alias: [
-        { find: /^@liger-mhc\/core\/conformance$/, replacement: `${coreSrc}conformance/index.node.ts` },
+        { find: /^@liger-mhc\/conformance$/, replacement: `${kitSrc}index.node.ts` },
+        { find: /^@liger-mhc\/core\/internals$/, replacement: `${coreSrc}internals.ts` },
         { find: /^@liger-mhc\/core$/, replacement: `${coreSrc}index.node.ts` },
       ],
     },

@@ -8,6 +8,8 @@
 //     fails only with CudaUnavailableError kind 'no-driver' or 'no-device' (never 'no-addon');
 //   - a consumer TypeScript file type-checks with skipLibCheck: false;
 //   - require('@liger-mhc/core') works or says to use import;
+//   - core's tarball holds no fixtures and core pulls in no test library; the conformance kit's
+//     tarball holds the golden fixtures and the installed CLI's conformance command finds them;
 //   - every code block of every README runs here (or, for setup commands, exists as written).
 // No CUDA compiler is reachable: PATH holds only node's folder and the system folders without one,
 // and LIGER_MHC_NVCC=none stands for a machine without a toolkit (the install script would
@@ -37,6 +39,7 @@ import {
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PACKAGES = [
   'packages/core',
+  'packages/conformance',
   'packages/webgpu-wgsl',
   'packages/cuda-native',
   'packages/cuda-native-linux-x64-gnu',
@@ -86,6 +89,8 @@ const run = (cmd, args, cwd, extra = {}) =>
 try {
   const packed = [];
   const packedNames = new Set();
+  /** Package name -> its tarball. */
+  const tarballOf = new Map();
   for (const p of PACKAGES) {
     const dir = join(root, p);
     if (!existsSync(join(dir, 'package.json'))) {
@@ -97,12 +102,51 @@ try {
     execFileSync('pnpm', ['pack', '--pack-destination', tarballs], { cwd: dir, stdio: 'pipe' });
     const made = readdirSync(tarballs).filter((f) => !before.has(f));
     packed.push(...made.map((f) => join(tarballs, f)));
+    if (made.length === 1) tarballOf.set([...packedNames].pop(), join(tarballs, made[0]));
   }
   check(
-    packed.length >= 6,
+    packed.length >= 7,
     'packed the publishable packages',
     packed.map((f) => f.split('/').pop()).join(', '),
   );
+
+  // Core is the library only: the float64 fixtures and the test libraries belong to the kit.
+  {
+    const list = (name) =>
+      execFileSync('tar', ['-tzf', tarballOf.get(name)], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean);
+    const packedJson = (name) =>
+      JSON.parse(
+        execFileSync('tar', ['-xzOf', tarballOf.get(name), 'package/package.json'], { encoding: 'utf8' }),
+      );
+    const core = list('@liger-mhc/core');
+    const fixtures = core.filter((f) => /fixtures\/|golden/.test(f));
+    check(
+      core.length > 0 && fixtures.length === 0,
+      "core's tarball holds no fixtures",
+      fixtures.length ? fixtures.slice(0, 3).join(' ') : `${core.length} files`,
+    );
+    const pkg = packedJson('@liger-mhc/core');
+    const installed = Object.keys({
+      ...pkg.dependencies,
+      ...pkg.peerDependencies,
+      ...pkg.optionalDependencies,
+    });
+    const testDeps = installed.filter((d) => ['fast-check', 'vitest', '@liger-mhc/conformance'].includes(d));
+    check(
+      testDeps.length === 0,
+      'core declares no test dependencies',
+      testDeps.join(' ') || installed.join(' ') || 'none',
+    );
+    const kit = list('@liger-mhc/conformance');
+    const golden = ['golden', 'golden-v4', 'golden-xlayer'].map((d) => `package/fixtures/${d}/index.json`);
+    check(
+      golden.every((f) => kit.includes(f)),
+      "the conformance kit's tarball holds the golden fixtures",
+      golden.filter((f) => !kit.includes(f)).join(' '),
+    );
+  }
 
   writeFileSync(
     join(app, 'package.json'),
@@ -184,6 +228,13 @@ try {
       'liger-mhc --stpes 5: exit 2 naming the flag',
       typo.stderr.trim(),
     );
+    // The kit's default fixtures, found where npm installed @liger-mhc/conformance.
+    const kit = run(bin, ['conformance', '--backend', 'cpu', '--no-properties'], app);
+    check(
+      kit.status === 0 && /\b0 failed\b/.test(kit.stdout) && !/\b0 passed\b/.test(kit.stdout),
+      'liger-mhc conformance --backend cpu (installed fixtures)',
+      `${kit.stdout}${kit.stderr}`.trim().split('\n').pop(),
+    );
     const doctor = run(bin, ['doctor', '--json'], app);
     let report = null;
     try {
@@ -257,7 +308,7 @@ console.log(JSON.stringify(out));
   writeFileSync(
     join(app, 'consumer.ts'),
     `import { LigerMHC, Linear, randn, ready, type Backend } from '@liger-mhc/core';
-import { runConformance } from '@liger-mhc/core/conformance';
+import { runConformance } from '@liger-mhc/conformance';
 import { createWebGpuBackend, type WebGpuBackend } from '@liger-mhc/webgpu-wgsl';
 import { CudaUnavailableError } from '@liger-mhc/cuda-native';
 import { GPT } from '@liger-mhc/models';

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const main = join(here, '..', 'dist', 'main.js');
-const golden = join(here, '..', '..', '..', 'packages', 'core', 'fixtures', 'golden');
+const golden = join(here, '..', '..', '..', 'packages', 'conformance', 'fixtures', 'golden');
 const scratch = mkdtempSync(join(tmpdir(), 'lmhc-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 

@@ -1,12 +1,18 @@
 // Bundles the page for browsers into dist/ (index.html, main.js, the self-check fixtures).
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const dist = join(root, 'dist');
-const golden = join(root, '..', '..', 'packages', 'core', 'fixtures', 'golden');
+// The golden cases ship with the conformance kit's package (fixtures/golden).
+const golden = join(
+  dirname(createRequire(import.meta.url).resolve('@liger-mhc/conformance/package.json')),
+  'fixtures',
+  'golden',
+);
 const cases = [
   'coeffs-liger-shape-a',
   'coeffs-odd-hc3-c17',

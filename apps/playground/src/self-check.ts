@@ -1,5 +1,5 @@
+import { type GoldenCase, runGoldenCase } from '@liger-mhc/conformance';
 import type { Backend } from '@liger-mhc/core';
-import { type GoldenCase, runGoldenCase } from '@liger-mhc/core/conformance';
 
 /**
  * Run golden fixtures in the page with the same kit the Node conformance command uses, and write a

@@ -1,4 +1,4 @@
-import { formatFailure, runConformance, runDeviceChecks } from '@liger-mhc/core/conformance';
+import { formatFailure, runConformance, runDeviceChecks } from '@liger-mhc/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CudaBackend, createCudaBackend, cudaAvailable } from '../src/index.js';
 import { runGeneric, runGenericVsCpu } from './cases/generic.js';

@@ -1,11 +1,6 @@
 // The kernel path without thread-block clusters (what cards before sm_90 run), forced with
 // LIGER_MHC_CUDA_NO_CLUSTER=1 so it runs on any card: the conformance kit on that path, and, where the card has clusters, the layer against the cluster path.
-import {
-  compareLayerPaths,
-  formatFailure,
-  runConformance,
-  runDeviceChecks,
-} from '@liger-mhc/core/conformance';
+import { compareLayerPaths, formatFailure, runConformance, runDeviceChecks } from '@liger-mhc/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CudaBackend, createCudaBackend, cudaAvailable } from '../src/index.js';
 

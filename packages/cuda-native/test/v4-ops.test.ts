@@ -1,9 +1,9 @@
-import { defaultV4FixturesDir, runConformance } from '@liger-mhc/core/conformance';
+import { defaultV4FixturesDir, runConformance } from '@liger-mhc/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CudaBackend, createCudaBackend, cudaAvailable } from '../src/index.js';
 
 /**
- * core's golden-v4 cases on the CUDA kernels: DeepSeek-V4's head, expand and pre with the RMSNorm
+ * The kit's golden-v4 cases on the CUDA kernels: DeepSeek-V4's head, expand and pre with the RMSNorm
  * fused (head.cu, expand.cu, pre_norm.cu), V4-layout coefficients (φ transposed by core), a V4
  * sublayer, and post_res with an f32 layer output over half streams (rounded to x's dtype by core).
  * Skipped without a CUDA device.

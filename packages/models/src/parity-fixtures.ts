@@ -1,3 +1,4 @@
+import { compare, TOLERANCES, type Tolerance } from '@liger-mhc/conformance';
 import {
   ArgumentError,
   type Backend,
@@ -7,7 +8,6 @@ import {
   type Tensor,
   tensor,
 } from '@liger-mhc/core';
-import { compare, TOLERANCES, type Tolerance } from '@liger-mhc/core/conformance';
 import { buildModel, type LanguageModel, type ModelKind } from './model-kinds.js';
 import { checkConvention, type NameConvention, toOurName, toOurNames } from './name-maps.js';
 

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compare, TOLERANCES } from '@liger-mhc/conformance';
 import {
   ArgumentError,
   entryToStorage,
@@ -13,7 +14,6 @@ import {
   tensor,
   writeSafetensors,
 } from '@liger-mhc/core';
-import { compare, TOLERANCES } from '@liger-mhc/core/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkpointBytes,

@@ -1,4 +1,14 @@
 import {
+  type ApplyCase,
+  type CoeffsCase,
+  compare,
+  defaultFixturesDir,
+  type FixtureTensor,
+  type LayerCase,
+  loadCases,
+  TOLERANCES,
+} from '@liger-mhc/conformance';
+import {
   add,
   fromStorage,
   full,
@@ -18,16 +28,6 @@ import {
   unfusedMhcPostRes,
   unfusedMhcPre,
 } from '@liger-mhc/core';
-import {
-  type ApplyCase,
-  type CoeffsCase,
-  compare,
-  defaultFixturesDir,
-  type FixtureTensor,
-  type LayerCase,
-  loadCases,
-  TOLERANCES,
-} from '@liger-mhc/core/conformance';
 import { describe, expect, it } from 'vitest';
 import { ReferenceMHC } from '../src/index.js';
 

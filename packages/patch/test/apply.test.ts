@@ -1,4 +1,12 @@
 import {
+  compare,
+  defaultFixturesDir,
+  type FixtureTensor,
+  loadCases,
+  type MiniLmCase,
+  TOLERANCES,
+} from '@liger-mhc/conformance';
+import {
   ArgumentError,
   type Backend,
   BackendError,
@@ -16,14 +24,6 @@ import {
   tidy,
   UnsupportedKernelError,
 } from '@liger-mhc/core';
-import {
-  compare,
-  defaultFixturesDir,
-  type FixtureTensor,
-  loadCases,
-  type MiniLmCase,
-  TOLERANCES,
-} from '@liger-mhc/core/conformance';
 import { GPT, plainGPT, ReferenceMHC, ReferenceMiniMhcLM } from '@liger-mhc/models';
 import { describe, expect, it } from 'vitest';
 import { applyLigerMhc, PatchedLigerMHC } from '../src/index.js';

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { TOLERANCES } from '@liger-mhc/conformance';
 import { type Backend, deserializeStateDict, tensor } from '@liger-mhc/core';
-import { TOLERANCES } from '@liger-mhc/core/conformance';
 import { TinyDeepseekV4, toOurNames } from '@liger-mhc/models';
 import { type ParityCheck, type ParityExpected, runParityFixtures } from '@liger-mhc/models/parity';
 import { describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+import { compare, TOLERANCES } from '@liger-mhc/conformance';
 import {
   AdamW,
   ArgumentError,
@@ -14,7 +15,6 @@ import {
   tidy,
   unfusedMhcCoeffs,
 } from '@liger-mhc/core';
-import { compare, TOLERANCES } from '@liger-mhc/core/conformance';
 import { GPT, type GPTConfig, plainGPT, ReferenceMHC, Residual } from '@liger-mhc/models';
 import { describe, expect, it } from 'vitest';
 import { applyLigerMhc, hyperConnect } from '../src/index.js';

@@ -1,3 +1,4 @@
+import { compare, TOLERANCES } from '@liger-mhc/conformance';
 import {
   CpuBackend,
   type DType,
@@ -13,7 +14,6 @@ import {
   sum,
   type TensorInfo,
 } from '@liger-mhc/core';
-import { compare, TOLERANCES } from '@liger-mhc/core/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gpu, skipReason } from './helpers.js';
 

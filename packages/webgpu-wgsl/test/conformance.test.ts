@@ -1,9 +1,9 @@
-import { runConformance } from '@liger-mhc/core/conformance';
+import { runConformance } from '@liger-mhc/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gpu, skipReason } from './helpers.js';
 
 /**
- * The core conformance kit (golden cases in both Sinkhorn save modes + properties) on this backend.
+ * The conformance kit (golden cases in both Sinkhorn save modes + properties) on this backend.
  * Few property runs: on lavapipe every random shape (hc, alignment) compiles new kernels; the GPU
  * run (bench/src/webgpu-mhc-bench.ts) uses the kit's default.
  */

@@ -1,16 +1,14 @@
-import { fileURLToPath } from 'node:url';
+import { defaultXLayerFixturesDir, runConformance } from '@liger-mhc/conformance';
 import { hasCrossLayerKernels } from '@liger-mhc/core';
-import { runConformance } from '@liger-mhc/core/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gpu, skipReason } from './helpers.js';
 
 /**
- * core's golden-xlayer cases (the boundary between two mHC sublayers: post_res, then the next
+ * The kit's golden-xlayer cases (the boundary between two mHC sublayers: post_res, then the next
  * coefficients and pre) on this backend. It has no cross-layer kernel yet, so core runs the boundary
  * as its separate post_res, coeffs and pre kernels; the full kit (conformance.test.ts) runs the same
  * cases, this file is the quick check of them alone.
  */
-const XLAYER_FIXTURES = fileURLToPath(new URL('../../core/fixtures/golden-xlayer/', import.meta.url));
 const b = await gpu();
 const d = b ? describe : describe.skip;
 afterAll(() => b?.dispose());
@@ -18,7 +16,11 @@ afterAll(() => b?.dispose());
 d(`golden-xlayer cases on webgpu${b ? '' : ` (skipped: ${skipReason()})`}`, () => {
   it('pass with zero failures through the separate kernels', async () => {
     expect(hasCrossLayerKernels(b!)).toBe(false);
-    const report = await runConformance({ backend: b!, fixturesDir: XLAYER_FIXTURES, properties: false });
+    const report = await runConformance({
+      backend: b!,
+      fixturesDir: defaultXLayerFixturesDir(),
+      properties: false,
+    });
     const failed = report.failures.map(
       (f) => `${f.case}/${f.tensor}: ratio ${f.ratio}${f.error ? ` ${f.error}` : ''}`,
     );

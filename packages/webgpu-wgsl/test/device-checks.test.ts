@@ -1,4 +1,4 @@
-import { formatFailure, runDeviceChecks } from '@liger-mhc/core/conformance';
+import { formatFailure, runDeviceChecks } from '@liger-mhc/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gpu, skipReason } from './helpers.js';
 

@@ -1,3 +1,4 @@
+import { compare, TOLERANCES } from '@liger-mhc/conformance';
 import {
   type Backend,
   CpuBackend,
@@ -9,7 +10,6 @@ import {
   type TensorInfo,
   type UnaryOp,
 } from '@liger-mhc/core';
-import { compare, TOLERANCES } from '@liger-mhc/core/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gpu, skipReason } from './helpers.js';
 

@@ -1,9 +1,9 @@
-import { defaultV4FixturesDir, runConformance } from '@liger-mhc/core/conformance';
+import { defaultV4FixturesDir, runConformance } from '@liger-mhc/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gpu, skipReason } from './helpers.js';
 
 /**
- * core's golden-v4 cases (DeepSeek-V4's head, expand, pre with the RMSNorm fused, V4-layout
+ * The kit's golden-v4 cases (DeepSeek-V4's head, expand, pre with the RMSNorm fused, V4-layout
  * coefficients, a V4 sublayer, post_res with mixed dtypes) on this backend's kernels. The full kit
  * (conformance.test.ts) runs them too; this file is the quick check of the V4 kernels alone.
  */

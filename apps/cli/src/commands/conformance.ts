@@ -36,7 +36,7 @@ failure or when no case was found.`,
       type: 'string',
       value: 'DIR',
       help: 'directory of cases',
-      defaultNote: "core's golden fixtures",
+      defaultNote: 'the golden fixtures of @liger-mhc/conformance',
     },
     filter: { type: 'string', value: 'TEXT', help: 'run only the cases whose name contains TEXT' },
     'no-properties': { type: 'boolean', help: 'skip the property tests' },
@@ -48,7 +48,7 @@ failure or when no case was found.`,
     'liger-mhc conformance --fixtures packages/models/fixtures/parity',
   ],
   async run(v) {
-    const { formatFailure, runConformance } = await import('@liger-mhc/core/conformance');
+    const { formatFailure, runConformance } = await import('@liger-mhc/conformance');
     const { chooseBackend } = await import('../backends.js');
     // pnpm runs scripts from the workspace root; a relative directory means the caller's.
     const fixturesDir = v.fixtures ? resolve(process.env.INIT_CWD ?? process.cwd(), v.fixtures) : undefined;

@@ -1,5 +1,5 @@
+import { type Check, compare as compareValues, type Tolerance } from '@liger-mhc/conformance';
 import { type DType, decode, encode, type TensorInfo } from '@liger-mhc/core';
-import { type Check, compare as compareValues, type Tolerance } from '@liger-mhc/core/conformance';
 import type { CudaBackend } from '../../src/index.js';
 
 /** One compared tensor, as the conformance kit reports it (kit's compare and tolerance rule). */
@@ -13,7 +13,7 @@ export function compare(
   return { case: caseName, tensor, tolerance: tol, ...compareValues(actual, expected, tol) };
 }
 
-export { TOLERANCES as TOL } from '@liger-mhc/core/conformance';
+export { TOLERANCES as TOL } from '@liger-mhc/conformance';
 export type { Check };
 
 export function upload(

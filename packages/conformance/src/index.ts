@@ -1,5 +1,5 @@
-import type { Backend } from '../backend/contract.js';
-import { initBackend } from '../backend/registry.js';
+import type { Backend } from '@liger-mhc/core';
+import { initBackend } from '@liger-mhc/core';
 import { defaultFixturesDir, defaultV4FixturesDir, defaultXLayerFixturesDir, loadCases } from './fixtures.js';
 import { runProperties } from './properties.js';
 import { type Check, runGoldenCase } from './run-golden.js';
@@ -14,7 +14,7 @@ export interface ConformanceOptions {
   /** Backend name (initialised if needed) or instance. */
   backend: string | Backend;
   /**
-   * Directory of golden cases; default: the fixtures shipped with @liger-mhc/core (fixtures/golden,
+   * Directory of golden cases; default: the fixtures shipped with this package (fixtures/golden,
    * fixtures/golden-v4 and fixtures/golden-xlayer).
    */
   fixturesDir?: string;

@@ -1,11 +1,15 @@
-import type { Backend } from '../backend/contract.js';
-import type { SinkhornSaveMode } from '../backend/mhc-kernels.js';
-import { cast } from '../ops/cast.js';
-import { matmul } from '../ops/linalg.js';
-import { mhcCoeffs, mhcPostRes } from '../ops/mhc.js';
-import { mhcExpand, mhcHead, mhcPreNorm } from '../ops/mhc-v4.js';
-import { keep, tidy } from '../tensor/scope.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { Backend, SinkhornSaveMode, Tensor } from '@liger-mhc/core';
+import {
+  cast,
+  keep,
+  matmul,
+  mhcCoeffs,
+  mhcExpand,
+  mhcHead,
+  mhcPostRes,
+  mhcPreNorm,
+  tidy,
+} from '@liger-mhc/core';
 import type { BlockV4Case, CoeffsV4Case, ExpandCase, HeadCase, PreNormCase, V4Case } from './fixtures-v4.js';
 import {
   backwardExact,

@@ -1,4 +1,4 @@
-import type { DType } from '../dtype.js';
+import type { DType } from '@liger-mhc/core';
 
 /**
  * The one place where comparison tolerances live. A value passes when

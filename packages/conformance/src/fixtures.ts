@@ -1,4 +1,4 @@
-import { hostPlatform } from '../platform/platform.js';
+import { ArgumentError, hostPlatform } from '@liger-mhc/core';
 import type { V4Case } from './fixtures-v4.js';
 import { type PostResCoeffsPreCase, XLAYER_OPS } from './fixtures-xlayer.js';
 
@@ -83,13 +83,13 @@ export const V4_OPS = ['head', 'expand', 'preNorm', 'coeffsV4', 'blockV4'] as co
 
 /** The DeepSeek-V4 and mixed-dtype fixtures shipped with this package (scripts/gen-v4-fixtures.py). */
 export function defaultV4FixturesDir(): string {
-  return decodeURIComponent(new URL('../../fixtures/golden-v4', import.meta.url).pathname);
+  return decodeURIComponent(new URL('../fixtures/golden-v4', import.meta.url).pathname);
 }
 
 /** The fixtures shipped with this package (copied unchanged from the PyTorch float64 generator). */
 export function defaultFixturesDir(): string {
-  // dist/conformance/fixtures.js or src/conformance/fixtures.ts -> package root /fixtures/golden
-  return decodeURIComponent(new URL('../../fixtures/golden', import.meta.url).pathname);
+  // dist/fixtures.js or src/fixtures.ts -> package root /fixtures/golden
+  return decodeURIComponent(new URL('../fixtures/golden', import.meta.url).pathname);
 }
 
 /**
@@ -101,8 +101,11 @@ export async function loadCases(dir: string): Promise<{ cases: GoldenCase[]; unk
   const text = async (f: string) => new TextDecoder().decode(await host.readFile(`${dir}/${f}`));
   let files: string[];
   try {
-    const index = JSON.parse(await text('index.json')) as { file: string }[];
-    files = index.map((e) => e.file);
+    const index = JSON.parse(await text('index.json')) as unknown;
+    if (!Array.isArray(index)) throw new ArgumentError(`${dir}/index.json`, 'expected an array of { file }');
+    files = index.map((e, i) =>
+      caseFileName(`${dir}/index.json[${i}].file`, (e as { file?: unknown })?.file),
+    );
   } catch (err) {
     if ((err as { code?: string }).code !== 'ENOENT') throw err;
     files = (await host.readDir(dir)).filter((f) => f.endsWith('.json') && f !== 'index.json').sort();
@@ -116,4 +119,18 @@ export async function loadCases(dir: string): Promise<{ cases: GoldenCase[]; unk
     else unknown.push(`${f} (op '${c.op}')`);
   }
   return { cases, unknown };
+}
+
+/**
+ * A case file named by an index.json: a plain `*.json` name in that directory, so a hostile index
+ * cannot make the kit read outside the directory it was given.
+ */
+function caseFileName(argument: string, file: unknown): string {
+  if (typeof file !== 'string' || !/^[\w.-]+\.json$/.test(file) || file.startsWith('.')) {
+    throw new ArgumentError(
+      argument,
+      `expected a file name ending in .json in the same directory, got ${JSON.stringify(file)}`,
+    );
+  }
+  return file;
 }

@@ -8,7 +8,7 @@ fixtures/golden/generate.py (imported, so the spec has one definition). Inputs a
 their storage dtype first, and so is xOut where the coefficients and pre read it (the op stores it
 in x's dtype); outputs and gradients are exact float64.
 
-    /usr/bin/python3 packages/core/scripts/gen-xlayer-fixtures.py [--out packages/core/fixtures/golden-xlayer]
+    /usr/bin/python3 packages/conformance/scripts/gen-xlayer-fixtures.py [--out packages/conformance/fixtures/golden-xlayer]
 """
 import argparse
 import json

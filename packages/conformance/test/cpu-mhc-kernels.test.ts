@@ -1,17 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import type { TensorInfo } from '../src/backend/contract.js';
 import type {
   CoeffsBackwardArgs,
   CoeffsBackwardResult,
   CoeffsConfig,
   Orientation,
-} from '../src/backend/mhc-kernels.js';
-import { compare, REFERENCE_F32, TOLERANCES, type Tolerance } from '../src/conformance/tolerances.js';
-import { CpuBackend } from '../src/cpu/cpu-backend.js';
-import { type DType, decode, encode, type FloatDType } from '../src/dtype.js';
+  TensorInfo,
+} from '@liger-mhc/core';
+import { CpuBackend, type DType, decode, encode, type FloatDType } from '@liger-mhc/core';
+import { describe, expect, it } from 'vitest';
+import { compare, REFERENCE_F32, TOLERANCES, type Tolerance } from '../src/tolerances.js';
 
 // The golden fixtures are the spec: PyTorch float64 autograd. Each case runs the CPU kernels directly.
 

@@ -1,13 +1,17 @@
-import type { Backend } from '../backend/contract.js';
-import type { SinkhornSaveMode } from '../backend/mhc-kernels.js';
-import { type DType, decode, encode } from '../dtype.js';
-import { cast } from '../ops/cast.js';
-import { fromStorage } from '../ops/creation.js';
-import { add, mul } from '../ops/elementwise.js';
-import { mhcPostResCoeffsPre } from '../ops/mhc-cross-layer.js';
-import { sum } from '../ops/reduce.js';
-import { keep, tidy } from '../tensor/scope.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { Backend, SinkhornSaveMode, Tensor } from '@liger-mhc/core';
+import {
+  add,
+  cast,
+  type DType,
+  decode,
+  encode,
+  fromStorage,
+  keep,
+  mhcPostResCoeffsPre,
+  mul,
+  sum,
+  tidy,
+} from '@liger-mhc/core';
 import type { FixtureTensor } from './fixtures.js';
 import type { PostResCoeffsPreCase, XLayerInput, XLayerOutput } from './fixtures-xlayer.js';
 import { type Check, disposeAll, dt, finish, isZero, type Pending, up } from './run-golden.js';

@@ -1,13 +1,19 @@
+import type { Backend, Tensor } from '@liger-mhc/core';
+import {
+  add as addT,
+  encode,
+  fromStorage,
+  keep,
+  mhcCoeffs,
+  mhcPostRes,
+  mhcPre,
+  mul as mulT,
+  noGrad,
+  Random,
+  sum as sumAll,
+  tidy,
+} from '@liger-mhc/core';
 import fc from 'fast-check';
-import type { Backend } from '../backend/contract.js';
-import { encode } from '../dtype.js';
-import { fromStorage } from '../ops/creation.js';
-import { add as addT, mul as mulT } from '../ops/elementwise.js';
-import { mhcCoeffs, mhcPostRes, mhcPre } from '../ops/mhc.js';
-import { sum as sumAll } from '../ops/reduce.js';
-import { keep, noGrad, tidy } from '../tensor/scope.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { Random } from '../util/random.js';
 import type { Check } from './run-golden.js';
 import type { Tolerance } from './tolerances.js';
 

@@ -1,9 +1,14 @@
-import { runCoeffsPre } from '../backend/coeffs-pre.js';
-import type { Backend, TensorInfo } from '../backend/contract.js';
-import type { CoeffsConfig, CoeffsForwardArgs, SinkhornSaveMode } from '../backend/mhc-kernels.js';
-import { CpuBackend } from '../cpu/cpu-backend.js';
-import { type DType, decode, encode } from '../dtype.js';
-import { BackendError, DisposedTensorError, LigerMhcError } from '../errors.js';
+import type { Backend, CoeffsConfig, CoeffsForwardArgs, SinkhornSaveMode, TensorInfo } from '@liger-mhc/core';
+import {
+  BackendError,
+  CpuBackend,
+  DisposedTensorError,
+  type DType,
+  decode,
+  encode,
+  LigerMhcError,
+  runCoeffsPre,
+} from '@liger-mhc/core';
 import type { Check } from './run-golden.js';
 import { compare, TOLERANCES, type Tolerance } from './tolerances.js';
 

@@ -25,5 +25,5 @@ export const XLAYER_OPS = ['postResCoeffsPre'] as const;
 
 /** The cross-layer fixtures shipped with this package. */
 export function defaultXLayerFixturesDir(): string {
-  return decodeURIComponent(new URL('../../fixtures/golden-xlayer', import.meta.url).pathname);
+  return decodeURIComponent(new URL('../fixtures/golden-xlayer', import.meta.url).pathname);
 }

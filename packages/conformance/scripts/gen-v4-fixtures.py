@@ -6,7 +6,7 @@ expanded into hc_mult streams) with PyTorch autograd in float64: an oracle indep
 backend. Inputs are rounded to their storage dtype first, so a backend storing them in that dtype
 holds exactly these numbers. The file format is the one of fixtures/golden (README.md there).
 
-    /usr/bin/python3 packages/core/scripts/gen-v4-fixtures.py [--out packages/core/fixtures/golden-v4]
+    /usr/bin/python3 packages/conformance/scripts/gen-v4-fixtures.py [--out packages/conformance/fixtures/golden-v4]
 """
 import argparse
 import json

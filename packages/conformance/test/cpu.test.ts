@@ -1,6 +1,6 @@
+import { type Backend, type CoeffsBackwardArgs, CpuBackend } from '@liger-mhc/core';
 import { describe, expect, it } from 'vitest';
-import { formatFailure, runConformance, runDeviceChecks } from '../src/conformance/index.js';
-import { type Backend, type CoeffsBackwardArgs, CpuBackend } from '../src/index.js';
+import { formatFailure, runConformance, runDeviceChecks } from '../src/index.js';
 
 describe('conformance kit on the CPU backend', () => {
   it('passes every golden case (both Sinkhorn save modes) and the property suites', async () => {

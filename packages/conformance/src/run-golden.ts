@@ -1,15 +1,23 @@
-import type { Backend } from '../backend/contract.js';
-import type { SinkhornSaveMode } from '../backend/mhc-kernels.js';
-import { type DType, decode, encode, isDType } from '../dtype.js';
-import { MiniMhcLM } from '../nn/mini-lm.js';
-import { writeInto } from '../nn/param-io.js';
-import { fromStorage } from '../ops/creation.js';
-import { add, mul } from '../ops/elementwise.js';
-import { matmul } from '../ops/linalg.js';
-import { mhcCoeffs, mhcCoeffsPre, mhcPostRes, mhcPre } from '../ops/mhc.js';
-import { sum } from '../ops/reduce.js';
-import { keep, tidy } from '../tensor/scope.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { Backend, SinkhornSaveMode, Tensor } from '@liger-mhc/core';
+import {
+  add,
+  type DType,
+  decode,
+  encode,
+  fromStorage,
+  isDType,
+  keep,
+  MiniMhcLM,
+  matmul,
+  mhcCoeffs,
+  mhcCoeffsPre,
+  mhcPostRes,
+  mhcPre,
+  mul,
+  sum,
+  tidy,
+} from '@liger-mhc/core';
+import { writeInto } from '@liger-mhc/core/internals';
 import type { ApplyCase, CoeffsCase, FixtureTensor, GoldenCase, LayerCase, MiniLmCase } from './fixtures.js';
 import { runV4Case } from './run-golden-v4.js';
 import { runXLayerCase } from './run-golden-xlayer.js';
