@@ -20,7 +20,7 @@ import {
   sizeOf,
   type TensorInfo,
 } from '@liger-mhc/core';
-import type { KernelDef, ParamWriter, WebGpuBackend } from '../../backend.js';
+import type { KernelDef, WebGpuBackend } from '../../backend.js';
 import {
   COMPACT_M,
   coeffsBackwardPhiReduceKernel,
@@ -45,7 +45,7 @@ import {
   type SplitOptions,
   splitMainParams,
 } from './coeffs-split.wgsl.js';
-import { pairOutDtype, ROW_UNIT_WG, wide } from './common.js';
+import { pairOutDtype, type ROW_PARAMS, ROW_UNIT_WG, wide } from './common.js';
 import { kernelOverrides } from './overrides.js';
 import {
   postResBackwardKernel,
@@ -147,20 +147,16 @@ export class WebGpuMhcKernels implements MhcKernels {
 
   /**
    * A row-wise forward (pre, post_res): one thread per (token, unit), `per` units (pairs or 16-byte
-   * pieces) a row of c elements. Params: 0 N, 1 c, 2 per, 3 N·per.
+   * pieces) a row of c elements.
    */
-  private rowwise(def: KernelDef, tensors: TensorInfo[], N: number, c: number, per: number): void {
-    this.b.dispatch(
-      def,
-      tensors,
-      (p) =>
-        p
-          .u32(0, N)
-          .u32(1, c)
-          .u32(2, per)
-          .u32(3, N * per),
-      Math.ceil((N * per) / ROW_UNIT_WG),
-    );
+  private rowwise(
+    def: KernelDef<typeof ROW_PARAMS.schema>,
+    tensors: TensorInfo[],
+    N: number,
+    c: number,
+    per: number,
+  ): void {
+    this.b.dispatch(def, tensors, { N, c, per, total: N * per }, Math.ceil((N * per) / ROW_UNIT_WG));
   }
 
   private dims3(x: TensorInfo, name: string) {
@@ -203,11 +199,7 @@ export class WebGpuMhcKernels implements MhcKernels {
     this.b.dispatch(
       preBackwardKernel(hc, gradXIn.dtype, x.dtype, hPre.dtype, gx.od, c),
       [gradXIn, x, hPre, gx.t, gh],
-      (p) =>
-        p
-          .u32(0, N)
-          .u32(1, c)
-          .u32(2, Math.ceil(c / 2)),
+      { N, c, pairs: Math.ceil(c / 2) },
       N,
     );
     return { gradX: gx.finish(), gradHPre: gh };
@@ -235,13 +227,7 @@ export class WebGpuMhcKernels implements MhcKernels {
       this.b.dispatch(
         postResForwardWideKernel(hc, orientation, x.dtype, f.dtype, hPost.dtype, out.od, o),
         [x, f, hPost, hRes, out.t],
-        (p) =>
-          p
-            .u32(0, N)
-            .u32(1, c)
-            .u32(2, per)
-            .u32(3, N * per)
-            .u32(4, c / 8),
+        { N, c, per, total: N * per, P8: c / 8 },
         Math.ceil((N * per) / ROW_UNIT_WG),
       );
     } else
@@ -277,11 +263,7 @@ export class WebGpuMhcKernels implements MhcKernels {
     this.b.dispatch(
       postResBackwardKernel(hc, orientation, gradXOut.dtype, x.dtype, f.dtype, hPost.dtype, gx.od, gf.od, c),
       [gradXOut, x, f, hPost, hRes, gx.t, gf.t, gh],
-      (p) =>
-        p
-          .u32(0, N)
-          .u32(1, c)
-          .u32(2, Math.ceil(c / 2)),
+      { N, c, pairs: Math.ceil(c / 2) },
       N,
     );
     const gradHPost = this.b.output([N, hc], 'f32');
@@ -392,16 +374,16 @@ export class WebGpuMhcKernels implements MhcKernels {
     if (s2) saved.push(s2);
     const d1 = s1 ?? this.b.output([1], 'f32');
     const d2 = s2 ?? this.b.output([1], 'f32');
-    const params = (p: ParamWriter) =>
-      p
-        .u32(0, N)
-        .u32(1, K)
-        .u32(2, Math.ceil(K / 2))
-        .u32(3, config.tmax)
-        .f32(4, config.rmsEps)
-        .f32(5, config.preEps)
-        .f32(6, config.sinkhornEps)
-        .f32(7, config.postMult);
+    const params = {
+      N,
+      K,
+      KP: Math.ceil(K / 2),
+      tmax: config.tmax,
+      rmsEps: config.rmsEps,
+      preEps: config.preEps,
+      sinkhornEps: config.sinkhornEps,
+      postMult: config.postMult,
+    };
     if (split) {
       // φ repacked for the kernel's loads, partial sums per K chunk, then a per-token kernel adds
       // them in chunk order and runs the epilogue (see coeffs-split.wgsl.ts).
@@ -413,7 +395,7 @@ export class WebGpuMhcKernels implements MhcKernels {
       this.b.dispatch(
         coeffsPhiPackKernel(hc, phi.dtype, o),
         [phi, b, alphaPre, alphaPost, alphaRes, pp],
-        (p) => p.u32(0, K).u32(1, g.packed),
+        { K, packed: g.packed },
         Math.ceil(g.packedLen / 256),
       );
       const part = this.b.output([g.chunks * (M + 1) * N], 'f32');
@@ -434,14 +416,15 @@ export class WebGpuMhcKernels implements MhcKernels {
       this.b.dispatch(
         coeffsSplitReduceKernel(hc, save, fusePre ? x.dtype : null, prePieces, o.preOrder),
         [part, pp, hPre, hPost, hRes, d1, d2, ...(xIn ? [x, xIn] : [])],
-        (p) => {
-          params(p);
-          p.u32(9, g.chunks)
-            .u32(10, g.packed * 4)
-            .u32(11, E)
-            .u32(12, per)
-            .u32(13, N * per)
-            .u32(14, c / 8);
+        {
+          ...params,
+          chunks: g.chunks,
+          coefOffset: g.packed * 4,
+          epilogueGroups: E,
+          per,
+          total: N * per,
+          // Pieces a row for the pre role; c is a multiple of 8 only where that role runs.
+          P8: fusePre ? c / 8 : 0,
         },
         E + (fusePre ? Math.ceil((N * per) / SPLIT_REDUCE_WG) : 0),
       );
@@ -511,15 +494,14 @@ export class WebGpuMhcKernels implements MhcKernels {
     this.b.dispatch(
       coeffsBackwardTokenKernel(hc, save),
       [s1, d2, coef, cot, gf, tr],
-      (p) =>
-        p
-          .u32(0, N)
-          .u32(1, K)
-          .u32(3, config.tmax)
-          .f32(5, config.preEps)
-          .f32(6, config.sinkhornEps)
-          .f32(7, config.postMult)
-          .u32(8, gradHRes ? 1 : 0),
+      {
+        N,
+        K,
+        tmax: config.tmax,
+        sinkhornEps: config.sinkhornEps,
+        postMult: config.postMult,
+        gradRes: gradHRes ? 1 : 0,
+      },
       Math.ceil(N / 64),
     );
     if (!s2) this.b.disposeData(d2.handle);
@@ -528,7 +510,7 @@ export class WebGpuMhcKernels implements MhcKernels {
 
     if (needs.b || needs.alphas) {
       const red = this.b.output([M + 3], 'f32');
-      this.b.dispatch(coeffsBackwardReduceKernel(), [tr, red], (p) => p.u32(0, N).u32(1, M + 3), M + 3);
+      this.b.dispatch(coeffsBackwardReduceKernel(), [tr, red], { N, cols: M + 3 }, M + 3);
       const rb = this.b.buf(red, 'red');
       if (needs.b) {
         result.gradB = this.b.output([M], 'f32');
@@ -573,22 +555,14 @@ export class WebGpuMhcKernels implements MhcKernels {
           K,
         ),
         [x, phi, gf, gxT, part],
-        (p) =>
-          p
-            .u32(0, N)
-            .u32(1, K)
-            .u32(2, KP)
-            .u32(3, NC)
-            .u32(4, KB)
-            .u32(5, needs.x ? 1 : 0)
-            .u32(6, needs.phi ? 1 : 0),
+        { N, K, KP, NC, KB, needX: needs.x ? 1 : 0, needPhi: needs.phi ? 1 : 0 },
         KB * chunks,
       );
       if (gradPhi && !direct) {
         this.b.dispatch(
           coeffsBackwardPhiReduceKernel(),
           [part, gradPhi],
-          (p) => p.u32(0, K * M).u32(1, chunks),
+          { KM: K * M, chunks },
           Math.ceil((K * M) / 256),
         );
       }
