@@ -13,9 +13,9 @@ import {
 } from '@liger-mhc/core';
 import type { WebGpuBackend } from '../../backend.js';
 import { coeffsBackwardReduceKernel } from './coeffs.wgsl.js';
-import { pairOutDtype } from './common.js';
 import { EXPAND_WG, expandBackwardKernel, expandForwardKernel } from './expand.wgsl.js';
 import { headBackwardKernel, headForwardKernel, headPhiGradKernel } from './head.wgsl.js';
+import { dims3, expectF32, expectSize, pairOutput } from './host-helpers.js';
 import { preNormBackwardKernel, preNormForwardKernel, preNormWeightGradKernel } from './pre_norm.wgsl.js';
 
 /**
@@ -23,36 +23,6 @@ import { preNormBackwardKernel, preNormForwardKernel, preNormWeightGradKernel } 
  * argument before allocating or encoding, then encodes the WGSL of head.wgsl.ts, expand.wgsl.ts and
  * pre_norm.wgsl.ts. Reductions over tokens run in fixed orders, so results are deterministic.
  */
-
-/** An output written two elements per thread: f32 scratch when halves would straddle words. */
-function pairOutput(b: WebGpuBackend, shape: readonly number[], dtype: DType, rowLen: number) {
-  const od = pairOutDtype(dtype, rowLen);
-  const t = b.output(shape, od);
-  return {
-    t,
-    od,
-    finish: (): TensorInfo => {
-      if (od === dtype) return t;
-      const r = b.ops.cast(t, dtype);
-      b.disposeData(t.handle);
-      return r;
-    },
-  };
-}
-
-function dims3(x: TensorInfo, name: string) {
-  if (x.shape.length !== 3) throw new ShapeError(name, '[N, hc, c]', x.shape);
-  const [N, hc, c] = x.shape as [number, number, number];
-  return { N, hc, c };
-}
-
-function expectSize(t: TensorInfo, name: string, shape: readonly number[]): void {
-  if (sizeOf(t.shape) !== sizeOf(shape)) throw new ShapeError(name, `[${shape.join(', ')}]`, t.shape);
-}
-
-function expectF32(t: TensorInfo, name: string): void {
-  if (t.dtype !== 'f32') throw new ArgumentError(name, `expected dtype f32, got ${t.dtype}`);
-}
 
 /** base then scale as one f32 [hc + 1] buffer (the kernels' `coef`). */
 function headCoef(b: WebGpuBackend, base: TensorInfo, scale: TensorInfo, hc: number): TensorInfo {
