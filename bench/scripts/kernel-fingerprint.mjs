@@ -71,16 +71,31 @@ function compare(a, b) {
   const wb = list(b, 'wgsl');
   const textsB = new Set(wb.map((k) => k.text));
   const textsA = new Set(wa.map((k) => k.text));
+  // A kernel whose only change is named parameters (a `struct Params` read as `params.x` where
+  // the dump before read the shared 64-word block by index) is listed as such: rewritten back to the
+  // index reads its struct's layout gives, its text must equal the one before under the same key.
+  const beforeByKey = new Map(wa.map((k) => [k.f, k.text]));
+  const afterByKey = new Map(wb.map((k) => [k.f, k.text]));
+  const paramsOnly = new Set();
+  for (const k of wb) {
+    const prev = beforeByKey.get(k.f);
+    if (prev !== undefined && !textsA.has(k.text) && positionalParams(k.text) === prev) paramsOnly.add(k.f);
+  }
   for (const k of wa)
-    if (!textsB.has(k.text)) {
+    if (!textsB.has(k.text) && !paramsOnly.has(k.f)) {
       changed++;
-      console.log(`wgsl removed or changed: ${k.f}`);
+      console.log(
+        `wgsl removed or changed: ${k.f}${afterByKey.has(k.f) ? '' : ' (no kernel of this key after)'}`,
+      );
     }
   for (const k of wb)
     if (!textsA.has(k.text)) {
       changed++;
-      console.log(`wgsl added or changed: ${k.f}`);
+      console.log(
+        paramsOnly.has(k.f) ? `wgsl named parameters only: ${k.f}` : `wgsl added or changed: ${k.f}`,
+      );
     }
+  if (paramsOnly.size) console.log(`wgsl: ${paramsOnly.size} differ by named parameters only`);
   const renamed = wb.filter((k) => textsA.has(k.text) && !wa.some((x) => x.f === k.f)).length;
   console.log(`wgsl: ${wa.length} before, ${wb.length} after, ${renamed} same text under a new key`);
   // CUDA: by kernel name. A kernel that lost a template parameter gets a new mangled name; when an
@@ -119,6 +134,40 @@ function compare(a, b) {
 }
 
 /**
+ * A dumped kernel with named parameters rewritten to the positional form kernels used before them:
+ * the `// params:` block (struct Params, its binding and array accessors) removed and each
+ * `params.name` read replaced by pu/pf/pi(<word>u) at the word WGSL's uniform layout gives the field
+ * (scalars 4 bytes; arrays of n scalars as array<vec4<T>, ceil(n/4)>, 16-byte aligned). Array
+ * accessors `params_name(i)` stay as they are (the old text indexed by arithmetic on the word).
+ */
+function positionalParams(text) {
+  const m =
+    /\/\/ params:\nstruct Params \{\n([\s\S]*?)\}\n@group\(0\) @binding\(0\) var<uniform> params: Params;\n((?:fn params_[^\n]*\n)*)/.exec(
+      text,
+    );
+  if (!m) return text;
+  const fields = new Map();
+  let end = 0;
+  for (const line of m[1].split('\n')) {
+    const f = /^\s*(\w+): (u32|i32|f32|array<vec4<(u32|i32|f32)>, (\d+)>),$/.exec(line);
+    if (!f) continue;
+    const array = f[3] !== undefined;
+    const align = array ? 16 : 4;
+    const offset = Math.ceil(end / align) * align;
+    end = offset + (array ? 16 * Number(f[4]) : 4);
+    fields.set(f[1], { word: offset / 4, kind: array ? f[3] : f[2] });
+  }
+  const fn = { u32: 'pu', f32: 'pf', i32: 'pi' };
+  return (text.slice(0, m.index) + text.slice(m.index + m[0].length)).replace(
+    /\bparams\.(\w+)\b/g,
+    (all, name) => {
+      const f = fields.get(name);
+      return f ? `${fn[f.kind]}(${f.word}u)` : all;
+    },
+  );
+}
+
+/**
  * PTX names that number a function by its place in the module (branch labels, local stack depots):
  * removing another kernel from the file renumbers them without changing any code, so they are
  * compared without the number.
@@ -142,17 +191,21 @@ async function wgsl() {
   const core = await load('packages/core/dist/index.js');
   // --root may name a checkout from before the kit became its own package.
   const conformance = await load(
-    ['packages/conformance/dist/index.node.js', 'packages/core/dist/conformance/index.node.js'].find((p) =>
-      isFile(join(root, p)),
-    ),
+    [
+      'packages/conformance/dist/index.node.js',
+      'packages/core/dist/conformance/index.node.js',
+      'packages/core/dist/conformance/index.js',
+    ].find((p) => isFile(join(root, p))),
   );
-  const wg = await load('packages/webgpu-wgsl/dist/index.js');
+  const wg = await load('packages/webgpu-wgsl/dist/index.node.js');
   const be = await wg.createWebGpuBackend();
   const seen = new Map();
   // Record each kernel and skip the GPU work: the kernel a call picks depends on shapes, dtypes and
   // device features only, never on tensor values.
   be.dispatch = (def) => {
-    const text = `${def.directives ?? ''}// bindings: ${JSON.stringify(def.bufs)}\n${def.body}`;
+    // The parameter struct (named kernel parameters) is part of the kernel's source when it has one.
+    const params = def.params ? `// params:\n${def.params.wgsl}` : '';
+    const text = `${def.directives ?? ''}${params}// bindings: ${JSON.stringify(def.bufs)}\n${def.body}`;
     const prev = seen.get(def.key);
     if (prev !== undefined && prev !== text) throw new Error(`kernel key ${def.key} names two sources`);
     seen.set(def.key, text);
@@ -222,7 +275,12 @@ async function wgsl() {
       const ids = core.zeros([2, 8], { ...o, dtype: 'i32' });
       const { loss } = lm.loss(ids, ids);
       loss.backward();
-      for (const Opt of [core.AdamW, core.SGD]) new Opt(lm.parameters(), { lr: 1e-3, momentum: 0.9 }).step();
+      for (const [Opt, optOptions] of [
+        [core.AdamW, { lr: 1e-3 }],
+        [core.SGD, { lr: 1e-3 }],
+        [core.SGD, { lr: 1e-3, momentum: 0.9 }],
+      ])
+        new Opt(lm.parameters(), optOptions).step();
       const x = core.zeros([3, 8, 8], { ...o, dtype: act, requiresGrad: true });
       const w = core.ones([8], { ...o, dtype: act, requiresGrad: true });
       const ys = [
@@ -238,8 +296,34 @@ async function wgsl() {
         core.matmul(x, x, { transposeB: true }),
         core.matmul(x, x, { transposeA: true }),
         core.cast(x, 'f32'),
+        // Broadcasting binaries (the strided kernels) and the affine map.
+        core.add(x, w),
+        core.mul(core.slice(x, 1, 0, 1), x),
+        core.sub(x, w),
       ];
       for (const y of ys) core.sum(core.cast(y, 'f32')).backward();
+      // Fused attention and DeepSeek-V4's head, expand and pre+norm kernels.
+      for (const causal of [false, true]) {
+        const [q, k, v] = [0, 1, 2].map(() =>
+          core.zeros([2, 8, 16], { ...o, dtype: act, requiresGrad: true }),
+        );
+        core.sum(core.cast(core.scaledDotProductAttention(q, k, v, { causal }), 'f32')).backward();
+      }
+      for (const c of [32, 33]) {
+        const xs = core.zeros([6, 4, c], { ...o, dtype: act, requiresGrad: true });
+        const phi = core.zeros([4, 4 * c], { ...o, requiresGrad: true });
+        const base = core.zeros([4], { ...o, requiresGrad: true });
+        const scale = core.ones([1], { ...o, requiresGrad: true });
+        const hPre = core.zeros([6, 4], { ...o, requiresGrad: true });
+        const nw = core.ones([c], { ...o, dtype: act, requiresGrad: true });
+        const xe = core.zeros([6, c], { ...o, dtype: act, requiresGrad: true });
+        for (const y of [
+          core.mhcHead(xs, phi, base, scale, { allowFp32: true }),
+          core.mhcExpand(xe, 4),
+          core.mhcPreNorm(xs, hPre, nw),
+        ])
+          core.sum(core.cast(y, 'f32')).backward();
+      }
       await be.sync();
     } catch (e) {
       console.warn(`wgsl generic ${act}: ${e.message}`);

@@ -6,26 +6,30 @@
  */
 import type { TensorInfo } from '@liger-mhc/core';
 import type { WebGpuBackend } from '@liger-mhc/webgpu-wgsl';
-import type { KernelDef } from '@liger-mhc/webgpu-wgsl/internals';
+import { type KernelDef, kernelParams } from '@liger-mhc/webgpu-wgsl/internals';
 import type { Timer } from '../lib/mhc-rows.js';
 import { median } from '../lib/stats.js';
 
-const HEATER: KernelDef = {
+const HEATER_PARAMS = kernelParams({ iters: 'u32' });
+const HEATER: KernelDef<typeof HEATER_PARAMS.schema> = {
   key: 'bench_heater',
+  params: HEATER_PARAMS,
   bufs: [{ name: 'o', dtype: 'f32', access: 'rw' }],
   body: `
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   var a = f32(lid + wid.x);
-  for (var i = 0u; i < pu(0u); i++) { a = fma(a, 0.9999, 1.0); }
+  for (var i = 0u; i < params.iters; i++) { a = fma(a, 0.9999, 1.0); }
   if (a == -1.0) { o[0] = a; }
 }
 `,
 };
 
 /** A plain copy kernel: the bandwidth a WebGPU kernel can reach on this card. */
-const COPY: KernelDef = {
+const COPY_PARAMS = kernelParams({ n: 'u32' });
+const COPY: KernelDef<typeof COPY_PARAMS.schema> = {
   key: 'bench_copy',
+  params: COPY_PARAMS,
   bufs: [
     { name: 'a', dtype: 'i32', access: 'read', wgsl: 'vec4<u32>' },
     { name: 'o', dtype: 'i32', access: 'rw', wgsl: 'vec4<u32>' },
@@ -33,7 +37,7 @@ const COPY: KernelDef = {
   body: `
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = pu(0u);
+  let n = params.n;
   let stride = nwg.x * nwg.y * 256u;
   let t = (wid.x + wid.y * nwg.x) * 256u + lid;
   for (var k = 0u; k < 4u; k++) {
@@ -57,7 +61,7 @@ export class WebGpuTimer implements Timer {
   private heat(ms: number): void {
     this.heaterOut ??= this.be.zeros([1], 'f32');
     const iters = Math.max(1, Math.round(ms * this.itersPerMs));
-    this.be.dispatch(HEATER, [this.heaterOut], (p) => p.u32(0, iters), 1056);
+    this.be.dispatch(HEATER, [this.heaterOut], { iters }, 1056);
   }
 
   /** Measures the heater's iterations per millisecond on a warm card. */
@@ -98,7 +102,7 @@ export class WebGpuTimer implements Timer {
     const dst = be.output([n], 'i32');
     // A long warm-up: after the host-side setup the card has idled down.
     const ms = await this.time(
-      () => be.dispatch(COPY, [src, dst], (p) => p.u32(0, n / 4), Math.ceil(n / 4 / 1024)),
+      () => be.dispatch(COPY, [src, dst], { n: n / 4 }, Math.ceil(n / 4 / 1024)),
       3000,
     );
     be.disposeData(src.handle);

@@ -15,15 +15,15 @@ import {
 } from '@liger-mhc/core';
 import { type AcquiredDevice, acquireDevice, type DeviceOptions } from './device.js';
 import { type CoeffsPath, webgpuFlags } from './flags.js';
+import { kernelParams, type ParamSchema, type ParamValues, writeParams } from './kernel-params.js';
 import { WebGpuGenericKernels } from './kernels/generic/generic-kernels.js';
 import { WebGpuMhcKernels } from './kernels/mhc/mhc-kernels.js';
 import { storageWords } from './kernels/wgsl-lib.js';
-import { ParamArenas, type ParamWriter, SLOT_BYTES } from './param-arenas.js';
+import { ParamArenas, SLOT_BYTES } from './param-arenas.js';
 import { PassTimer } from './pass-timer.js';
 import { type KernelDef, PipelineCache } from './pipeline-cache.js';
 import { BufferPool, USAGE } from './pool.js';
 
-export { ParamWriter } from './param-arenas.js';
 export type { KernelDef } from './pipeline-cache.js';
 
 /** Adapter descriptions of software rasterisers. */
@@ -52,6 +52,8 @@ export class WebGpuHandle {
     readonly owner: WebGpuBackend,
   ) {}
 }
+
+const NO_PARAMS = kernelParams({});
 
 /** The backend's capabilities, plus which coeffs forward it runs where a call is eligible. */
 export interface WebGpuCapabilities extends BackendCapabilities {
@@ -236,6 +238,7 @@ export class WebGpuBackend implements Backend {
       this.dispatch(
         {
           key: 'probe_subgroup_lanes',
+          params: NO_PARAMS,
           directives: 'enable subgroups;\n',
           bufs: [{ name: 'o', dtype: 'i32', access: 'rw' }],
           body: `
@@ -247,7 +250,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
 `,
         },
         [out],
-        () => {},
+        {},
         1,
       );
       const v = (await this.read(out.handle)) as Int32Array;
@@ -360,10 +363,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
    * Encode one dispatch. `groups` is a workgroup count (folded into a 2-D grid when over the
    * per-dimension limit; kernels read `wid.x + wid.y * nwg.x`) or an explicit [x, y, z].
    */
-  dispatch(
-    def: KernelDef,
+  dispatch<S extends ParamSchema>(
+    def: KernelDef<S>,
     tensors: readonly (TensorInfo | GPUBuffer)[],
-    params: (p: ParamWriter) => void,
+    params: ParamValues<S>,
     groups: number | readonly [number, number, number],
   ): void {
     this.assertUsable();
@@ -374,8 +377,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
       'handle' in t ? this.buf(t, def.bufs[i]?.name ?? `arg${i}`) : (t as GPUBuffer),
     );
     const { pipeline, layout } = this.pipelines.get(def);
-    const { buffer: paramBuffer, offset, writer } = this.params.next();
-    params(writer);
+    const { buffer: paramBuffer, offset, views, base } = this.params.next();
+    writeParams(def.params, params, views, base, def.key);
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: paramBuffer, offset, size: SLOT_BYTES } },
     ];

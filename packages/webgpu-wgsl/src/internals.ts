@@ -3,8 +3,15 @@
  * public API (kernel generators, the per-call option choice, the overrides that pin a kernel).
  * Not a stable API.
  */
-export { type KernelDef, ParamWriter } from './backend.js';
+export type { KernelDef } from './backend.js';
 export { WEBGPU_FLAGS, type WebGpuFlags, webgpuFlags } from './flags.js';
+export {
+  kernelParams,
+  type ParamLayout,
+  type ParamSchema,
+  type ParamValues,
+  writeParams,
+} from './kernel-params.js';
 export {
   coeffsForwardSplitKernel,
   coeffsPhiPackKernel,

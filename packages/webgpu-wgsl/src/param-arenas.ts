@@ -1,38 +1,14 @@
+import type { ParamViews } from './kernel-params.js';
 import { USAGE } from './pool.js';
-
-/** Writes one dispatch's 64 parameter words. */
-export class ParamWriter {
-  constructor(
-    private u: Uint32Array,
-    private f: Float32Array,
-    private i: Int32Array,
-    private base: number,
-  ) {}
-  u32(k: number, v: number): this {
-    this.u[this.base + k] = v >>> 0;
-    return this;
-  }
-  f32(k: number, v: number): this {
-    this.f[this.base + k] = v;
-    return this;
-  }
-  i32(k: number, v: number): this {
-    this.i[this.base + k] = v | 0;
-    return this;
-  }
-}
 
 /** Bytes of one dispatch's parameter block (WebGPU's minimum uniform-offset alignment). */
 export const SLOT_BYTES = 256;
 const ARENA_SLOTS = 256;
 
 /** One uniform buffer holding the parameter blocks of up to 256 dispatches, plus its CPU mirror. */
-interface Arena {
+interface Arena extends ParamViews {
   buffer: GPUBuffer;
   data: ArrayBuffer;
-  u: Uint32Array;
-  f: Float32Array;
-  i: Int32Array;
 }
 
 /**
@@ -46,8 +22,11 @@ export class ParamArenas {
 
   constructor(private readonly device: GPUDevice) {}
 
-  /** The next slot: its uniform buffer, byte offset and a writer over its (zeroed) words. */
-  next(): { buffer: GPUBuffer; offset: number; writer: ParamWriter } {
+  /**
+   * The next slot: its uniform buffer and byte offset, and the arena's word views with the slot's
+   * first word (`base`); the slot's words are zeroed.
+   */
+  next(): { buffer: GPUBuffer; offset: number; views: ParamViews; base: number } {
     const ai = Math.floor(this.slot / ARENA_SLOTS);
     let arena = this.arenas[ai];
     if (!arena) {
@@ -68,7 +47,8 @@ export class ParamArenas {
     return {
       buffer: arena.buffer,
       offset: s * SLOT_BYTES,
-      writer: new ParamWriter(arena.u, arena.f, arena.i, base),
+      views: arena,
+      base,
     };
   }
 

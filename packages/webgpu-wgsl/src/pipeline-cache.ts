@@ -1,8 +1,16 @@
+import { ArgumentError } from '@liger-mhc/core';
+import type { ParamLayout, ParamSchema } from './kernel-params.js';
 import { type Buf, header } from './kernels/wgsl-lib.js';
+import { SLOT_BYTES } from './param-arenas.js';
 
-/** A compiled kernel: WGSL text, its storage bindings, and the cache key of its specialisation. */
-export interface KernelDef {
+/**
+ * A compiled kernel: WGSL text, its parameters and storage bindings, and the cache key of its
+ * specialisation.
+ */
+export interface KernelDef<S extends ParamSchema = ParamSchema> {
   key: string;
+  /** The kernel's named parameters (binding 0; the body reads `params.<name>`). */
+  params: ParamLayout<S>;
   bufs: readonly Buf[];
   /** WGSL after the shared header (entry point `main`). */
   body: string;
@@ -29,9 +37,15 @@ export class PipelineCache {
     private readonly trace: boolean,
   ) {}
 
-  get(def: KernelDef): CachedPipeline {
+  get(def: KernelDef<ParamSchema>): CachedPipeline {
     let p = this.pipelines.get(def.key);
     if (p) return p;
+    // Every dispatch's parameters live in one fixed-size slot of a shared uniform arena.
+    if (def.params.size > SLOT_BYTES)
+      throw new ArgumentError(
+        'def.params',
+        `${def.key}: parameters of ${def.params.size} bytes do not fit a ${SLOT_BYTES}-byte slot`,
+      );
     const layout = this.device.createBindGroupLayout({
       entries: [
         { binding: 0, visibility: 4 /* COMPUTE */, buffer: { type: 'uniform' } },
@@ -42,7 +56,7 @@ export class PipelineCache {
         })),
       ],
     });
-    const code = (def.directives ?? '') + header(def.bufs) + def.body;
+    const code = (def.directives ?? '') + header(def.params, def.bufs) + def.body;
     const trace = this.trace;
     const t0 = trace ? performance.now() : 0;
     const module = this.device.createShaderModule({ code, label: def.key });

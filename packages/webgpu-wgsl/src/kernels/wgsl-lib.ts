@@ -1,7 +1,8 @@
 import type { DType } from '@liger-mhc/core';
+import type { ParamLayout } from '../kernel-params.js';
 
 /**
- * Shared WGSL text: the parameter block, dtype-aware load/store helpers and the bf16 rounding.
+ * Shared WGSL text: dtype-aware load/store helpers and the bf16 rounding.
  *
  * Storage: f32 as array<f32>, i32 as array<i32>, bf16/f16 as array<u32> holding two values per word
  * (element 2w in the low half). Halves are converted in the shader (bf16 = the top 16 bits of an f32;
@@ -30,16 +31,8 @@ function elemType(d: DType): string {
   return d === 'f32' ? 'f32' : d === 'i32' ? 'i32' : 'u32';
 }
 
-/**
- * The parameter block: 64 words per dispatch, read as u32/f32/i32 by index. One layout for every
- * kernel lets all dispatches of a batch share one uniform arena (one writeBuffer per submit).
- */
-const PARAMS = /* wgsl */ `
-struct Params { a: array<vec4<u32>, 16> }
-@group(0) @binding(0) var<uniform> P: Params;
-fn pu(i: u32) -> u32 { return P.a[i >> 2u][i & 3u]; }
-fn pf(i: u32) -> f32 { return bitcast<f32>(pu(i)); }
-fn pi(i: u32) -> i32 { return bitcast<i32>(pu(i)); }
+/** Helpers every kernel may call: bf16 rounding and packing, an overflow-free sigmoid. */
+const LIB = /* wgsl */ `
 // f32 -> bf16 bits, round to nearest even; a NaN stays a (quiet) NaN.
 fn bf16_bits(v: f32) -> u32 {
   let b = bitcast<u32>(v);
@@ -99,9 +92,12 @@ fn stw_${n}(w_: u32, v_: vec2<f32>) { ${n}[w_] = pack2x16float(v_); }
   }
 }
 
-/** Parameter block, bindings (1..n in order) and helpers for a kernel's buffers. */
-export function header(bufs: readonly Buf[]): string {
-  let s = PARAMS;
+/**
+ * A kernel's parameter struct (binding 0, see kernel-params.ts), storage bindings (1..n in order)
+ * and the helpers for its buffers.
+ */
+export function header(params: ParamLayout, bufs: readonly Buf[]): string {
+  let s = `\n${params.wgsl}${LIB}`;
   bufs.forEach((b, i) => {
     const acc = b.access === 'rw' ? 'read_write' : 'read';
     s += `@group(0) @binding(${i + 1}) var<storage, ${acc}> ${b.name}: array<${b.wgsl ?? elemType(b.dtype)}>;\n`;

@@ -7,7 +7,7 @@ import {
   ShapeError,
   type TensorInfo,
 } from '@liger-mhc/core';
-import type { ParamWriter, WebGpuBackend } from '../../backend.js';
+import type { WebGpuBackend } from '../../backend.js';
 import {
   ATTN_MAX_D,
   ATTN_WG,
@@ -48,15 +48,7 @@ export function attentionForward(
     b.dispatch(
       attentionKernel(q.dtype, od, attentionCapacity(d)),
       [q, k, v, out, lse],
-      (p) =>
-        p
-          .u32(0, rows)
-          .u32(1, tq)
-          .u32(2, tk)
-          .u32(3, causal ? 1 : 0)
-          .f32(4, scale)
-          .u32(5, d)
-          .u32(6, batch),
+      { rows, tq, tk, causal: causal ? 1 : 0, scale, D: d, batch },
       batch * Math.ceil(tq / ATTN_WG),
     );
   return { out: castFrom(out, q.dtype), lse };
@@ -86,15 +78,7 @@ export function attentionBackward(
   const dk = mk(k.shape);
   const dv = mk(v.shape);
   const delta = b.output([batch * tq], 'f32');
-  const params = (rows: number) => (p: ParamWriter) =>
-    p
-      .u32(0, rows)
-      .u32(1, tq)
-      .u32(2, tk)
-      .u32(3, causal ? 1 : 0)
-      .f32(4, scale)
-      .u32(5, d)
-      .u32(6, batch);
+  const params = (rows: number) => ({ rows, tq, tk, causal: causal ? 1 : 0, scale, D: d, batch });
   if (!empty) {
     const cap = attentionCapacity(d);
     b.dispatch(

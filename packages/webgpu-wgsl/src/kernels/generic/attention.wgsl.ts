@@ -1,5 +1,6 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
+import { kernelParams } from '../../kernel-params.js';
 import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
 
 /**
@@ -12,8 +13,19 @@ import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
  * capacity (a power of two); D itself is a runtime bound, which keeps shader compilers from
  * unrolling the inner loops into code that lavapipe takes minutes to compile.
  *
- * Shared params: 0 rows (threads), 1 Tq, 2 Tk, 3 causal (u32), 4 scale (f32), 5 D, 6 batch.
+ * Parameters: ATTENTION_PARAMS.
  */
+/** Shared by the three kernels: rows is the thread count (query rows, or key rows for dK/dV). */
+export const ATTENTION_PARAMS = kernelParams({
+  rows: 'u32',
+  tq: 'u32',
+  tk: 'u32',
+  causal: 'u32',
+  scale: 'f32',
+  D: 'u32',
+  batch: 'u32',
+});
+
 export const ATTN_WG = 64;
 /** Largest head dim a thread keeps in registers. */
 export const ATTN_MAX_D = 256;
@@ -43,12 +55,12 @@ function storeRow(dst: string, a: string, row: string, od: DType, mul = ''): str
 }
 
 const PREAMBLE = `
-  let rows = pu(0u);
-  let tq = pu(1u);
-  let tk = pu(2u);
-  let causal = pu(3u) != 0u;
-  let scale = pf(4u);
-  let D = pu(5u);`;
+  let rows = params.rows;
+  let tq = params.tq;
+  let tk = params.tk;
+  let causal = params.causal != 0u;
+  let scale = params.scale;
+  let D = params.D;`;
 
 /** Keys a forward workgroup stages per tile: K and V tiles of KT × cap f32 fill 16 KiB. */
 export function attentionTileRows(cap: number): number {
@@ -61,9 +73,14 @@ export function attentionTileRows(cap: number): number {
  * at a time, so each key row is read from storage once per workgroup rather than once per query.
  * Workgroups are batch × ceil(Tq / 64).
  */
-export function attentionKernel(dt: DType, od: DType, cap: number): KernelDef {
+export function attentionKernel(
+  dt: DType,
+  od: DType,
+  cap: number,
+): KernelDef<typeof ATTENTION_PARAMS.schema> {
   const kt = attentionTileRows(cap);
   return {
+    params: ATTENTION_PARAMS,
     key: `attention:${dt}:${od}:${cap}`,
     bufs: [
       { name: 'q', dtype: dt, access: 'read' },
@@ -81,7 +98,7 @@ fn main(${ENTRY_ARGS}) {
   ${PREAMBLE}
   let tiles = (tq + ${ATTN_WG - 1}u) / ${ATTN_WG}u;
   let b = wg_lin / tiles;
-  if (b >= pu(6u)) { return; }
+  if (b >= params.batch) { return; }
   let first = (wg_lin % tiles) * ${ATTN_WG}u;
   let i = first + lid;
   let live = i < tq;
@@ -143,7 +160,7 @@ function stageTile(dst: string, src: string, r0: string, cap: number): string {
 function workgroupRows(rowsPer: string): string {
   return `let tiles = (${rowsPer} + ${ATTN_WG - 1}u) / ${ATTN_WG}u;
   let b = wg_lin / tiles;
-  if (b >= pu(6u)) { return; }
+  if (b >= params.batch) { return; }
   let first = (wg_lin % tiles) * ${ATTN_WG}u;`;
 }
 
@@ -152,9 +169,14 @@ function workgroupRows(rowsPer: string): string {
  * dP_ij = dO_i · v_j and Δ_i = dO_i · O_i, which it also writes for the key pass. Workgroups are
  * batch × ceil(Tq / 64); K and V are staged as in the forward.
  */
-export function attentionBackwardQKernel(dt: DType, od: DType, cap: number): KernelDef {
+export function attentionBackwardQKernel(
+  dt: DType,
+  od: DType,
+  cap: number,
+): KernelDef<typeof ATTENTION_PARAMS.schema> {
   const kt = attentionTileRows(cap);
   return {
+    params: ATTENTION_PARAMS,
     key: `attention_bwd_q:${dt}:${od}:${cap}`,
     bufs: [
       { name: 'g', dtype: dt, access: 'read' },
@@ -229,9 +251,14 @@ export function attentionKvTileRows(cap: number): number {
  * queries that see key j (i >= j when causal). Workgroups are batch × ceil(Tk / 64), each owning 64
  * key rows and staging Q, dO, lse and Δ a tile of query rows at a time.
  */
-export function attentionBackwardKvKernel(dt: DType, od: DType, cap: number): KernelDef {
+export function attentionBackwardKvKernel(
+  dt: DType,
+  od: DType,
+  cap: number,
+): KernelDef<typeof ATTENTION_PARAMS.schema> {
   const qt = attentionKvTileRows(cap);
   return {
+    params: ATTENTION_PARAMS,
     key: `attention_bwd_kv:${dt}:${od}:${cap}`,
     bufs: [
       { name: 'g', dtype: dt, access: 'read' },

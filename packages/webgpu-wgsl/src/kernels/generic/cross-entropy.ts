@@ -32,7 +32,7 @@ function ceMean(
   ignoreIndex: number,
 ): TensorInfo {
   const st = b.output([2], 'f32');
-  b.dispatch(crossEntropyMeanKernel(), [term, labels, st], (p) => p.u32(0, N).i32(2, ignoreIndex), 1);
+  b.dispatch(crossEntropyMeanKernel(), [term, labels, st], { rows: N, ignoreIndex }, 1);
   return st;
 }
 
@@ -47,12 +47,7 @@ export function crossEntropyForward(
   const [N, V] = ceChecks(logits, labels, ignoreIndex);
   const lse = b.output([N], 'f32');
   const term = b.output([N], 'f32');
-  b.dispatch(
-    crossEntropyRowsKernel(logits.dtype),
-    [logits, labels, lse, term],
-    (p) => p.u32(0, N).u32(1, V).i32(2, ignoreIndex),
-    N,
-  );
+  b.dispatch(crossEntropyRowsKernel(logits.dtype), [logits, labels, lse, term], { n: N, V, ignoreIndex }, N);
   const st = ceMean(b, term, labels, N, ignoreIndex);
   b.disposeData(term.handle);
   const loss = b.output([], 'f32');
@@ -87,7 +82,7 @@ export function crossEntropyBackward(
   b.dispatch(
     crossEntropyBackwardKernel(logits.dtype, logits.dtype),
     [logits, labels, lse, st, gradLoss, out],
-    (p) => p.u32(0, n).u32(1, V).i32(2, ignoreIndex),
+    { n, V, ignoreIndex },
     elementwiseGroups(n, logits.dtype),
   );
   b.disposeData(st.handle);

@@ -1,22 +1,26 @@
 import type { BinaryOp, DType, UnaryOp } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
+import { kernelParams, type ParamLayout, type ParamSchema } from '../../kernel-params.js';
 import { type Buf, ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
 
 /**
  * Elementwise kernels: one thread per output word (two elements for bf16/f16, so each thread owns the
  * word it writes; one element for f32/i32). The value of element `i` is a WGSL expression; math f32.
- * Params: 0 n, then kernel-specific words from 1 (binary: 1 rank, 2.. shape, 10.. a strides,
- * 18.. b strides).
+ * Every kernel's params start with n (the element count); some add their own (see each schema).
  */
 export const MAX_RANK = 8;
 
-export function elementwiseKernel(
+/** Params of the elementwise kernels that need only the element count. */
+export const COUNT_PARAMS = kernelParams({ n: 'u32' });
+
+export function elementwiseKernel<S extends ParamSchema & { n: 'u32' }>(
   key: string,
   inputs: readonly Buf[],
   od: DType,
   expr: string,
+  params: ParamLayout<S>,
   extra = '',
-): KernelDef {
+): KernelDef<S> {
   const body = isHalf(od)
     ? `
   let i0 = 2u * t;
@@ -31,6 +35,7 @@ export function elementwiseKernel(
   st_o(i, ${expr});`;
   return {
     key: `ew:${key}:${inputs.map((b) => b.dtype).join(',')}:${od}`,
+    params,
     bufs: [...inputs, { name: 'o', dtype: od, access: 'rw' }],
     body: `
 ${extra}
@@ -38,7 +43,7 @@ ${extra}
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let t = wg_lin * 256u + lid;
-  let n = pu(0u);
+  let n = params.n;
   ${body}
 }
 `,
@@ -50,18 +55,30 @@ export function elementwiseGroups(n: number, od: DType): number {
   return Math.ceil((isHalf(od) ? Math.ceil(n / 2) : n) / 256);
 }
 
+/**
+ * Params of a binary kernel: the output's (collapsed) shape and the strides of a and b in it, the
+ * first `rank` entries (rank 0 when a and b have the output's shape).
+ */
+export const BINARY_PARAMS = kernelParams({
+  n: 'u32',
+  rank: 'u32',
+  shape: { array: 'u32', length: MAX_RANK },
+  aStrides: { array: 'u32', length: MAX_RANK },
+  bStrides: { array: 'u32', length: MAX_RANK },
+});
+
 const STRIDED = `
 // Offsets into a and b of output element i (NumPy broadcasting: stride 0 on broadcast axes).
 fn offs(i: u32) -> vec2<u32> {
   var rem = i;
   var oa = 0u;
   var ob = 0u;
-  for (var d = pu(1u); d > 0u; d--) {
-    let s = pu(1u + d);
+  for (var d = params.rank; d > 0u; d--) {
+    let s = params_shape(d - 1u);
     let c = rem % s;
     rem = rem / s;
-    oa += c * pu(9u + d);
-    ob += c * pu(17u + d);
+    oa += c * params_aStrides(d - 1u);
+    ob += c * params_bStrides(d - 1u);
   }
   return vec2<u32>(oa, ob);
 }
@@ -74,7 +91,13 @@ const BINARY_EXPR: Record<BinaryOp, string> = {
   div: 'x / y',
 };
 
-export function binaryKernel(op: BinaryOp, ad: DType, bd: DType, od: DType, same: boolean): KernelDef {
+export function binaryKernel(
+  op: BinaryOp,
+  ad: DType,
+  bd: DType,
+  od: DType,
+  same: boolean,
+): KernelDef<typeof BINARY_PARAMS.schema> {
   const fn = `fn bin(x: f32, y: f32) -> f32 { return ${op === 'div' && od === 'i32' ? 'select(0.0, trunc(x / y), y != 0.0)' : BINARY_EXPR[op]}; }`;
   const expr = same ? 'bin(ld_a(i), ld_b(i))' : 'bin(ld_a(offs(i).x), ld_b(offs(i).y))';
   return elementwiseKernel(
@@ -85,6 +108,7 @@ export function binaryKernel(op: BinaryOp, ad: DType, bd: DType, od: DType, same
     ],
     od,
     expr,
+    BINARY_PARAMS,
     `${fn}\n${same ? '' : STRIDED}`,
   );
 }
@@ -135,17 +159,22 @@ const UNARY_GRAD: Record<UnaryOp, string> = {
   silu: 'g * sigmoid_f(x) * (1.0 + x * (1.0 - sigmoid_f(x)))',
 };
 
-export function unaryKernel(op: UnaryOp, xd: DType): KernelDef {
+export function unaryKernel(op: UnaryOp, xd: DType): KernelDef<typeof COUNT_PARAMS.schema> {
   return elementwiseKernel(
     `unary:${op}`,
     [{ name: 'a', dtype: xd, access: 'read' }],
     xd,
     'un(ld_a(i))',
+    COUNT_PARAMS,
     `${MATH}\nfn un(x: f32) -> f32 { return ${UNARY_EXPR[op]}; }`,
   );
 }
 
-export function unaryBackwardKernel(op: UnaryOp, xd: DType, gd: DType): KernelDef {
+export function unaryBackwardKernel(
+  op: UnaryOp,
+  xd: DType,
+  gd: DType,
+): KernelDef<typeof COUNT_PARAMS.schema> {
   return elementwiseKernel(
     `unary_bwd:${op}`,
     [
@@ -154,40 +183,47 @@ export function unaryBackwardKernel(op: UnaryOp, xd: DType, gd: DType): KernelDe
     ],
     xd,
     'unb(ld_a(i), ld_b(i))',
+    COUNT_PARAMS,
     `${MATH}\nfn unb(x: f32, g: f32) -> f32 { return ${UNARY_GRAD[op]}; }`,
   );
 }
 
-/** a·x + b; params 1 a, 2 b. */
-export function affineKernel(xd: DType): KernelDef {
+export const AFFINE_PARAMS = kernelParams({ n: 'u32', scale: 'f32', shift: 'f32' });
+
+/** scale·x + shift. */
+export function affineKernel(xd: DType): KernelDef<typeof AFFINE_PARAMS.schema> {
   return elementwiseKernel(
     'affine',
     [{ name: 'a', dtype: xd, access: 'read' }],
     xd,
-    'pf(1u) * ld_a(i) + pf(2u)',
+    'params.scale * ld_a(i) + params.shift',
+    AFFINE_PARAMS,
   );
 }
 
 /** Conversion between dtypes (halves round to nearest even on the way out; float -> i32 truncates). */
-export function castKernel(xd: DType, od: DType): KernelDef {
-  return elementwiseKernel('cast', [{ name: 'a', dtype: xd, access: 'read' }], od, 'ld_a(i)');
+export function castKernel(xd: DType, od: DType): KernelDef<typeof COUNT_PARAMS.schema> {
+  return elementwiseKernel('cast', [{ name: 'a', dtype: xd, access: 'read' }], od, 'ld_a(i)', COUNT_PARAMS);
 }
 
+export const FILL_PARAMS = kernelParams({ words: 'u32', word: 'i32' });
+
 /**
- * Fill with a constant given as raw storage bits (param 1: the word for 32-bit dtypes, or the
- * half's 16 bits twice), so i32 values above 2^24 and half rounding match the CPU exactly.
+ * Fill with a constant given as raw storage bits (`word`: the value's bits for 32-bit dtypes, or
+ * the half's 16 bits twice), so i32 values above 2^24 and half rounding match the CPU exactly.
  */
-export function fillKernel(): KernelDef {
+export function fillKernel(): KernelDef<typeof FILL_PARAMS.schema> {
   return {
     key: 'fill',
+    params: FILL_PARAMS,
     bufs: [{ name: 'o', dtype: 'i32', access: 'rw' }],
     body: `
 @compute @workgroup_size(256)
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let t = wg_lin * 256u + lid;
-  if (t >= pu(0u)) { return; }
-  o[t] = pi(1u);
+  if (t >= params.words) { return; }
+  o[t] = params.word;
 }
 `,
   };

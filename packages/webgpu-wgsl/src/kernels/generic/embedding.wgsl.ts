@@ -1,13 +1,17 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
+import { kernelParams } from '../../kernel-params.js';
 import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
+
+export const EMBEDDING_PARAMS = kernelParams({ n: 'u32', D: 'u32', vocab: 'u32' });
+export const EMBEDDING_BACKWARD_PARAMS = kernelParams({ n: 'u32', D: 'u32', T: 'u32' });
 
 /**
  * embedding: out[t, d] = weight[ids[t], d], moving raw bits (16-bit halves or 32-bit words).
- * Params: 0 n (= T·D), 1 D, 2 vocab. An id outside [0, vocab) gives a zero row (the host checks
+ * n = T·D elements. An id outside [0, vocab) gives a zero row (the host checks
  * nothing, as the ids live on the GPU).
  */
-export function embeddingKernel(wd: DType): KernelDef {
+export function embeddingKernel(wd: DType): KernelDef<typeof EMBEDDING_PARAMS.schema> {
   const half = wd === 'bf16' || wd === 'f16';
   const bufs = [
     { name: 'w', dtype: half ? ('bf16' as const) : ('i32' as const), access: 'read' as const },
@@ -16,10 +20,10 @@ export function embeddingKernel(wd: DType): KernelDef {
   ];
   const fetch = `
 fn src_of(e: u32) -> i32 {
-  let D = pu(1u);
+  let D = params.D;
   let t = e / D;
   let id = ids[t];
-  if (id < 0 || u32(id) >= pu(2u)) { return -1; }
+  if (id < 0 || u32(id) >= params.vocab) { return -1; }
   return i32(u32(id) * D + (e - t * D));
 }`;
   const body = half
@@ -39,6 +43,7 @@ fn src_of(e: u32) -> i32 {
   let s = src_of(g);
   o[g] = select(0, w[u32(max(s, 0))], s >= 0);`;
   return {
+    params: EMBEDDING_PARAMS,
     key: `embedding:${half}`,
     bufs,
     body: `${fetch}
@@ -46,7 +51,7 @@ fn src_of(e: u32) -> i32 {
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let g = wg_lin * 256u + lid;
-  let n = pu(0u);
+  let n = params.n;
   ${body}
 }
 `,
@@ -56,10 +61,11 @@ fn main(${ENTRY_ARGS}) {
 /**
  * embeddingBackward into f32 [vocab, D]: one thread per output element walks the tokens in order
  * and adds the rows whose id matches: deterministic without atomics, O(vocab·D·T), which suits the
- * small vocabularies of the reference models. Params: 0 vocab·D, 1 D, 2 T.
+ * small vocabularies of the reference models. n = vocab·D outputs.
  */
-export function embeddingBackwardKernel(gd: DType): KernelDef {
+export function embeddingBackwardKernel(gd: DType): KernelDef<typeof EMBEDDING_BACKWARD_PARAMS.schema> {
   return {
+    params: EMBEDDING_BACKWARD_PARAMS,
     key: `embedding_bwd:${gd}`,
     bufs: [
       { name: 'g', dtype: gd, access: 'read' },
@@ -71,12 +77,12 @@ export function embeddingBackwardKernel(gd: DType): KernelDef {
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let e = wg_lin * 256u + lid;
-  if (e >= pu(0u)) { return; }
-  let D = pu(1u);
+  if (e >= params.n) { return; }
+  let D = params.D;
   let v = i32(e / D);
   let d = e % D;
   var acc = 0.0;
-  for (var t = 0u; t < pu(2u); t++) {
+  for (var t = 0u; t < params.T; t++) {
     if (ids[t] == v) { acc += ld_g(t * D + d); }
   }
   o[e] = acc;

@@ -19,7 +19,7 @@ import {
   type TensorInfo,
   type UnaryOp,
 } from '@liger-mhc/core';
-import type { ParamWriter, WebGpuBackend } from '../../backend.js';
+import type { WebGpuBackend } from '../../backend.js';
 import { isHalf } from '../wgsl-lib.js';
 import { attentionBackward, attentionForward } from './attention.js';
 import { crossEntropyBackward, crossEntropyForward } from './cross-entropy.js';
@@ -70,7 +70,7 @@ export class WebGpuGenericKernels implements GenericKernels {
       const h = dtype === 'bf16' ? f32ToBf16(value) : f32ToF16(value);
       word = h | (h << 16) | 0;
     }
-    this.b.dispatch(fillKernel(), [out], (p) => p.u32(0, words).i32(1, word), Math.ceil(words / 256));
+    this.b.dispatch(fillKernel(), [out], { words, word }, Math.ceil(words / 256));
     return out;
   }
 
@@ -84,7 +84,7 @@ export class WebGpuGenericKernels implements GenericKernels {
       return out;
     }
     const out = this.b.output(x.shape, dtype);
-    this.b.dispatch(castKernel(x.dtype, dtype), [x, out], (p) => p.u32(0, n), elementwiseGroups(n, dtype));
+    this.b.dispatch(castKernel(x.dtype, dtype), [x, out], { n }, elementwiseGroups(n, dtype));
     return out;
   }
 
@@ -103,17 +103,9 @@ export class WebGpuGenericKernels implements GenericKernels {
     this.b.dispatch(
       binaryKernel(op, a.dtype, bT.dtype, a.dtype, same),
       [a, bT, out],
-      (p) => {
-        p.u32(0, n);
-        if (c) {
-          p.u32(1, c.shape.length);
-          c.shape.forEach((d, i) => {
-            p.u32(2 + i, d);
-            p.u32(10 + i, c.strides[0]![i]!);
-            p.u32(18 + i, c.strides[1]![i]!);
-          });
-        }
-      },
+      c
+        ? { n, rank: c.shape.length, shape: c.shape, aStrides: c.strides[0]!, bStrides: c.strides[1]! }
+        : { n, rank: 0, shape: [], aStrides: [], bStrides: [] },
       elementwiseGroups(n, a.dtype),
     );
     return out;
@@ -124,7 +116,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     this.float(x, 'x');
     const n = sizeOf(x.shape);
     const out = this.b.output(x.shape, x.dtype);
-    this.b.dispatch(unaryKernel(op, x.dtype), [x, out], (p) => p.u32(0, n), elementwiseGroups(n, x.dtype));
+    this.b.dispatch(unaryKernel(op, x.dtype), [x, out], { n }, elementwiseGroups(n, x.dtype));
     return out;
   }
 
@@ -138,7 +130,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     this.b.dispatch(
       unaryBackwardKernel(op, x.dtype, grad.dtype),
       [x, grad, out],
-      (p) => p.u32(0, n),
+      { n },
       elementwiseGroups(n, x.dtype),
     );
     return out;
@@ -151,7 +143,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     this.b.dispatch(
       affineKernel(x.dtype),
       [x, out],
-      (p) => p.u32(0, n).f32(1, a).f32(2, bb),
+      { n, scale: a, shift: bb },
       elementwiseGroups(n, x.dtype),
     );
     return out;
@@ -187,14 +179,15 @@ export class WebGpuGenericKernels implements GenericKernels {
     this.b.dispatch(
       sumKernel(x.dtype, perWg),
       [x, out],
-      (p) => {
-        p.u32(0, nOut).u32(1, R).u32(2, k.shape.length).u32(19, r.shape.length);
-        k.shape.forEach((d, i) => {
-          p.u32(3 + i, d).u32(11 + i, k.strides[0]![i]!);
-        });
-        r.shape.forEach((d, i) => {
-          p.u32(20 + i, d).u32(28 + i, r.strides[0]![i]!);
-        });
+      {
+        nOut,
+        R,
+        keptRank: k.shape.length,
+        redRank: r.shape.length,
+        keptShape: k.shape,
+        keptStrides: k.strides[0]!,
+        redShape: r.shape,
+        redStrides: r.strides[0]!,
       },
       perWg ? nOut : Math.ceil(nOut / 256),
     );
@@ -213,13 +206,14 @@ export class WebGpuGenericKernels implements GenericKernels {
     const n = sizeOf(shape);
     if (n === 0) return out;
     const c = collapse(shape, [srcStrides, stridesOf(shape)]);
-    const params = (p: ParamWriter) => {
-      p.u32(0, n).u32(1, c.shape.length).u32(18, srcOffset).u32(27, 0);
-      c.shape.forEach((d, i) => {
-        p.u32(2 + i, d)
-          .u32(10 + i, c.strides[0]![i]!)
-          .u32(19 + i, c.strides[1]![i]!);
-      });
+    const params = {
+      n,
+      rank: c.shape.length,
+      srcOffset,
+      dstOffset: 0,
+      shape: c.shape,
+      srcStrides: c.strides[0]!,
+      dstStrides: c.strides[1]!,
     };
     if (isHalf(x.dtype))
       this.b.dispatch(gather16Kernel(), [x, out], params, Math.ceil(Math.ceil(n / 2) / 256));
@@ -308,13 +302,14 @@ export class WebGpuGenericKernels implements GenericKernels {
         this.b.dispatch(
           copy32Kernel(),
           [t, out],
-          (p) => {
-            p.u32(0, n).u32(1, c.shape.length).u32(18, 0).u32(27, dstOff);
-            c.shape.forEach((d, i) => {
-              p.u32(2 + i, d)
-                .u32(10 + i, c.strides[0]![i]!)
-                .u32(19 + i, c.strides[1]![i]!);
-            });
+          {
+            n,
+            rank: c.shape.length,
+            srcOffset: 0,
+            dstOffset: dstOff,
+            shape: c.shape,
+            srcStrides: c.strides[0]!,
+            dstStrides: c.strides[1]!,
           },
           Math.ceil(n / 256),
         );
@@ -362,17 +357,17 @@ export class WebGpuGenericKernels implements GenericKernels {
       this.b.dispatch(
         matmulKernel(a.dtype, bm.dtype, od),
         [a, bm, out],
-        (p) =>
-          p
-            .u32(0, M)
-            .u32(1, N)
-            .u32(2, K)
-            .u32(3, sam)
-            .u32(4, sak)
-            .u32(5, sbk)
-            .u32(6, sbn)
-            .u32(7, M * K)
-            .u32(8, shared ? 0 : K * N),
+        {
+          M,
+          N,
+          K,
+          aRowStride: sam,
+          aKStride: sak,
+          bKStride: sbk,
+          bColStride: sbn,
+          aBatchStride: M * K,
+          bBatchStride: shared ? 0 : K * N,
+        },
         [Math.ceil(N / 32), Math.ceil(M / 32), batch],
       );
     }
@@ -390,7 +385,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     this.b.dispatch(
       embeddingKernel(weight.dtype),
       [weight, ids, out],
-      (p) => p.u32(0, n).u32(1, D).u32(2, V),
+      { n, D, vocab: V },
       Math.ceil((isHalf(weight.dtype) ? Math.ceil(n / 2) : n) / 256),
     );
     return out;
@@ -409,11 +404,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     this.b.dispatch(
       embeddingBackwardKernel(grad.dtype),
       [grad, ids, out],
-      (p) =>
-        p
-          .u32(0, vocab * D)
-          .u32(1, D)
-          .u32(2, T),
+      { n: vocab * D, D, T },
       Math.ceil((vocab * D) / 256),
     );
     return this.castFrom(out, grad.dtype);
@@ -446,11 +437,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     this.b.dispatch(
       softmaxKernel(x.dtype, od),
       [x, out],
-      (p) =>
-        p
-          .u32(0, rows)
-          .u32(1, V)
-          .u32(2, causal ? x.shape[rank - 2]! : 0),
+      { rows, V, tq: causal ? x.shape[rank - 2]! : 0 },
       rows,
     );
     return this.castFrom(out, x.dtype);
@@ -467,12 +454,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     const rows = V === 0 ? 0 : sizeOf(y.shape) / V;
     const od = rowOut(y.dtype, V);
     const out = this.b.output(y.shape, od);
-    this.b.dispatch(
-      softmaxBackwardKernel(y.dtype, grad.dtype, od),
-      [y, grad, out],
-      (p) => p.u32(0, rows).u32(1, V),
-      rows,
-    );
+    this.b.dispatch(softmaxBackwardKernel(y.dtype, grad.dtype, od), [y, grad, out], { rows, V }, rows);
     return this.castFrom(out, y.dtype);
   }
 
@@ -510,12 +492,7 @@ export class WebGpuGenericKernels implements GenericKernels {
     const od = rowOut(x.dtype, D);
     const y = this.b.output(x.shape, od);
     const invr = this.b.output([rows], 'f32');
-    this.b.dispatch(
-      rmsNormKernel(x.dtype, weight.dtype, od),
-      [x, weight, y, invr],
-      (p) => p.u32(0, rows).u32(1, D).f32(2, eps),
-      rows,
-    );
+    this.b.dispatch(rmsNormKernel(x.dtype, weight.dtype, od), [x, weight, y, invr], { rows, D, eps }, rows);
     return { y: this.castFrom(y, x.dtype), invr };
   }
 
@@ -535,14 +512,14 @@ export class WebGpuGenericKernels implements GenericKernels {
     this.b.dispatch(
       rmsNormBackwardKernel(grad.dtype, x.dtype, weight.dtype, od),
       [grad, x, weight, invr, gx],
-      (p) => p.u32(0, rows).u32(1, D),
+      { rows, D },
       rows,
     );
     const gw = this.b.output([D], 'f32');
     this.b.dispatch(
       rmsNormWeightGradKernel(grad.dtype, x.dtype),
       [grad, x, invr, gw],
-      (p) => p.u32(0, rows).u32(1, D),
+      { rows, D },
       Math.ceil(D / 256),
     );
     return { gradX: this.castFrom(gx, x.dtype), gradWeight: this.castFrom(gw, weight.dtype) };

@@ -22,7 +22,7 @@ export function normAxis(axis: number, rank: number, name: string): number {
 
 /**
  * Merge adjacent axes that are contiguous in every stride set, and drop size-1 axes: fewer axes
- * make the index walk cheaper, and shapes of any rank fit the kernels' 8-axis parameter block.
+ * make the index walk cheaper, and shapes of any rank fit the kernels' 8-entry shape and stride parameters.
  */
 export function collapse(
   shape: readonly number[],

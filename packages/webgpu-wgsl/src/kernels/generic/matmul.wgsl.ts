@@ -1,19 +1,32 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
+import { kernelParams } from '../../kernel-params.js';
 import { ENTRY_ARGS } from '../wgsl-lib.js';
+
+export const MATMUL_PARAMS = kernelParams({
+  M: 'u32',
+  N: 'u32',
+  K: 'u32',
+  aRowStride: 'u32',
+  aKStride: 'u32',
+  bKStride: 'u32',
+  bColStride: 'u32',
+  aBatchStride: 'u32',
+  bBatchStride: 'u32',
+});
 
 /**
  * Batched matmul C[b] = A[b]·B[b] with arbitrary element strides (so transA/transB are free): a 32×32
  * output tile per workgroup of 16×16 threads, 32-deep K tiles staged in workgroup memory, each
  * thread computing rows (ty, ty+16) × columns (2tx, 2tx+1): a column pair is one word of half
  * output. K is walked in order, so results are deterministic.
- * Params: 0 M, 1 N, 2 K, 3 a row stride, 4 a k stride, 5 b k stride, 6 b col stride,
- * 7 a batch stride, 8 b batch stride.
+ * Strides are in elements; a batch stride of 0 shares one matrix across the batch.
  * Grid: (ceil(N/32), ceil(M/32), batch).
  */
-export function matmulKernel(ad: DType, bd: DType, od: DType): KernelDef {
+export function matmulKernel(ad: DType, bd: DType, od: DType): KernelDef<typeof MATMUL_PARAMS.schema> {
   return {
     key: `matmul:${ad}:${bd}:${od}`,
+    params: MATMUL_PARAMS,
     bufs: [
       { name: 'a', dtype: ad, access: 'read' },
       { name: 'b', dtype: bd, access: 'read' },
@@ -24,15 +37,15 @@ var<workgroup> As: array<f32, ${32 * 33}>;
 var<workgroup> Bs: array<f32, ${32 * 33}>;
 @compute @workgroup_size(16, 16)
 fn main(${ENTRY_ARGS}) {
-  let M = pu(0u);
-  let N = pu(1u);
-  let K = pu(2u);
+  let M = params.M;
+  let N = params.N;
+  let K = params.K;
   let tx = lid % 16u;
   let ty = lid / 16u;
   let row0 = wid.y * 32u;
   let col0 = wid.x * 32u;
-  let aBase = wid.z * pu(7u);
-  let bBase = wid.z * pu(8u);
+  let aBase = wid.z * params.aBatchStride;
+  let bBase = wid.z * params.bBatchStride;
   var acc: array<f32, 4>;
   for (var k0 = 0u; k0 < K; k0 += 32u) {
     // 1024 values per tile, 4 per thread; out-of-range entries are 0.
@@ -41,10 +54,10 @@ fn main(${ENTRY_ARGS}) {
       let r = idx / 32u;
       let c = idx % 32u;
       var av = 0.0;
-      if (row0 + r < M && k0 + c < K) { av = ld_a(aBase + (row0 + r) * pu(3u) + (k0 + c) * pu(4u)); }
+      if (row0 + r < M && k0 + c < K) { av = ld_a(aBase + (row0 + r) * params.aRowStride + (k0 + c) * params.aKStride); }
       As[r * 33u + c] = av;
       var bv = 0.0;
-      if (k0 + r < K && col0 + c < N) { bv = ld_b(bBase + (k0 + r) * pu(5u) + (col0 + c) * pu(6u)); }
+      if (k0 + r < K && col0 + c < N) { bv = ld_b(bBase + (k0 + r) * params.bKStride + (col0 + c) * params.bColStride); }
       Bs[r * 33u + c] = bv;
     }
     workgroupBarrier();

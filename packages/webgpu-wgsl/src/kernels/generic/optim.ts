@@ -51,16 +51,16 @@ export function adamwStep(
   b.dispatch(
     adamwKernel(param.dtype, grad.dtype),
     [param, grad, m, v],
-    (w) =>
-      w
-        .u32(0, n)
-        .f32(1, p.lr)
-        .f32(2, p.beta1)
-        .f32(3, p.beta2)
-        .f32(4, p.eps)
-        .f32(5, 1 - p.lr * p.weightDecay)
-        .f32(6, 1 - p.beta1 ** p.step)
-        .f32(7, 1 - p.beta2 ** p.step),
+    {
+      n,
+      lr: p.lr,
+      beta1: p.beta1,
+      beta2: p.beta2,
+      eps: p.eps,
+      decay: 1 - p.lr * p.weightDecay,
+      bc1: 1 - p.beta1 ** p.step,
+      bc2: 1 - p.beta2 ** p.step,
+    },
     elementwiseGroups(n, param.dtype),
   );
 }
@@ -82,13 +82,7 @@ export function sgdStep(
   b.dispatch(
     sgdKernel(param.dtype, grad.dtype, withBuf),
     withBuf ? [param, grad, momentumBuf!] : [param, grad],
-    (w) =>
-      w
-        .u32(0, n)
-        .f32(1, p.lr)
-        .f32(2, p.momentum)
-        .f32(3, p.weightDecay)
-        .u32(4, p.nesterov ? 1 : 0),
+    { n, lr: p.lr, momentum: p.momentum, weightDecay: p.weightDecay, nesterov: p.nesterov ? 1 : 0 },
     elementwiseGroups(n, param.dtype),
   );
 }

@@ -1,13 +1,21 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
+import { kernelParams, type ParamLayout, type ParamSchema } from '../../kernel-params.js';
 import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
 
 /**
  * Optimizer steps, in place. One thread per parameter word (two elements for halves), so the thread
  * that rewrites a packed word computes both of its elements; the f32 state is per element.
- * Params: 0 n, then the step's scalars (f32).
+ * Params: n (elements), then the step's scalars.
  */
-function optimKernel(key: string, pd: DType, gd: DType, state: string[], update: string): KernelDef {
+function optimKernel<S extends ParamSchema & { n: 'u32' }>(
+  key: string,
+  params: ParamLayout<S>,
+  pd: DType,
+  gd: DType,
+  state: string[],
+  update: string,
+): KernelDef<S> {
   const half = isHalf(pd);
   const body = half
     ? `
@@ -22,6 +30,7 @@ function optimKernel(key: string, pd: DType, gd: DType, state: string[], update:
   p[t] = upd(t, p[t]);`;
   return {
     key: `${key}:${pd}:${gd}`,
+    params,
     bufs: [
       { name: 'p', dtype: pd, access: 'rw' },
       { name: 'g', dtype: gd, access: 'read' },
@@ -33,50 +42,73 @@ ${update}
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let t = wg_lin * 256u + lid;
-  let n = pu(0u);
+  let n = params.n;
   ${body}
 }
 `,
   };
 }
 
-/** AdamW; params 1 lr, 2 beta1, 3 beta2, 4 eps, 5 1-lr·wd, 6 1-beta1^t, 7 1-beta2^t. */
-export function adamwKernel(pd: DType, gd: DType): KernelDef {
+/** decay = 1 - lr·weightDecay; bc1, bc2 = 1 - beta^step (bias corrections). */
+export const ADAMW_PARAMS = kernelParams({
+  n: 'u32',
+  lr: 'f32',
+  beta1: 'f32',
+  beta2: 'f32',
+  eps: 'f32',
+  decay: 'f32',
+  bc1: 'f32',
+  bc2: 'f32',
+});
+
+/** AdamW. */
+export function adamwKernel(pd: DType, gd: DType): KernelDef<typeof ADAMW_PARAMS.schema> {
   return optimKernel(
     'adamw',
+    ADAMW_PARAMS,
     pd,
     gd,
     ['m', 'v'],
     `fn upd(i: u32, w: f32) -> f32 {
   let g = ld_g(i);
-  let b1 = pf(2u);
-  let b2 = pf(3u);
+  let b1 = params.beta1;
+  let b2 = params.beta2;
   let mi = b1 * m[i] + (1.0 - b1) * g;
   let vi = b2 * v[i] + (1.0 - b2) * g * g;
   m[i] = mi;
   v[i] = vi;
-  return w * pf(5u) - (pf(1u) * (mi / pf(6u))) / (sqrt(vi / pf(7u)) + pf(4u));
+  return w * params.decay - (params.lr * (mi / params.bc1)) / (sqrt(vi / params.bc2) + params.eps);
 }`,
   );
 }
 
-/** SGD; params 1 lr, 2 momentum, 3 weight decay, 4 nesterov (u32), 5 has buffer (u32). */
-export function sgdKernel(pd: DType, gd: DType, withBuffer: boolean): KernelDef {
+/** nesterov: 1 for Nesterov momentum, else 0. */
+export const SGD_PARAMS = kernelParams({
+  n: 'u32',
+  lr: 'f32',
+  momentum: 'f32',
+  weightDecay: 'f32',
+  nesterov: 'u32',
+});
+
+/** SGD, with a momentum buffer or without. */
+export function sgdKernel(pd: DType, gd: DType, withBuffer: boolean): KernelDef<typeof SGD_PARAMS.schema> {
   return optimKernel(
     withBuffer ? 'sgd_momentum' : 'sgd',
+    SGD_PARAMS,
     pd,
     gd,
     withBuffer ? ['buf'] : [],
     `fn upd(i: u32, w: f32) -> f32 {
-  let g = ld_g(i) + pf(3u) * w;
+  let g = ld_g(i) + params.weightDecay * w;
   ${
     withBuffer
-      ? `let mu = pf(2u);
+      ? `let mu = params.momentum;
   let b = mu * buf[i] + g;
   buf[i] = b;
-  let d = select(b, g + mu * b, pu(4u) != 0u);
-  return w - pf(1u) * d;`
-      : 'return w - pf(1u) * g;'
+  let d = select(b, g + mu * b, params.nesterov != 0u);
+  return w - params.lr * d;`
+      : 'return w - params.lr * g;'
   }
 }`,
   );

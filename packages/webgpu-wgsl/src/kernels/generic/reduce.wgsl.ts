@@ -1,22 +1,35 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
+import { kernelParams } from '../../kernel-params.js';
 import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
+import { MAX_RANK } from './elementwise.wgsl.js';
 
 /**
  * sum over axes into f32 (the host casts to a half dtype afterwards). Output element o sums the
  * reduced sub-array: base(o) = Σ kept coords·strides, then r over the reduced shape.
- * Params: 0 nOut, 1 R (reduced count), 2 kept rank, 3..10 kept shape, 11..18 kept strides,
- * 19 reduced rank, 20..27 reduced shape, 28..35 reduced strides.
+ * nOut outputs of R summed elements each; an output's kept coordinates walk keptShape/keptStrides
+ * (first keptRank entries), a reduced index walks redShape/redStrides.
  * Long reductions use a workgroup per output (strided partials, then a fixed tree); short ones a
  * thread per output, summing in index order. Both orders depend on the shape only.
  */
+export const SUM_PARAMS = kernelParams({
+  nOut: 'u32',
+  R: 'u32',
+  keptRank: 'u32',
+  redRank: 'u32',
+  keptShape: { array: 'u32', length: MAX_RANK },
+  keptStrides: { array: 'u32', length: MAX_RANK },
+  redShape: { array: 'u32', length: MAX_RANK },
+  redStrides: { array: 'u32', length: MAX_RANK },
+});
+
 const OFFSETS = `
 fn kept_off(i: u32) -> u32 {
   var rem = i;
   var o = 0u;
-  for (var d = pu(2u); d > 0u; d--) {
-    let s = pu(2u + d);
-    o += (rem % s) * pu(10u + d);
+  for (var d = params.keptRank; d > 0u; d--) {
+    let s = params_keptShape(d - 1u);
+    o += (rem % s) * params_keptStrides(d - 1u);
     rem = rem / s;
   }
   return o;
@@ -24,9 +37,9 @@ fn kept_off(i: u32) -> u32 {
 fn red_off(i: u32) -> u32 {
   var rem = i;
   var o = 0u;
-  for (var d = pu(19u); d > 0u; d--) {
-    let s = pu(19u + d);
-    o += (rem % s) * pu(27u + d);
+  for (var d = params.redRank; d > 0u; d--) {
+    let s = params_redShape(d - 1u);
+    o += (rem % s) * params_redStrides(d - 1u);
     rem = rem / s;
   }
   return o;
@@ -35,7 +48,7 @@ fn red_off(i: u32) -> u32 {
 
 export const SUM_WG = 128;
 
-export function sumKernel(xd: DType, perWorkgroup: boolean): KernelDef {
+export function sumKernel(xd: DType, perWorkgroup: boolean): KernelDef<typeof SUM_PARAMS.schema> {
   const bufs = [
     { name: 'a', dtype: xd, access: 'read' as const },
     { name: 'o', dtype: 'f32' as const, access: 'rw' as const },
@@ -43,22 +56,24 @@ export function sumKernel(xd: DType, perWorkgroup: boolean): KernelDef {
   if (!perWorkgroup)
     return {
       key: `sum_thread:${xd}`,
+      params: SUM_PARAMS,
       bufs,
       body: `${OFFSETS}
 @compute @workgroup_size(256)
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let i = wg_lin * 256u + lid;
-  if (i >= pu(0u)) { return; }
+  if (i >= params.nOut) { return; }
   let base = kept_off(i);
   var acc = 0.0;
-  for (var r = 0u; r < pu(1u); r++) { acc += ld_a(base + red_off(r)); }
+  for (var r = 0u; r < params.R; r++) { acc += ld_a(base + red_off(r)); }
   o[i] = acc;
 }
 `,
     };
   return {
     key: `sum_wg:${xd}`,
+    params: SUM_PARAMS,
     bufs,
     body: `${OFFSETS}
 var<workgroup> red: array<f32, ${SUM_WG}>;
@@ -66,10 +81,10 @@ var<workgroup> red: array<f32, ${SUM_WG}>;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let i = wg_lin;
-  if (i >= pu(0u)) { return; }
+  if (i >= params.nOut) { return; }
   let base = kept_off(i);
   var acc = 0.0;
-  for (var r = lid; r < pu(1u); r += ${SUM_WG}u) { acc += ld_a(base + red_off(r)); }
+  for (var r = lid; r < params.R; r += ${SUM_WG}u) { acc += ld_a(base + red_off(r)); }
   red[lid] = acc;
   workgroupBarrier();
   if (lid == 0u) {

@@ -1,5 +1,6 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
+import { kernelParams } from '../../kernel-params.js';
 import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
 
 /**
@@ -32,6 +33,14 @@ fn row_sum(lid: u32, v: f32) -> f32 {
 }
 `;
 
+export const SOFTMAX_PARAMS = kernelParams({ rows: 'u32', V: 'u32', tq: 'u32' });
+export const SOFTMAX_BACKWARD_PARAMS = kernelParams({ rows: 'u32', V: 'u32' });
+/** Cross-entropy rows and backward: n is the row count (rows) or N·V (backward). */
+export const CE_PARAMS = kernelParams({ n: 'u32', V: 'u32', ignoreIndex: 'i32' });
+export const CE_MEAN_PARAMS = kernelParams({ rows: 'u32', ignoreIndex: 'i32' });
+export const RMSNORM_PARAMS = kernelParams({ rows: 'u32', D: 'u32', eps: 'f32' });
+export const RMSNORM_BACKWARD_PARAMS = kernelParams({ rows: 'u32', D: 'u32' });
+
 /**
  * WGSL: the workgroup writes o[base + j] = f(i = base + j, j) for j < `bound`, two elements a thread
  * for a half output (each thread owns whole words), else one. Where `valid` is given, elements with
@@ -54,11 +63,12 @@ function storeRow(half: boolean, bound: string, f: (i: string, j: string) => str
 
 /**
  * Softmax over the last axis, optionally causal (row r sees keys 0..(r mod Tq)).
- * Params: 0 rows, 1 V, 2 Tq (0 = not causal).
+ * tq: the query count of the causal mask (0 = not causal).
  */
-export function softmaxKernel(xd: DType, od: DType): KernelDef {
+export function softmaxKernel(xd: DType, od: DType): KernelDef<typeof SOFTMAX_PARAMS.schema> {
   const half = isHalf(od);
   return {
+    params: SOFTMAX_PARAMS,
     key: `softmax:${xd}:${od}`,
     bufs: [
       { name: 'a', dtype: xd, access: 'read' },
@@ -69,9 +79,9 @@ export function softmaxKernel(xd: DType, od: DType): KernelDef {
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let r = wg_lin;
-  if (r >= pu(0u)) { return; }
-  let V = pu(1u);
-  let tq = pu(2u);
+  if (r >= params.rows) { return; }
+  let V = params.V;
+  let tq = params.tq;
   let len = select(V, min(V, r % max(tq, 1u) + 1u), tq > 0u);
   let base = r * V;
   var m = -3.4028234663852886e38;
@@ -86,10 +96,15 @@ fn main(${ENTRY_ARGS}) {
   };
 }
 
-/** dx = y ⊙ (g − Σ g·y) per row. Params: 0 rows, 1 V. */
-export function softmaxBackwardKernel(yd: DType, gd: DType, od: DType): KernelDef {
+/** dx = y ⊙ (g − Σ g·y) per row. */
+export function softmaxBackwardKernel(
+  yd: DType,
+  gd: DType,
+  od: DType,
+): KernelDef<typeof SOFTMAX_BACKWARD_PARAMS.schema> {
   const half = isHalf(od);
   return {
+    params: SOFTMAX_BACKWARD_PARAMS,
     key: `softmax_bwd:${yd}:${gd}:${od}`,
     bufs: [
       { name: 'y', dtype: yd, access: 'read' },
@@ -101,8 +116,8 @@ export function softmaxBackwardKernel(yd: DType, gd: DType, od: DType): KernelDe
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let r = wg_lin;
-  if (r >= pu(0u)) { return; }
-  let V = pu(1u);
+  if (r >= params.rows) { return; }
+  let V = params.V;
   let base = r * V;
   var d = 0.0;
   for (var j = lid; j < V; j += ${ROW_WG}u) { d += ld_g(base + j) * ld_y(base + j); }
@@ -115,10 +130,11 @@ fn main(${ENTRY_ARGS}) {
 
 /**
  * Cross-entropy, stage 1: per row lse and the row's loss term (0 for ignored rows).
- * Params: 0 rows, 1 V, 2 ignoreIndex (i32). Outputs lse [N], term [N] (both f32).
+ * Params: n rows. Outputs lse [N], term [N] (both f32).
  */
-export function crossEntropyRowsKernel(xd: DType): KernelDef {
+export function crossEntropyRowsKernel(xd: DType): KernelDef<typeof CE_PARAMS.schema> {
   return {
+    params: CE_PARAMS,
     key: `ce_rows:${xd}`,
     bufs: [
       { name: 'a', dtype: xd, access: 'read' },
@@ -131,8 +147,8 @@ export function crossEntropyRowsKernel(xd: DType): KernelDef {
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let r = wg_lin;
-  if (r >= pu(0u)) { return; }
-  let V = pu(1u);
+  if (r >= params.n) { return; }
+  let V = params.V;
   let base = r * V;
   var m = -3.4028234663852886e38;
   for (var j = lid; j < V; j += ${ROW_WG}u) { m = max(m, ld_a(base + j)); }
@@ -145,7 +161,7 @@ fn main(${ENTRY_ARGS}) {
     lse[r] = l;
     let y = lab[r];
     var t = 0.0;
-    if (y != pi(2u) && y >= 0 && u32(y) < V) { t = l - ld_a(base + u32(y)); }
+    if (y != params.ignoreIndex && y >= 0 && u32(y) < V) { t = l - ld_a(base + u32(y)); }
     term[r] = t;
   }
 }
@@ -155,10 +171,11 @@ fn main(${ENTRY_ARGS}) {
 
 /**
  * Cross-entropy, stage 2 (one workgroup): out[0] = Σ term / count of kept rows (0 when none),
- * out[1] = count. Params: 0 rows, 2 ignoreIndex.
+ * out[1] = count.
  */
-export function crossEntropyMeanKernel(): KernelDef {
+export function crossEntropyMeanKernel(): KernelDef<typeof CE_MEAN_PARAMS.schema> {
   return {
+    params: CE_MEAN_PARAMS,
     key: 'ce_mean',
     bufs: [
       { name: 'term', dtype: 'f32', access: 'read' },
@@ -168,12 +185,12 @@ export function crossEntropyMeanKernel(): KernelDef {
     body: `${ROW_HELPERS}
 @compute @workgroup_size(${ROW_WG})
 fn main(${ENTRY_ARGS}) {
-  let N = pu(0u);
+  let N = params.rows;
   var s = 0.0;
   var c = 0.0;
   for (var r = lid; r < N; r += ${ROW_WG}u) {
     s += term[r];
-    c += select(0.0, 1.0, lab[r] != pi(2u));
+    c += select(0.0, 1.0, lab[r] != params.ignoreIndex);
   }
   s = row_sum(lid, s);
   c = row_sum(lid, c);
@@ -188,21 +205,22 @@ fn main(${ENTRY_ARGS}) {
 
 /**
  * Cross-entropy backward: d = gradLoss/count · (softmax − onehot), 0 for ignored rows.
- * Params: 0 n (= N·V), 1 V, 2 ignoreIndex. `st` holds [mean, count] from stage 2.
+ * Params: n = N·V elements. `st` holds [mean, count] from stage 2.
  */
-export function crossEntropyBackwardKernel(xd: DType, od: DType): KernelDef {
+export function crossEntropyBackwardKernel(xd: DType, od: DType): KernelDef<typeof CE_PARAMS.schema> {
   const half = isHalf(od);
   const value = `fn val(i: u32) -> f32 {
-  let V = pu(1u);
+  let V = params.V;
   let r = i / V;
   let y = lab[r];
   let c = st[1];
-  if (y == pi(2u) || c == 0.0) { return 0.0; }
+  if (y == params.ignoreIndex || c == 0.0) { return 0.0; }
   let p = exp(ld_a(i) - lse[r]);
   let scale = gl[0] / c;
   return scale * (p - select(0.0, 1.0, i32(i - r * V) == y));
 }`;
   return {
+    params: CE_PARAMS,
     key: `ce_bwd:${xd}:${od}`,
     bufs: [
       { name: 'a', dtype: xd, access: 'read' },
@@ -217,7 +235,7 @@ export function crossEntropyBackwardKernel(xd: DType, od: DType): KernelDef {
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let t = wg_lin * 256u + lid;
-  let n = pu(0u);
+  let n = params.n;
   ${
     half
       ? `let i0 = 2u * t;
@@ -233,10 +251,11 @@ fn main(${ENTRY_ARGS}) {
   };
 }
 
-/** RMSNorm forward: y = x·invr·w per row, invr saved. Params: 0 rows, 1 D, 2 eps. */
-export function rmsNormKernel(xd: DType, wd: DType, od: DType): KernelDef {
+/** RMSNorm forward: y = x·invr·w per row, invr saved. */
+export function rmsNormKernel(xd: DType, wd: DType, od: DType): KernelDef<typeof RMSNORM_PARAMS.schema> {
   const half = isHalf(od);
   return {
+    params: RMSNORM_PARAMS,
     key: `rms_norm:${xd}:${wd}:${od}`,
     bufs: [
       { name: 'a', dtype: xd, access: 'read' },
@@ -249,13 +268,13 @@ export function rmsNormKernel(xd: DType, wd: DType, od: DType): KernelDef {
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let r = wg_lin;
-  if (r >= pu(0u)) { return; }
-  let D = pu(1u);
+  if (r >= params.rows) { return; }
+  let D = params.D;
   let base = r * D;
   var ss = 0.0;
   for (var j = lid; j < D; j += ${ROW_WG}u) { let v = ld_a(base + j); ss += v * v; }
   ss = row_sum(lid, ss);
-  let ir = 1.0 / sqrt(ss / f32(D) + pf(2u));
+  let ir = 1.0 / sqrt(ss / f32(D) + params.eps);
   if (lid == 0u) { inv[r] = ir; }
   ${storeRow(half, 'D', (i, j) => `ld_a(${i}) * ir * ld_w(${j})`)}
 }
@@ -263,11 +282,17 @@ fn main(${ENTRY_ARGS}) {
   };
 }
 
-/** RMSNorm backward, gradX per row. Params: 0 rows, 1 D. */
-export function rmsNormBackwardKernel(gd: DType, xd: DType, wd: DType, od: DType): KernelDef {
+/** RMSNorm backward, gradX per row. */
+export function rmsNormBackwardKernel(
+  gd: DType,
+  xd: DType,
+  wd: DType,
+  od: DType,
+): KernelDef<typeof RMSNORM_BACKWARD_PARAMS.schema> {
   const half = isHalf(od);
   const gx = (i: string, j: string) => `(s * ld_g(${i}) * ld_w(${j}) - ld_a(${i}) * c)`;
   return {
+    params: RMSNORM_BACKWARD_PARAMS,
     key: `rms_norm_bwd:${gd}:${xd}:${wd}:${od}`,
     bufs: [
       { name: 'g', dtype: gd, access: 'read' },
@@ -281,8 +306,8 @@ export function rmsNormBackwardKernel(gd: DType, xd: DType, wd: DType, od: DType
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let r = wg_lin;
-  if (r >= pu(0u)) { return; }
-  let D = pu(1u);
+  if (r >= params.rows) { return; }
+  let D = params.D;
   let base = r * D;
   let s = inv[r];
   var dot = 0.0;
@@ -295,9 +320,13 @@ fn main(${ENTRY_ARGS}) {
   };
 }
 
-/** RMSNorm gradWeight[d] = Σ_rows g·x·invr into f32, rows in order. Params: 0 rows, 1 D. */
-export function rmsNormWeightGradKernel(gd: DType, xd: DType): KernelDef {
+/** RMSNorm gradWeight[d] = Σ_rows g·x·invr into f32, rows in order. */
+export function rmsNormWeightGradKernel(
+  gd: DType,
+  xd: DType,
+): KernelDef<typeof RMSNORM_BACKWARD_PARAMS.schema> {
   return {
+    params: RMSNORM_BACKWARD_PARAMS,
     key: `rms_norm_gw:${gd}:${xd}`,
     bufs: [
       { name: 'g', dtype: gd, access: 'read' },
@@ -310,10 +339,10 @@ export function rmsNormWeightGradKernel(gd: DType, xd: DType): KernelDef {
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let d = wg_lin * 256u + lid;
-  let D = pu(1u);
+  let D = params.D;
   if (d >= D) { return; }
   var acc = 0.0;
-  for (var r = 0u; r < pu(0u); r++) { acc += ld_g(r * D + d) * ld_a(r * D + d) * inv[r]; }
+  for (var r = 0u; r < params.rows; r++) { acc += ld_g(r * D + d) * ld_a(r * D + d) * inv[r]; }
   o[d] = acc;
 }
 `,

@@ -1,7 +1,8 @@
 import type { DType } from '@liger-mhc/core';
-import type { KernelDef, ParamWriter } from '../../backend.js';
+import type { KernelDef } from '../../backend.js';
 import { ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
 import { COEFFS_FWD_OUT, coeffsShape, tokenEpilogue } from './coeffs.wgsl.js';
+import { PHI_PACK_PARAMS, SPLIT_MAIN_PARAMS, SPLIT_REDUCE_PARAMS } from './coeffs-params.js';
 import { halves8, pack8, U } from './common.js';
 import { preSum8 } from './pre.wgsl.js';
 
@@ -129,13 +130,18 @@ export function coeffsSplit(N: number, K: number, hc: number, o: SplitOptions = 
  * with k = step·8·KG + g·8 + j and column quad c = og·MQs + q; zero where k ≥ K or past M.
  * After them (from vec4 `packed`) the reduce kernel's coefficients: b, alphaPre, alphaPost,
  * alphaRes as f32 [M+3], so the call needs no buffer copies (each would end the compute pass).
- * One thread per vec4. Params: 0 K, 1 packed vec4s (the φ part).
+ * One thread per vec4. Params: PHI_PACK_PARAMS (packed: the φ part's vec4s).
  */
-export function coeffsPhiPackKernel(hc: number, pd: DType, o: SplitOptions = {}): KernelDef {
+export function coeffsPhiPackKernel(
+  hc: number,
+  pd: DType,
+  o: SplitOptions = {},
+): KernelDef<typeof PHI_PACK_PARAMS.schema> {
   const { M } = coeffsShape(hc);
   const { OG, MQs, KG, STEP } = splitLayout(hc, o);
   const CQ = coefVec4s(hc);
   return {
+    params: PHI_PACK_PARAMS,
     key: `coeffs_phi_pack:${hc}:${pd}:${OG}:${KG}`,
     bufs: [
       { name: 'phi', dtype: pd, access: 'read' },
@@ -150,7 +156,7 @@ export function coeffsPhiPackKernel(hc: number, pd: DType, o: SplitOptions = {})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let e = wg_lin * 256u + lid;
-  let packed = pu(1u);
+  let packed = params.packed;
   if (e >= packed) {
     if (e < packed + ${CQ}u) {
       var v = vec4<f32>(0.0);
@@ -165,7 +171,7 @@ fn main(${ENTRY_ARGS}) {
     }
     return;
   }
-  let K = pu(0u);
+  let K = params.K;
   let g = e % ${KG}u;
   let r = e / ${KG}u;
   let c = (r / ${MQs}u % ${OG}u) * ${MQs}u + r % ${MQs}u;
@@ -186,10 +192,14 @@ fn main(${ENTRY_ARGS}) {
  * Thread layout (lid): g = lid % KG (its 16-byte piece of each step), og = lid / KG % OG (its
  * column group), tl = lid / (KG·OG) (its token lane; its tokens are tile0 + t·TL + tl, t < T).
  * Bindings: x (as vec4<u32>: 8 halves), pp (packed φ), part [chunks][M+1][N].
- * Params: 0 N, 1 K, 2 steps, 3 steps per chunk, 4 chunks, 5 row length in 16-byte pieces (K/8),
- * 6 zero (the touch loads' sink).
+ * Params: SPLIT_MAIN_PARAMS.
  */
-export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: SplitOptions = {}): KernelDef {
+export function coeffsForwardSplitKernel(
+  hc: number,
+  xd: DType,
+  K: number,
+  o: SplitOptions = {},
+): KernelDef<typeof SPLIT_MAIN_PARAMS.schema> {
   const { M } = coeffsShape(hc);
   const { OG, MQs, T, WG, KG, STEP, TL, SV } = splitLayout(hc, o);
   const PF = o.prefetch ?? 0;
@@ -305,6 +315,7 @@ export function coeffsForwardSplitKernel(hc: number, xd: DType, K: number, o: Sp
   const sg = o.reduce === 'subgroup';
   return {
     directives: sg ? 'enable subgroups;\n' : undefined,
+    params: SPLIT_MAIN_PARAMS,
     key: `coeffs_fwd_split:${hc}:${xd}:${whole}:${T}:${OG}:${KG}:${WG}:${PF}:${ssSplit}:${sg}:${o.tileOrder ?? ''}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
@@ -316,11 +327,11 @@ ${sg ? '' : `var<workgroup> red: array<vec4<f32>, ${WG * P}>;`}
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let N = pu(0u);
-  let steps = pu(2u);
-  let spc = pu(3u);
-  let chunks = pu(4u);
-  let RV = pu(5u);
+  let N = params.N;
+  let steps = params.steps;
+  let spc = params.stepsPerChunk;
+  let chunks = params.chunks;
+  let RV = params.rowPieces;
   let last = N * RV - 1u;
   let tile = ${o.tileOrder === 'desc' ? `(N + ${TL * T - 1}u) / ${TL * T}u - 1u - wg_lin / chunks` : 'wg_lin / chunks'};
   let chunk = wg_lin % chunks;
@@ -339,24 +350,24 @@ fn main(${ENTRY_ARGS}) {
     let pb = st * ${SV}u + og * ${MQs * KG}u + g;
     ${stepBody()}
   }
-  ${PF > 0 ? '// Keeps the touch loads alive; param 6 is 0, so this never writes.\n  if ((sink & pu(6u)) == 1u) { part[0] = 0.0; }' : ''}
+  ${PF > 0 ? '// Keeps the touch loads alive; params.zero is 0, so this never writes.\n  if ((sink & params.zero) == 1u) { part[0] = 0.0; }' : ''}
   ${sg ? sgReduce() : reduce}
 }
 `,
   };
 }
 
-/** The split kernel's parameters for a call's grid (coeffsSplit), in the order the kernel reads them. */
+/** The split kernel's parameters for a call's grid (coeffsSplit). */
 export function splitMainParams(N: number, K: number, g: ReturnType<typeof coeffsSplit>) {
-  return (p: ParamWriter) =>
-    p
-      .u32(0, N)
-      .u32(1, K)
-      .u32(2, g.steps)
-      .u32(3, g.stepsPerChunk)
-      .u32(4, g.chunks)
-      .u32(5, K / 8)
-      .u32(6, 0);
+  return {
+    N,
+    K,
+    steps: g.steps,
+    stepsPerChunk: g.stepsPerChunk,
+    chunks: g.chunks,
+    rowPieces: K / 8,
+    zero: 0,
+  };
 }
 
 /** Threads of the reduce kernel's workgroups (both roles). */
@@ -366,19 +377,18 @@ export const SPLIT_PRE_PIECES = 4;
 
 /** WGSL: the chunks' partial sums a<j> (j in `cols`) of token n, added in chunk order. */
 const chunkSums = (M: number, cols: number[]) => `${cols.map((j) => `var a${j} = 0.0;`).join(' ')}
-  for (var c = 0u; c < pu(9u); c++) {
+  for (var c = 0u; c < params.chunks; c++) {
     let b = c * ${M + 1}u * N + n;
     ${cols.map((j) => `a${j} += part[b + ${j}u * N];`).join(' ')}
   }
-  let invr = inverseSqrt(a${M} / f32(K) + pf(4u));`;
+  let invr = inverseSqrt(a${M} / f32(K) + params.rmsEps);`;
 
 /**
  * The end of the split forward: per token (one invocation each), the chunks' partial x·φ and Σx²
  * summed in chunk order, then the token epilogue of coeffs.wgsl.ts (same outputs and saved tensors
  * as the other forward kernels). Bindings: part [chunks][M+1][N], coef (the packed buffer: the
- * coefficients start at float 10's param), then the outputs as in coeffsForwardKernel.
- * Params: 0 N, 1 K, 3 tmax, 4 rmsEps, 5 preEps, 6 sinkhornEps, 7 postMult, 9 chunks, 10 coef offset,
- * 11 epilogue workgroups ceil(N / SPLIT_REDUCE_WG).
+ * coefficients start at float params.coefOffset), then the outputs as in coeffsForwardKernel.
+ * Params: SPLIT_REDUCE_PARAMS.
  *
  * With `pre` (coeffsPreForward, the layer forward; half x with c a multiple of 8) the same dispatch also
  * computes xIn = Σ_s hPre[n, s]·x[n, s, :], so the forward needs no separate pre kernel and the
@@ -387,8 +397,7 @@ const chunkSums = (M: number, cols: number[]) => `${cols.map((j) => `var a${j} =
  * from the partials (the same sums and expressions as the epilogue, so the same values) and writes
  * `pieces` (SPLIT_PRE_PIECES) 16-byte pieces of xIn, strided by the row's thread count so
  * neighbouring lanes touch neighbouring pieces; all its loads come before its first store (see
- * post_res.wgsl.ts). Extra bindings x (vec4<u32>) and xin; params 12 threads per token,
- * 13 N·threads per token, 14 pieces per row (c/8).
+ * post_res.wgsl.ts). Extra bindings x (vec4<u32>) and xin.
  */
 export function coeffsSplitReduceKernel(
   hc: number,
@@ -396,17 +405,17 @@ export function coeffsSplitReduceKernel(
   pre: DType | null = null,
   pieces: number = SPLIT_PRE_PIECES,
   order: 'asc' | 'desc' = 'desc',
-): KernelDef {
+): KernelDef<typeof SPLIT_REDUCE_PARAMS.schema> {
   const { M } = coeffsShape(hc);
   const all = Array.from({ length: M + 1 }, (_, j) => j);
   const preCols = [...Array.from({ length: hc }, (_, s) => s), M];
   const preRole = pre
     ? `
-  if (wg_lin >= pu(11u)) {
-    let t = (wg_lin - pu(11u)) * ${SPLIT_REDUCE_WG}u + lid;
-    if (t >= pu(13u)) { return; }
-    let per = pu(12u);
-    let P8 = pu(14u);
+  if (wg_lin >= params.epilogueGroups) {
+    let t = (wg_lin - params.epilogueGroups) * ${SPLIT_REDUCE_WG}u + lid;
+    if (t >= params.total) { return; }
+    let per = params.per;
+    let P8 = params.P8;
     let r = t / per;
     let u = t - r * per;
     let n = ${order === 'desc' ? 'N - 1u - r' : 'r'};
@@ -422,7 +431,7 @@ export function coeffsSplitReduceKernel(
     ${U(
       hc,
       (s) => `let m${s} = a${s} * invr;
-    let hp${s} = sigmoid_f(m${s} * aPre + coef[cb + ${s}u]) + pf(5u);`,
+    let hp${s} = sigmoid_f(m${s} * aPre + coef[cb + ${s}u]) + params.preEps;`,
       '\n    ',
     )}
     ${U(
@@ -444,6 +453,7 @@ export function coeffsSplitReduceKernel(
   }`
     : '';
   return {
+    params: SPLIT_REDUCE_PARAMS,
     key: `coeffs_fwd_split_reduce:${hc}:${save}:${pre ?? ''}:${pre ? `${pieces}:${order}` : ''}`,
     bufs: [
       { name: 'part', dtype: 'f32', access: 'read' },
@@ -462,9 +472,9 @@ const M = ${M}u;
 @compute @workgroup_size(${SPLIT_REDUCE_WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let N = pu(0u);
-  let K = pu(1u);
-  let cb = pu(10u);${preRole}
+  let N = params.N;
+  let K = params.K;
+  let cb = params.coefOffset;${preRole}
   let n = wg_lin * ${SPLIT_REDUCE_WG}u + lid;
   if (n >= N) { return; }
   ${chunkSums(M, all)}

@@ -1,6 +1,13 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
 import { type Buf, ENTRY_ARGS, isHalf, LINEAR_WG } from '../wgsl-lib.js';
+import {
+  COEFFS_BACKWARD_TOKEN_PARAMS,
+  COEFFS_BACKWARD_X_PARAMS,
+  COEFFS_PARAMS,
+  COLUMN_SUM_PARAMS,
+  PHI_REDUCE_PARAMS,
+} from './coeffs-params.js';
 import { pair, U } from './common.js';
 import {
   type At,
@@ -61,13 +68,13 @@ export function tokenEpilogue(hc: number, save: 'none' | 'history' | 'recompute'
   let aRes = coef[${cb}M + 2u];
   ${U(
     hc,
-    (s) => `hpre[n * HC + ${s}u] = sigmoid_f(mix[${s}] * aPre + coef[${cb}${s}u]) + pf(5u);
-  hpost[n * HC + ${s}u] = sigmoid_f(mix[${hc + s}] * aPost + coef[${cb}${hc + s}u]) * pf(7u);`,
+    (s) => `hpre[n * HC + ${s}u] = sigmoid_f(mix[${s}] * aPre + coef[${cb}${s}u]) + params.preEps;
+  hpost[n * HC + ${s}u] = sigmoid_f(mix[${hc + s}] * aPost + coef[${cb}${hc + s}u]) * params.postMult;`,
   )}
   var P: array<f32, ${HH}>;
   ${U(HH, (k) => `P[${k}] = mix[${2 * hc + k}] * aRes + coef[${cb}${2 * hc + k}u];`, ' ')}
-  let eps = pf(6u);
-  let tmax = pu(3u);
+  let eps = params.sinkhornEps;
+  let tmax = params.tmax;
   let HS = HH + (2u * tmax - 1u) * HC;
   let hb = n * HS + HH;
   ${skSoftmax(hc, 'P', 'eps')}
@@ -86,7 +93,7 @@ export function tokenEpilogue(hc: number, save: 'none' | 'history' | 'recompute'
  * Forward: one workgroup per T tokens. Each thread walks K in pairs with stride WG, accumulating
  * x·φ and Σx² for the T tokens; a tree reduction per token; then threads 0..T-1 run the per-token
  * epilogue (sigmoids, Sinkhorn) and write the outputs.
- * Params: 0 N, 1 K, 2 ceil(K/2), 3 tmax, 4 rmsEps, 5 preEps, 6 sinkhornEps, 7 postMult.
+ * Params: COEFFS_PARAMS.
  */
 export function coeffsForwardKernel(
   hc: number,
@@ -94,7 +101,7 @@ export function coeffsForwardKernel(
   pd: DType,
   K: number,
   save: 'none' | 'history' | 'recompute',
-): KernelDef {
+): KernelDef<typeof COEFFS_PARAMS.schema> {
   const { M, T, WG } = coeffsShape(hc);
   const HH = hc * hc;
   const xAligned = K % 2 === 0;
@@ -138,6 +145,7 @@ export function coeffsForwardKernel(
   workgroupBarrier();`,
   );
   return {
+    params: COEFFS_PARAMS,
     key: `coeffs_fwd:${hc}:${xd}:${pd}:${xAligned}:${save}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read' },
@@ -155,9 +163,9 @@ var<workgroup> tot: array<f32, ${T * Q}>;
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let N = pu(0u);
-  let K = pu(1u);
-  let KP = pu(2u);
+  let N = params.N;
+  let K = params.K;
+  let KP = params.KP;
   let tok0 = wg_lin * T;
   if (tok0 >= N) { return; }
   ${U(T, (t) => `var ss_${t} = 0.0;\n  ${U(M, (m) => `var acc_${t}_${m} = 0.0;`, ' ')}`)}
@@ -177,7 +185,7 @@ fn main(${ENTRY_ARGS}) {
   let n = tok0 + lid;
   if (lid >= T || n >= N) { return; }
   let base = lid * ${Q}u;
-  let invr = inverseSqrt(tot[base + M] / f32(K) + pf(4u));
+  let invr = inverseSqrt(tot[base + M] / f32(K) + params.rmsEps);
   var mix: array<f32, ${M}>;
   ${U(M, (m) => `mix[${m}] = tot[base + ${m}u] * invr;`, ' ')}
   ${tokenEpilogue(hc, save)}
@@ -195,13 +203,17 @@ fn main(${ENTRY_ARGS}) {
  * `cot` holds the three cotangents as planes [N·hc | N·hc | N·hc²] (zeros for unused outputs).
  * s2 is the saved history ('history'), or in 'recompute' mode a scratch of the same layout that
  * this kernel fills by rerunning the forward Sinkhorn (same thread writes then reads it).
- * Params: 0 N, 1 K, 3 tmax, 6 sinkhornEps, 7 postMult, 8 has-res-gradient.
+ * Params: COEFFS_BACKWARD_TOKEN_PARAMS.
  */
-export function coeffsBackwardTokenKernel(hc: number, save: 'history' | 'recompute'): KernelDef {
+export function coeffsBackwardTokenKernel(
+  hc: number,
+  save: 'history' | 'recompute',
+): KernelDef<typeof COEFFS_BACKWARD_TOKEN_PARAMS.schema> {
   const { M } = coeffsShape(hc);
   const HH = hc * hc;
   const recompute = save === 'recompute';
   return {
+    params: COEFFS_BACKWARD_TOKEN_PARAMS,
     key: `coeffs_bwd_token:${hc}:${save}`,
     bufs: [
       { name: 's1', dtype: 'f32', access: 'read' },
@@ -219,12 +231,12 @@ const M = ${M}u;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let n = wg_lin * 64u + lid;
-  let N = pu(0u);
+  let N = params.N;
   if (n >= N) { return; }
-  let K = pu(1u);
-  let tmax = pu(3u);
-  let eps = pf(6u);
-  let postMult = pf(7u);
+  let K = params.K;
+  let tmax = params.tmax;
+  let eps = params.sinkhornEps;
+  let postMult = params.postMult;
   var mix: array<f32, ${M}>;
   ${U(M, (m) => `mix[${m}] = s1[n * (M + 1u) + ${m}u];`, ' ')}
   let invr = s1[n * (M + 1u) + M];
@@ -241,7 +253,7 @@ fn main(${ENTRY_ARGS}) {
     dA[${hc + s}] = cot[N * HC + n * HC + ${s}u] * postMult * so * (1.0 - so);
   }`,
   )}
-  if (pu(8u) != 0u) {
+  if (params.gradRes != 0u) {
     var L: array<f32, ${HH}>;
     ${U(HH, (k) => `L[${k}] = mix[${2 * hc + k}] * aRes + coef[${2 * hc + k}u];`, ' ')}
     var Q: array<f32, ${HH}>;
@@ -295,11 +307,12 @@ ${
 /**
  * Column sums of tr [N, M+3] over tokens, one workgroup per column, fixed tree order: gradB and the
  * three alpha gradients, written to one f32 [M+3] buffer.
- * Params: 0 N, 1 columns (M+3).
+ * Params: COLUMN_SUM_PARAMS (cols = M+3).
  */
-export function coeffsBackwardReduceKernel(): KernelDef {
+export function coeffsBackwardReduceKernel(): KernelDef<typeof COLUMN_SUM_PARAMS.schema> {
   const WG = 256;
   return {
+    params: COLUMN_SUM_PARAMS,
     key: 'coeffs_bwd_reduce',
     bufs: [
       { name: 'tr', dtype: 'f32', access: 'read' },
@@ -311,8 +324,8 @@ var<workgroup> red: array<f32, ${WG}>;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let col = wg_lin;
-  let N = pu(0u);
-  let C = pu(1u);
+  let N = params.N;
+  let C = params.cols;
   if (col >= C) { return; }
   var acc = 0.0;
   for (var n = lid; n < N; n += ${WG}u) { acc += tr[n * C + col]; }
@@ -334,13 +347,20 @@ fn main(${ENTRY_ARGS}) {
  * their gradient accumulators in registers, walks the chunk's tokens in order and writes gradX as it
  * goes; the chunk's φ partial goes to part[chunk] (reduced in a fixed order by the next kernel), so
  * no float atomics and bit-identical results.
- * Params: 0 N, 1 K, 2 ceil(K/2), 3 tokens per chunk, 4 k-blocks, 5 need gradX, 6 need gradPhi.
+ * Params: COEFFS_BACKWARD_X_PARAMS.
  */
-export function coeffsBackwardXKernel(hc: number, xd: DType, pd: DType, gxd: DType, K: number): KernelDef {
+export function coeffsBackwardXKernel(
+  hc: number,
+  xd: DType,
+  pd: DType,
+  gxd: DType,
+  K: number,
+): KernelDef<typeof COEFFS_BACKWARD_X_PARAMS.schema> {
   const { M } = coeffsShape(hc);
   const WG = 64;
   const xAligned = K % 2 === 0;
   return {
+    params: COEFFS_BACKWARD_X_PARAMS,
     key: `coeffs_bwd_x:${hc}:${xd}:${pd}:${gxd}:${xAligned}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read' },
@@ -354,18 +374,18 @@ const M = ${M}u;
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let N = pu(0u);
-  let K = pu(1u);
-  let KP = pu(2u);
-  let NC = pu(3u);
-  let KB = pu(4u);
+  let N = params.N;
+  let K = params.K;
+  let KP = params.KP;
+  let NC = params.NC;
+  let KB = params.KB;
   let chunk = wg_lin / KB;
   let j = (wg_lin - chunk * KB) * ${WG}u + lid;
   if (j >= KP) { return; }
   let k0 = 2u * j;
   let second = k0 + 1u < K;
   ${U(M, (m) => `let pa${m} = ld_phi(k0 * M + ${m}u); let pb${m} = select(0.0, ld_phi((k0 + 1u) * M + ${m}u), second); var ga${m} = 0.0; var gb${m} = 0.0;`)}
-  let needX = pu(5u) != 0u;
+  let needX = params.needX != 0u;
   let n0 = chunk * NC;
   let n1 = min(N, n0 + NC);
   for (var n = n0; n < n1; n++) {
@@ -375,7 +395,7 @@ fn main(${ENTRY_ARGS}) {
     ${U(M, (m) => `{ let G = gf[grow + ${m}u]; gxv += G * vec2<f32>(pa${m}, pb${m}); ga${m} += xv.x * G; gb${m} += xv.y * G; }`, '\n    ')}
     if (needX) { st2_gx(n * K + k0, gxv, second); }
   }
-  if (pu(6u) != 0u) {
+  if (params.needPhi != 0u) {
     let base = chunk * K * M;
     ${U(M, (m) => `part[base + k0 * M + ${m}u] = ga${m};`, ' ')}
     if (second) { ${U(M, (m) => `part[base + (k0 + 1u) * M + ${m}u] = gb${m};`, ' ')} }
@@ -385,9 +405,10 @@ fn main(${ENTRY_ARGS}) {
   };
 }
 
-/** gradPhi[i] = Σ_chunk part[chunk, i], chunks in order. Params: 0 K·M, 1 chunks. */
-export function coeffsBackwardPhiReduceKernel(): KernelDef {
+/** gradPhi[i] = Σ_chunk part[chunk, i], chunks in order. */
+export function coeffsBackwardPhiReduceKernel(): KernelDef<typeof PHI_REDUCE_PARAMS.schema> {
   return {
+    params: PHI_REDUCE_PARAMS,
     key: 'coeffs_bwd_phi_reduce',
     bufs: [
       { name: 'part', dtype: 'f32', access: 'read' },
@@ -398,10 +419,10 @@ export function coeffsBackwardPhiReduceKernel(): KernelDef {
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let i = wg_lin * 256u + lid;
-  let KM = pu(0u);
+  let KM = params.KM;
   if (i >= KM) { return; }
   var acc = 0.0;
-  for (var c = 0u; c < pu(1u); c++) { acc += part[c * KM + i]; }
+  for (var c = 0u; c < params.chunks; c++) { acc += part[c * KM + i]; }
   out[i] = acc;
 }
 `,
@@ -424,7 +445,7 @@ export function coeffsForwardCompactKernel(
   pd: DType,
   K: number,
   save: 'none' | 'history' | 'recompute',
-): KernelDef {
+): KernelDef<typeof COEFFS_PARAMS.schema> {
   const { M } = coeffsShape(hc);
   const WG = 32;
   const Q = M + 1;
@@ -433,6 +454,7 @@ export function coeffsForwardCompactKernel(
   const saveHist = save === 'history';
   const wP: At = (k) => `wP[${k}]`;
   return {
+    params: COEFFS_PARAMS,
     key: `coeffs_fwd_compact:${hc}:${xd}:${pd}:${xAligned}:${save}`,
     bufs: coeffsForwardKernel(1, xd, pd, K, save).bufs,
     body: `
@@ -447,9 +469,9 @@ var<workgroup> wP: array<f32, ${HH}>;
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let N = pu(0u);
-  let K = pu(1u);
-  let KP = pu(2u);
+  let N = params.N;
+  let K = params.K;
+  let KP = params.KP;
   let n = wg_lin;
   if (n >= N) { return; }
   for (var q = 0u; q < ${Q}u; q++) { red[q * WG + lid] = 0.0; }
@@ -470,18 +492,18 @@ fn main(${ENTRY_ARGS}) {
   }
   workgroupBarrier();
   if (lid != 0u) { return; }
-  let invr = inverseSqrt(tot[M] / f32(K) + pf(4u));
+  let invr = inverseSqrt(tot[M] / f32(K) + params.rmsEps);
   for (var m = 0u; m < M; m++) { tot[m] = tot[m] * invr; }
   let aPre = coef[M];
   let aPost = coef[M + 1u];
   let aRes = coef[M + 2u];
   for (var s = 0u; s < HC; s++) {
-    hpre[n * HC + s] = sigmoid_f(tot[s] * aPre + coef[s]) + pf(5u);
-    hpost[n * HC + s] = sigmoid_f(tot[HC + s] * aPost + coef[HC + s]) * pf(7u);
+    hpre[n * HC + s] = sigmoid_f(tot[s] * aPre + coef[s]) + params.preEps;
+    hpost[n * HC + s] = sigmoid_f(tot[HC + s] * aPost + coef[HC + s]) * params.postMult;
   }
   for (var k = 0u; k < HH; k++) { wP[k] = tot[2u * HC + k] * aRes + coef[2u * HC + k]; }
-  let eps = pf(6u);
-  let tmax = pu(3u);
+  let eps = params.sinkhornEps;
+  let tmax = params.tmax;
   let HS = HH + (2u * tmax - 1u) * HC;
   let hb = n * HS + HH;
   ${cSkSoftmax(wP, 'eps')}
@@ -510,11 +532,12 @@ export function coeffsBackwardXCompactKernel(
   pd: DType,
   gxd: DType,
   K: number,
-): KernelDef {
+): KernelDef<typeof COEFFS_BACKWARD_X_PARAMS.schema> {
   const { M } = coeffsShape(hc);
   const WG = 64;
   const xAligned = K % 2 === 0;
   return {
+    params: COEFFS_BACKWARD_X_PARAMS,
     key: `coeffs_bwd_x_compact:${hc}:${xd}:${pd}:${gxd}:${xAligned}`,
     bufs: coeffsBackwardXKernel(1, xd, pd, gxd, K).bufs,
     body: `
@@ -522,18 +545,18 @@ const M = ${M}u;
 @compute @workgroup_size(${WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
-  let N = pu(0u);
-  let K = pu(1u);
-  let KP = pu(2u);
-  let NC = pu(3u);
-  let KB = pu(4u);
+  let N = params.N;
+  let K = params.K;
+  let KP = params.KP;
+  let NC = params.NC;
+  let KB = params.KB;
   let chunk = wg_lin / KB;
   let j = (wg_lin - chunk * KB) * ${WG}u + lid;
   if (j >= KP) { return; }
   let k0 = 2u * j;
   let second = k0 + 1u < K;
-  let needX = pu(5u) != 0u;
-  let needPhi = pu(6u) != 0u;
+  let needX = params.needX != 0u;
+  let needPhi = params.needPhi != 0u;
   let base = chunk * K * M;
   let n1 = min(N, chunk * NC + NC);
   for (var n = chunk * NC; n < n1; n++) {

@@ -1,4 +1,5 @@
 import type { DType } from '@liger-mhc/core';
+import { kernelParams } from '../../kernel-params.js';
 import { isHalf } from '../wgsl-lib.js';
 
 /**
@@ -58,16 +59,25 @@ export function wide(c: number, ...dtypes: DType[]): boolean {
   return c % 8 === 0 && dtypes.every(isHalf);
 }
 
-/** Workgroup size of the row-wise forwards (pre, post_res); mhc-kernels.ts `rowwise` sizes the grid. */
+/**
+ * Params of the row-wise forwards (pre, post_res): N tokens of c elements, `per` units (pairs or
+ * 16-byte pieces) a row, total = N·per threads.
+ */
+export const ROW_PARAMS = kernelParams({ N: 'u32', c: 'u32', per: 'u32', total: 'u32' });
+
+/** Params of the row-wise backwards (pre, post_res): N tokens of c elements, pairs = ceil(c/2). */
+export const ROW_BACKWARD_PARAMS = kernelParams({ N: 'u32', c: 'u32', pairs: 'u32' });
+
+/** Workgroup size of the row-wise forwards (pre, post_res); the host's `rowwise` sizes the grid. */
 export const ROW_UNIT_WG = 256;
 
 /**
  * WGSL: the thread of a row-wise forward, one per (token, unit of its row), units being pairs or
  * 16-byte pieces: defines t (flat index), per (units a row), n (token) and u (the unit), and
- * returns past the last. Params as `rowwise`: 2 per, 3 N·per.
+ * returns past the last. Reads ROW_PARAMS' per and total.
  */
 export const ROW_UNIT = `let t = wg_lin * ${ROW_UNIT_WG}u + lid;
-  if (t >= pu(3u)) { return; }
-  let per = pu(2u);
+  if (t >= params.total) { return; }
+  let per = params.per;
   let n = t / per;
   let u = t - n * per;`;

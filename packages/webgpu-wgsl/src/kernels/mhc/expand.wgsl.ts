@@ -1,17 +1,22 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
+import { kernelParams } from '../../kernel-params.js';
 import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
 
 /**
  * expand (DeepSeek-V4's embedding to streams): y[n, s, :] = x[n, :], and its backward
  * gradX[n, :] = Σ_s g[n, s, :]. One thread per pair of output elements (flat index 2t, 2t+1), so a
  * thread that writes halves owns the word it writes whatever c is; each element finds its own
- * source row. Params: 0 total output elements, 1 c, 2 hc, 3 output pairs.
+ * source row. Params: EXPAND_PARAMS.
  */
+/** n: output elements of the forward (N·hc·c) or the backward (N·c); pairs = ceil(n / 2). */
+export const EXPAND_PARAMS = kernelParams({ n: 'u32', c: 'u32', hc: 'u32', pairs: 'u32' });
+
 export const EXPAND_WG = 256;
 
-export function expandForwardKernel(xd: DType): KernelDef {
+export function expandForwardKernel(xd: DType): KernelDef<typeof EXPAND_PARAMS.schema> {
   return {
+    params: EXPAND_PARAMS,
     key: `expand_fwd:${xd}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read' },
@@ -19,27 +24,28 @@ export function expandForwardKernel(xd: DType): KernelDef {
     ],
     body: `
 fn src_(i: u32) -> u32 {
-  let c = pu(1u);
+  let c = params.c;
   let row = i / c;
-  return (row / pu(2u)) * c + (i - row * c);
+  return (row / params.hc) * c + (i - row * c);
 }
 @compute @workgroup_size(${EXPAND_WG})
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let t = wg_lin * ${EXPAND_WG}u + lid;
-  if (t >= pu(3u)) { return; }
+  if (t >= params.pairs) { return; }
   let i = 2u * t;
-  let second = i + 1u < pu(0u);
-  let v = vec2<f32>(ld_x(src_(i)), select(0.0, ld_x(src_(min(i + 1u, pu(0u) - 1u))), second));
+  let second = i + 1u < params.n;
+  let v = vec2<f32>(ld_x(src_(i)), select(0.0, ld_x(src_(min(i + 1u, params.n - 1u))), second));
   st2_y(i, v, second);
 }
 `,
   };
 }
 
-/** Params: 0 total output elements (N·c), 1 c, 2 hc, 3 output pairs. Streams summed in order. */
-export function expandBackwardKernel(gd: DType, od: DType): KernelDef {
+/** Streams summed in order. */
+export function expandBackwardKernel(gd: DType, od: DType): KernelDef<typeof EXPAND_PARAMS.schema> {
   return {
+    params: EXPAND_PARAMS,
     key: `expand_bwd:${gd}:${od}`,
     bufs: [
       { name: 'g', dtype: gd, access: 'read' },
@@ -47,8 +53,8 @@ export function expandBackwardKernel(gd: DType, od: DType): KernelDef {
     ],
     body: `
 fn sum_(i: u32) -> f32 {
-  let c = pu(1u);
-  let hc = pu(2u);
+  let c = params.c;
+  let hc = params.hc;
   let n = i / c;
   let ch = i - n * c;
   var acc = 0.0;
@@ -59,10 +65,10 @@ fn sum_(i: u32) -> f32 {
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let t = wg_lin * ${EXPAND_WG}u + lid;
-  if (t >= pu(3u)) { return; }
+  if (t >= params.pairs) { return; }
   let i = 2u * t;
-  let second = i + 1u < pu(0u);
-  st2_o(i, vec2<f32>(sum_(i), select(0.0, sum_(min(i + 1u, pu(0u) - 1u)), second)), second);
+  let second = i + 1u < params.n;
+  st2_o(i, vec2<f32>(sum_(i), select(0.0, sum_(min(i + 1u, params.n - 1u)), second)), second);
 }
 `,
   };

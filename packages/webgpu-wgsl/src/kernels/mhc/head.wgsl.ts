@@ -1,5 +1,6 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
+import { kernelParams } from '../../kernel-params.js';
 import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
 import { U } from './common.js';
 
@@ -9,9 +10,21 @@ import { U } from './common.js';
  *   w[s] = σ(mix[s]·scale + base[s]) + eps,   y = Σ_s w[s]·x[s].
  * Reductions go through workgroup memory in a fixed tree order, so results do not depend on timing.
  * `coef` is f32 [hc + 1]: base then scale. `sv` (saved, f32 [N, hc + 1]) holds mix and invr.
- * Params: 0 N, 1 c, 2 K, 3 save (0/1), 4 rmsEps (f32), 5 eps (f32).
+ * Params: HEAD_PARAMS (save: 1 to write sv).
  */
 export const HEAD_WG = 128;
+
+export const HEAD_PARAMS = kernelParams({
+  N: 'u32',
+  c: 'u32',
+  K: 'u32',
+  save: 'u32',
+  rmsEps: 'f32',
+  eps: 'f32',
+});
+/** needX: 1 when gradX is wanted (else the kernel stops after the coefficient gradients). */
+export const HEAD_BACKWARD_PARAMS = kernelParams({ N: 'u32', c: 'u32', K: 'u32', needX: 'u32', eps: 'f32' });
+export const HEAD_PHI_GRAD_PARAMS = kernelParams({ N: 'u32', K: 'u32' });
 
 /** WGSL: tree-sum rows 0..rows-1 of `red` (HEAD_WG wide) into red[r·WG]; ends with a barrier. */
 function treeSum(rows: number): string {
@@ -23,9 +36,15 @@ function treeSum(rows: number): string {
   }`;
 }
 
-export function headForwardKernel(hc: number, xd: DType, pd: DType, od: DType): KernelDef {
+export function headForwardKernel(
+  hc: number,
+  xd: DType,
+  pd: DType,
+  od: DType,
+): KernelDef<typeof HEAD_PARAMS.schema> {
   const WG = HEAD_WG;
   return {
+    params: HEAD_PARAMS,
     key: `head_fwd:${hc}:${xd}:${pd}:${od}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read' },
@@ -42,9 +61,9 @@ var<workgroup> red: array<f32, ${WG * (hc + 1)}>;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let n = wg_lin;
-  if (n >= pu(0u)) { return; }
-  let c = pu(1u);
-  let K = pu(2u);
+  if (n >= params.N) { return; }
+  let c = params.c;
+  let K = params.K;
   let xb = n * K;
   var ss = 0.0;
   ${U(hc, (s) => `var d${s} = 0.0;`)}
@@ -57,12 +76,12 @@ fn main(${ENTRY_ARGS}) {
   ${U(hc, (s) => `red[${(s + 1) * WG}u + lid] = d${s};`)}
   workgroupBarrier();
   ${treeSum(hc + 1)}
-  let invr = inverseSqrt(red[0] / f32(K) + pf(4u));
+  let invr = inverseSqrt(red[0] / f32(K) + params.rmsEps);
   let scale = coef[HC];
-  ${U(hc, (s) => `let m${s} = red[${(s + 1) * WG}u] * invr;\n  let w${s} = sigmoid_f(m${s} * scale + coef[${s}u]) + pf(5u);`)}
+  ${U(hc, (s) => `let m${s} = red[${(s + 1) * WG}u] * invr;\n  let w${s} = sigmoid_f(m${s} * scale + coef[${s}u]) + params.eps;`)}
   if (lid == 0u) {
     ${U(hc, (s) => `wt[n * HC + ${s}u] = w${s};`, '\n    ')}
-    if (pu(3u) == 1u) {
+    if (params.save == 1u) {
       ${U(hc, (s) => `sv[n * (HC + 1u) + ${s}u] = m${s};`, '\n      ')}
       sv[n * (HC + 1u) + HC] = invr;
     }
@@ -86,11 +105,18 @@ fn main(${ENTRY_ARGS}) {
  * dmix = dz·scale, factor = -(dmix·mix)·invr²/K, then
  *   gradX[s, ch] = w[s]·gy[ch] + factor·x[s, ch] + invr·Σ_t dmix[t]·φ[t, s·c + ch].
  * Per-token rows for the reductions over tokens: tr [N, hc + 1] = (dz, Σ_s dz·mix) for base and
- * scale, gm [N, hc] = dmix·invr for φ. Params as the forward plus 3 needX (0/1).
+ * scale, gm [N, hc] = dmix·invr for φ. Params: HEAD_BACKWARD_PARAMS.
  */
-export function headBackwardKernel(hc: number, gd: DType, xd: DType, pd: DType, od: DType): KernelDef {
+export function headBackwardKernel(
+  hc: number,
+  gd: DType,
+  xd: DType,
+  pd: DType,
+  od: DType,
+): KernelDef<typeof HEAD_BACKWARD_PARAMS.schema> {
   const WG = HEAD_WG;
   return {
+    params: HEAD_BACKWARD_PARAMS,
     key: `head_bwd:${hc}:${gd}:${xd}:${pd}:${od}`,
     bufs: [
       { name: 'g', dtype: gd, access: 'read' },
@@ -109,9 +135,9 @@ var<workgroup> red: array<f32, ${WG * hc}>;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let n = wg_lin;
-  if (n >= pu(0u)) { return; }
-  let c = pu(1u);
-  let K = pu(2u);
+  if (n >= params.N) { return; }
+  let c = params.c;
+  let K = params.K;
   let xb = n * K;
   ${U(hc, (s) => `var a${s} = 0.0;`)}
   for (var ch = lid; ch < c; ch += ${WG}u) {
@@ -129,7 +155,7 @@ fn main(${ENTRY_ARGS}) {
     hc,
     (s) => `let m${s} = sv[n * (HC + 1u) + ${s}u];
   let sg${s} = sigmoid_f(m${s} * scale + coef[${s}u]);
-  let w${s} = sg${s} + pf(5u);
+  let w${s} = sg${s} + params.eps;
   let dz${s} = red[${s * WG}u] * sg${s} * (1.0 - sg${s});
   let dm${s} = dz${s} * scale;
   dd += dm${s} * m${s};
@@ -139,7 +165,7 @@ fn main(${ENTRY_ARGS}) {
     ${U(hc, (s) => `tr[n * (HC + 1u) + ${s}u] = dz${s};\n    gm[n * HC + ${s}u] = dm${s} * invr;`, '\n    ')}
     tr[n * (HC + 1u) + HC] = gs;
   }
-  if (pu(3u) == 0u) { return; }
+  if (params.needX == 0u) { return; }
   let factor = -dd * invr * invr / f32(K);
   let cp = (c + 1u) / 2u;
   for (var j = lid; j < cp; j += ${WG}u) {
@@ -166,11 +192,12 @@ fn main(${ENTRY_ARGS}) {
 
 /**
  * gradPhi[s, k] = Σ_n gm[n, s]·x[n, k], one workgroup per k: threads stride over tokens, then thread
- * s adds its row of partial sums in index order (a fixed order). Params: 0 N, 2 K.
+ * s adds its row of partial sums in index order (a fixed order).
  */
-export function headPhiGradKernel(hc: number, xd: DType): KernelDef {
+export function headPhiGradKernel(hc: number, xd: DType): KernelDef<typeof HEAD_PHI_GRAD_PARAMS.schema> {
   const WG = HEAD_WG;
   return {
+    params: HEAD_PHI_GRAD_PARAMS,
     key: `head_phi_grad:${hc}:${xd}`,
     bufs: [
       { name: 'gm', dtype: 'f32', access: 'read' },
@@ -184,8 +211,8 @@ var<workgroup> red: array<f32, ${WG * hc}>;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let k = wg_lin;
-  let N = pu(0u);
-  let K = pu(2u);
+  let N = params.N;
+  let K = params.K;
   if (k >= K) { return; }
   ${U(hc, (s) => `var a${s} = 0.0;`)}
   for (var n = lid; n < N; n += ${WG}u) {

@@ -1,12 +1,13 @@
 import type { DType, Orientation } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
+import { kernelParams } from '../../kernel-params.js';
 import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
-import { halves8, pack8, pair, ROW_UNIT, ROW_UNIT_WG, U } from './common.js';
+import { halves8, pack8, pair, ROW_BACKWARD_PARAMS, ROW_PARAMS, ROW_UNIT, ROW_UNIT_WG, U } from './common.js';
 
 /**
  * post_res: xOut[n, o, :] = Σ_i R[o, i] · x[n, i, :] + hPost[n, o] · f[n, :], with R = hRes[n]
  * ('liger', row-major (out, in)) or its transpose ('deepseek').
- * Params: 0 N, 1 c, 2 pairs per row ceil(c/2), 3 N·pairs.
+ * Params: ROW_PARAMS (forward), ROW_BACKWARD_PARAMS (backward).
  */
 /** Flat index of R[o, i] in hRes[n] (row-major (out, in); transposed for 'deepseek'). */
 function resIndex(orientation: Orientation, hc: number, o: number, i: number): number {
@@ -22,9 +23,10 @@ export function postResForwardKernel(
   hd: DType,
   od: DType,
   c: number,
-): KernelDef {
+): KernelDef<typeof ROW_PARAMS.schema> {
   const aligned = c % 2 === 0;
   return {
+    params: ROW_PARAMS,
     key: `post_res_fwd:${hc}:${orientation}:${xd}:${fd}:${hd}:${od}:${aligned}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read' },
@@ -39,7 +41,7 @@ const HC = ${hc}u;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   ${ROW_UNIT}
-  let c = pu(1u);
+  let c = params.c;
   let ch = 2u * u;
   let second = ch + 1u < c;
   ${U(hc, (i) => `let x${i} = ${pair('x', xd, `(n * HC + ${i}u) * c + ch`, 'second', aligned)};`)}
@@ -72,12 +74,14 @@ export function postResWideOptions(c: number, o: PostResOptions): PostResOptions
   };
 }
 
+/** ROW_PARAMS with per = threads a row (pieces a row / pieces a thread) and P8 = pieces a row (c/8). */
+export const POST_RES_WIDE_PARAMS = kernelParams({ N: 'u32', c: 'u32', per: 'u32', total: 'u32', P8: 'u32' });
+
 /**
  * The same forward on 16-byte pieces (8 halves) of x, f and the output, for half tensors with c a
  * multiple of 8 (common.ts `wide`): one thread per (token, piece) does 16-byte loads and stores,
  * and loads the token's hc + hc² coefficients once per 8 channels instead of once per 2.
- * Params: 0 N, 1 c, 2 threads per row (pieces per row / pieces a thread), 3 N·threads per row,
- * 4 pieces per row c/8.
+ * Params: POST_RES_WIDE_PARAMS.
  */
 export function postResForwardWideKernel(
   hc: number,
@@ -87,7 +91,7 @@ export function postResForwardWideKernel(
   hd: DType,
   od: DType,
   opts: PostResOptions = {},
-): KernelDef {
+): KernelDef<typeof POST_RES_WIDE_PARAMS.schema> {
   const PT = opts.pieces ?? 1;
   const desc = opts.order === 'desc';
   const xs = (p: number, i: number) => halves8(xd, `xw${p}_${i}`);
@@ -113,6 +117,7 @@ export function postResForwardWideKernel(
   );
   const stores = U(PT, (p) => U(hc, (o) => `o[(nr * HC + ${o}u) * P8 + v${p}] = ${out(p, o)};`));
   return {
+    params: POST_RES_WIDE_PARAMS,
     key: `post_res_fwd_wide:${hc}:${orientation}:${xd}:${fd}:${hd}:${od}:${PT}:${desc}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
@@ -127,8 +132,8 @@ const HC = ${hc}u;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   ${ROW_UNIT}
-  let P8 = pu(4u);
-  let nr = ${desc ? 'pu(0u) - 1u - n' : 'n'};
+  let P8 = params.P8;
+  let nr = ${desc ? 'params.N - 1u - n' : 'n'};
   ${loads}
   ${coefs}
   ${stores}
@@ -153,11 +158,12 @@ export function postResBackwardKernel(
   gxd: DType,
   gfd: DType,
   c: number,
-): KernelDef {
+): KernelDef<typeof ROW_BACKWARD_PARAMS.schema> {
   const aligned = c % 2 === 0;
   const q = hc + hc * hc;
   const WG = q <= 32 ? 64 : 32;
   return {
+    params: ROW_BACKWARD_PARAMS,
     key: `post_res_bwd:${hc}:${orientation}:${gd}:${xd}:${fd}:${hd}:${gxd}:${gfd}:${aligned}`,
     bufs: [
       { name: 'g', dtype: gd, access: 'read' },
@@ -177,10 +183,10 @@ var<workgroup> red: array<f32, ${WG * q}>;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let n = wg_lin;
-  let N = pu(0u);
+  let N = params.N;
   if (n >= N) { return; }
-  let c = pu(1u);
-  let cp = pu(2u);
+  let c = params.c;
+  let cp = params.pairs;
   ${U(hc, (o) => `let hp${o} = ld_hp(n * HC + ${o}u);`)}
   ${U(hc * hc, (k) => `let r${k} = ld_hr(n * HC * HC + ${k}u);`)}
   ${U(q, (k) => `var a${k} = 0.0;`)}

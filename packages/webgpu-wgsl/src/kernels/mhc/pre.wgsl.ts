@@ -1,18 +1,25 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
 import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
-import { halves8, pack8, pair, ROW_UNIT, ROW_UNIT_WG, U } from './common.js';
+import { halves8, pack8, pair, ROW_BACKWARD_PARAMS, ROW_PARAMS, ROW_UNIT, ROW_UNIT_WG, U } from './common.js';
 
 /**
  * pre: xIn[n, :] = Σ_s hPre[n, s] · x[n, s, :]  (forward), and its backward
  *   gradX[n, s, :] = hPre[n, s] · g[n, :],   gradHPre[n, s] = Σ_ch g[n, ch] · x[n, s, ch].
- * Params: 0 N, 1 c, 2 pairs per row ceil(c/2), 3 N·pairs.
+ * Params: ROW_PARAMS (forward), ROW_BACKWARD_PARAMS (backward).
  */
 
 /** One thread per output pair; streams summed in index order. */
-export function preForwardKernel(hc: number, xd: DType, hd: DType, od: DType, c: number): KernelDef {
+export function preForwardKernel(
+  hc: number,
+  xd: DType,
+  hd: DType,
+  od: DType,
+  c: number,
+): KernelDef<typeof ROW_PARAMS.schema> {
   const aligned = c % 2 === 0;
   return {
+    params: ROW_PARAMS,
     key: `pre_fwd:${hc}:${xd}:${hd}:${od}:${aligned}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read' },
@@ -25,7 +32,7 @@ const HC = ${hc}u;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   ${ROW_UNIT}
-  let c = pu(1u);
+  let c = params.c;
   let ch = 2u * u;
   let second = ch + 1u < c;
   var acc = vec2<f32>(0.0);
@@ -61,8 +68,14 @@ export function preSum8(
  * multiple of 8 (common.ts `wide`): one thread per (token, piece). Params: 0 N, 1 c, 2 pieces per
  * row c/8, 3 N·pieces.
  */
-export function preForwardWideKernel(hc: number, xd: DType, hd: DType, od: DType): KernelDef {
+export function preForwardWideKernel(
+  hc: number,
+  xd: DType,
+  hd: DType,
+  od: DType,
+): KernelDef<typeof ROW_PARAMS.schema> {
   return {
+    params: ROW_PARAMS,
     key: `pre_fwd_wide:${hc}:${xd}:${hd}:${od}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read', wgsl: 'vec4<u32>' },
@@ -104,10 +117,11 @@ export function preBackwardKernel(
   hd: DType,
   od: DType,
   c: number,
-): KernelDef {
+): KernelDef<typeof ROW_BACKWARD_PARAMS.schema> {
   const aligned = c % 2 === 0;
   const WG = PRE_BWD_WG;
   return {
+    params: ROW_BACKWARD_PARAMS,
     key: `pre_bwd:${hc}:${gd}:${xd}:${hd}:${od}:${aligned}`,
     bufs: [
       { name: 'g', dtype: gd, access: 'read' },
@@ -123,9 +137,9 @@ var<workgroup> red: array<f32, ${WG * hc}>;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let n = wg_lin;
-  if (n >= pu(0u)) { return; }
-  let c = pu(1u);
-  let cp = pu(2u);
+  if (n >= params.N) { return; }
+  let c = params.c;
+  let cp = params.pairs;
   ${U(hc, (s) => `let h${s} = ld_h(n * HC + ${s}u);\n  var a${s} = 0.0;`)}
   for (var j = lid; j < cp; j += ${WG}u) {
     let ch = 2u * j;

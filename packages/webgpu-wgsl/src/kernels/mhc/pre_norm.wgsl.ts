@@ -1,5 +1,6 @@
 import type { DType } from '@liger-mhc/core';
 import type { KernelDef } from '../../backend.js';
+import { kernelParams } from '../../kernel-params.js';
 import { ENTRY_ARGS, LINEAR_WG } from '../wgsl-lib.js';
 import { U } from './common.js';
 
@@ -7,9 +8,12 @@ import { U } from './common.js';
  * pre with the layer's weighted RMSNorm fused in, one workgroup per token:
  *   s = Σ_i hPre[i]·x[i],  rstd = 1/sqrt(mean(s²) + eps),  y = s·rstd·w.
  * s stays in f32 (recomputed in the second loop rather than kept: a row of c f32 may not fit the
- * workgroup memory). Params: 0 N, 1 c, 4 eps (f32).
+ * workgroup memory). Params: PRE_NORM_PARAMS.
  */
 export const PRE_NORM_WG = 128;
+
+export const PRE_NORM_PARAMS = kernelParams({ N: 'u32', c: 'u32', eps: 'f32' });
+export const PRE_NORM_WEIGHT_GRAD_PARAMS = kernelParams({ N: 'u32', c: 'u32' });
 
 function treeSum(rows: number): string {
   const WG = PRE_NORM_WG;
@@ -26,9 +30,15 @@ function preSum(hc: number, ch: string): string {
   return Array.from({ length: hc }, (_, i) => `h${i} * ld_x((n * HC + ${i}u) * c + ${ch})`).join(' + ');
 }
 
-export function preNormForwardKernel(hc: number, xd: DType, wd: DType, od: DType): KernelDef {
+export function preNormForwardKernel(
+  hc: number,
+  xd: DType,
+  wd: DType,
+  od: DType,
+): KernelDef<typeof PRE_NORM_PARAMS.schema> {
   const WG = PRE_NORM_WG;
   return {
+    params: PRE_NORM_PARAMS,
     key: `pre_norm_fwd:${hc}:${xd}:${wd}:${od}`,
     bufs: [
       { name: 'x', dtype: xd, access: 'read' },
@@ -44,8 +54,8 @@ var<workgroup> red: array<f32, ${WG}>;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let n = wg_lin;
-  if (n >= pu(0u)) { return; }
-  let c = pu(1u);
+  if (n >= params.N) { return; }
+  let c = params.c;
   ${U(hc, (i) => `let h${i} = h[n * HC + ${i}u];`)}
   var ss = 0.0;
   for (var ch = lid; ch < c; ch += ${WG}u) {
@@ -55,7 +65,7 @@ fn main(${ENTRY_ARGS}) {
   red[lid] = ss;
   workgroupBarrier();
   ${treeSum(1)}
-  let r = inverseSqrt(red[0] / f32(c) + pf(4u));
+  let r = inverseSqrt(red[0] / f32(c) + params.eps);
   if (lid == 0u) { rs[n] = r; }
   let cp = (c + 1u) / 2u;
   for (var j = lid; j < cp; j += ${WG}u) {
@@ -73,11 +83,18 @@ fn main(${ENTRY_ARGS}) {
 /**
  * Backward per token, with u = s·rstd and gu = gy·w:  gs = rstd·(gu - u·mean(gu·u)),
  * gradX[i] = hPre[i]·gs, gradHPre[i] = Σ_ch gs·x[i]. rstd is recomputed from x (as the forward
- * computed it). Params: 0 N, 1 c, 4 eps (f32).
+ * computed it). Params: PRE_NORM_PARAMS.
  */
-export function preNormBackwardKernel(hc: number, gd: DType, xd: DType, wd: DType, od: DType): KernelDef {
+export function preNormBackwardKernel(
+  hc: number,
+  gd: DType,
+  xd: DType,
+  wd: DType,
+  od: DType,
+): KernelDef<typeof PRE_NORM_PARAMS.schema> {
   const WG = PRE_NORM_WG;
   return {
+    params: PRE_NORM_PARAMS,
     key: `pre_norm_bwd:${hc}:${gd}:${xd}:${wd}:${od}`,
     bufs: [
       { name: 'g', dtype: gd, access: 'read' },
@@ -94,8 +111,8 @@ var<workgroup> red: array<f32, ${WG * Math.max(2, hc)}>;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let n = wg_lin;
-  if (n >= pu(0u)) { return; }
-  let c = pu(1u);
+  if (n >= params.N) { return; }
+  let c = params.c;
   ${U(hc, (i) => `let h${i} = h[n * HC + ${i}u];`)}
   var ss = 0.0;
   var gd = 0.0;
@@ -108,7 +125,7 @@ fn main(${ENTRY_ARGS}) {
   red[${WG}u + lid] = gd;
   workgroupBarrier();
   ${treeSum(2)}
-  let r = inverseSqrt(red[0] / f32(c) + pf(4u));
+  let r = inverseSqrt(red[0] / f32(c) + params.eps);
   let mean = red[${WG}u] * r / f32(c);
   workgroupBarrier();
   ${U(hc, (i) => `var a${i} = 0.0;`)}
@@ -144,11 +161,16 @@ fn main(${ENTRY_ARGS}) {
 
 /**
  * gradWeight[ch] = Σ_n gy[n, ch]·s[n, ch]·rstd[n], one workgroup per channel: threads stride over
- * tokens (s recomputed from x), then a fixed-order tree sum. Params: 0 N, 1 c.
+ * tokens (s recomputed from x), then a fixed-order tree sum.
  */
-export function preNormWeightGradKernel(hc: number, gd: DType, xd: DType): KernelDef {
+export function preNormWeightGradKernel(
+  hc: number,
+  gd: DType,
+  xd: DType,
+): KernelDef<typeof PRE_NORM_WEIGHT_GRAD_PARAMS.schema> {
   const WG = PRE_NORM_WG;
   return {
+    params: PRE_NORM_WEIGHT_GRAD_PARAMS,
     key: `pre_norm_wgrad:${hc}:${gd}:${xd}`,
     bufs: [
       { name: 'g', dtype: gd, access: 'read' },
@@ -164,8 +186,8 @@ var<workgroup> red: array<f32, ${WG}>;
 fn main(${ENTRY_ARGS}) {
   ${LINEAR_WG}
   let ch = wg_lin;
-  let N = pu(0u);
-  let c = pu(1u);
+  let N = params.N;
+  let c = params.c;
   if (ch >= c) { return; }
   var acc = 0.0;
   for (var n = lid; n < N; n += ${WG}u) {

@@ -13,9 +13,9 @@ import {
 } from '@liger-mhc/core';
 import type { WebGpuBackend } from '../../backend.js';
 import { coeffsBackwardReduceKernel } from './coeffs.wgsl.js';
-import { pairOutDtype } from './common.js';
 import { EXPAND_WG, expandBackwardKernel, expandForwardKernel } from './expand.wgsl.js';
 import { headBackwardKernel, headForwardKernel, headPhiGradKernel } from './head.wgsl.js';
+import { dims3, expectF32, expectSize, pairOutput } from './host-helpers.js';
 import { preNormBackwardKernel, preNormForwardKernel, preNormWeightGradKernel } from './pre_norm.wgsl.js';
 
 /**
@@ -23,36 +23,6 @@ import { preNormBackwardKernel, preNormForwardKernel, preNormWeightGradKernel } 
  * argument before allocating or encoding, then encodes the WGSL of head.wgsl.ts, expand.wgsl.ts and
  * pre_norm.wgsl.ts. Reductions over tokens run in fixed orders, so results are deterministic.
  */
-
-/** An output written two elements per thread: f32 scratch when halves would straddle words. */
-function pairOutput(b: WebGpuBackend, shape: readonly number[], dtype: DType, rowLen: number) {
-  const od = pairOutDtype(dtype, rowLen);
-  const t = b.output(shape, od);
-  return {
-    t,
-    od,
-    finish: (): TensorInfo => {
-      if (od === dtype) return t;
-      const r = b.ops.cast(t, dtype);
-      b.disposeData(t.handle);
-      return r;
-    },
-  };
-}
-
-function dims3(x: TensorInfo, name: string) {
-  if (x.shape.length !== 3) throw new ShapeError(name, '[N, hc, c]', x.shape);
-  const [N, hc, c] = x.shape as [number, number, number];
-  return { N, hc, c };
-}
-
-function expectSize(t: TensorInfo, name: string, shape: readonly number[]): void {
-  if (sizeOf(t.shape) !== sizeOf(shape)) throw new ShapeError(name, `[${shape.join(', ')}]`, t.shape);
-}
-
-function expectF32(t: TensorInfo, name: string): void {
-  if (t.dtype !== 'f32') throw new ArgumentError(name, `expected dtype f32, got ${t.dtype}`);
-}
 
 /** base then scale as one f32 [hc + 1] buffer (the kernels' `coef`). */
 function headCoef(b: WebGpuBackend, base: TensorInfo, scale: TensorInfo, hc: number): TensorInfo {
@@ -93,14 +63,7 @@ export function headForward(b: WebGpuBackend, args: HeadForwardArgs): HeadForwar
   b.dispatch(
     headForwardKernel(hc, x.dtype, phi.dtype, y.od),
     [x, phi, coef, y.t, weights, sv],
-    (p) =>
-      p
-        .u32(0, N)
-        .u32(1, c)
-        .u32(2, K)
-        .u32(3, args.save ? 1 : 0)
-        .f32(4, config.rmsEps)
-        .f32(5, config.eps),
+    { N, c, K, save: args.save ? 1 : 0, rmsEps: config.rmsEps, eps: config.eps },
     N,
   );
   b.disposeData(coef.handle);
@@ -124,13 +87,7 @@ export function headBackward(b: WebGpuBackend, args: HeadBackwardArgs): HeadBack
   b.dispatch(
     headBackwardKernel(hc, gradY.dtype, x.dtype, phi.dtype, gx.od),
     [gradY, x, phi, coef, sv, gx.t, tr, gm],
-    (p) =>
-      p
-        .u32(0, N)
-        .u32(1, c)
-        .u32(2, K)
-        .u32(3, needs.x ? 1 : 0)
-        .f32(5, config.eps),
+    { N, c, K, needX: needs.x ? 1 : 0, eps: config.eps },
     N,
   );
   b.disposeData(coef.handle);
@@ -139,11 +96,11 @@ export function headBackward(b: WebGpuBackend, args: HeadBackwardArgs): HeadBack
   else b.disposeData(gx.t.handle);
   if (needs.phi) {
     result.gradPhi = b.output([hc, K], 'f32');
-    b.dispatch(headPhiGradKernel(hc, x.dtype), [gm, x, result.gradPhi], (p) => p.u32(0, N).u32(2, K), K);
+    b.dispatch(headPhiGradKernel(hc, x.dtype), [gm, x, result.gradPhi], { N, K }, K);
   }
   if (needs.base || needs.scale) {
     const red = b.output([hc + 1], 'f32');
-    b.dispatch(coeffsBackwardReduceKernel(), [tr, red], (p) => p.u32(0, N).u32(1, hc + 1), hc + 1);
+    b.dispatch(coeffsBackwardReduceKernel(), [tr, red], { N, cols: hc + 1 }, hc + 1);
     const rb = b.buf(red, 'red');
     if (needs.base) {
       result.gradBase = b.output([hc], 'f32');
@@ -168,12 +125,7 @@ export function expandForward(b: WebGpuBackend, x: TensorInfo, hc: number): Tens
   const total = sizeOf(x.shape) * hc;
   const y = b.output([...x.shape.slice(0, -1), hc, c], x.dtype);
   const pairs = Math.ceil(total / 2);
-  b.dispatch(
-    expandForwardKernel(x.dtype),
-    [x, y],
-    (p) => p.u32(0, total).u32(1, c).u32(2, hc).u32(3, pairs),
-    Math.ceil(pairs / EXPAND_WG),
-  );
+  b.dispatch(expandForwardKernel(x.dtype), [x, y], { n: total, c, hc, pairs }, Math.ceil(pairs / EXPAND_WG));
   return y;
 }
 
@@ -186,7 +138,7 @@ export function expandBackward(b: WebGpuBackend, g: TensorInfo, dtype: DType): T
   b.dispatch(
     expandBackwardKernel(g.dtype, dtype),
     [g, out],
-    (p) => p.u32(0, total).u32(1, c).u32(2, hc).u32(3, pairs),
+    { n: total, c, hc, pairs },
     Math.ceil(pairs / EXPAND_WG),
   );
   return out;
@@ -216,7 +168,7 @@ export function preNormForward(
   b.dispatch(
     preNormForwardKernel(hc, x.dtype, weight.dtype, y.od),
     [x, hPre, weight, y.t, rstd],
-    (p) => p.u32(0, N).u32(1, c).f32(4, eps),
+    { N, c, eps },
     N,
   );
   return { y: y.finish(), rstd };
@@ -240,15 +192,10 @@ export function preNormBackward(
   b.dispatch(
     preNormBackwardKernel(hc, gradY.dtype, x.dtype, weight.dtype, gx.od),
     [gradY, x, hPre, weight, gx.t, gh],
-    (p) => p.u32(0, N).u32(1, c).f32(4, eps),
+    { N, c, eps },
     N,
   );
   const gw = b.output([c], 'f32');
-  b.dispatch(
-    preNormWeightGradKernel(hc, gradY.dtype, x.dtype),
-    [gradY, x, hPre, rstd, gw],
-    (p) => p.u32(0, N).u32(1, c),
-    c,
-  );
+  b.dispatch(preNormWeightGradKernel(hc, gradY.dtype, x.dtype), [gradY, x, hPre, rstd, gw], { N, c }, c);
   return { gradX: gx.finish(), gradHPre: gh, gradWeight: gw };
 }
