@@ -9,6 +9,7 @@ import type {
 import { ArgumentError, ShapeError } from '../../errors.js';
 import type { CpuBackend } from '../cpu-backend.js';
 import { type FloatArray, readFloats } from '../cpu-handle.js';
+import { KERNEL_GRAD_PHI, KERNEL_GRAD_X, KERNEL_PROJECT } from '../threads/pool.js';
 import {
   historyLength,
   SinkhornScratch,
@@ -18,6 +19,7 @@ import {
 } from './sinkhorn.js';
 import { expectSize, f32Output, readCoeff, readF32, readSavedF64, readScalar, savedF64 } from './storage.js';
 import { type GemmKernels, gemmKernels, reserve } from './wasm/gemm.js';
+import { gradPhiChunk, gradXChunk, projectChunk } from './wasm/gemm-chunks.js';
 
 /**
  * coeffs: mix = (x·φ)·invr with invr = 1/sqrt(mean(x²) + rmsEps), then per token
@@ -160,6 +162,7 @@ function project(
  * same JS as in `project`, so the results are bit-identical. False when the operands do not fit.
  */
 function projectWasm(
+  cpu: CpuBackend,
   w: GemmKernels,
   x: Float32Array,
   phi: FloatArray,
@@ -179,7 +182,16 @@ function projectWasm(
     for (let m = 0; m < M; m++) ph[k * MP + m] = phi[k * M + m];
     for (let m = M; m < MP; m++) ph[k * MP + m] = 0;
   }
-  w.project(px, pphi, pacc, pss, N, K, MP);
+  const R = TOKENS_PER_CHUNK;
+  runChunks(
+    cpu,
+    w,
+    N * K * MP,
+    KERNEL_PROJECT,
+    projectChunk,
+    [px, pphi, pacc, pss, N, K, MP, R],
+    Math.ceil(N / R),
+  );
   const acc = new Float64Array(buf, pacc, N * MP);
   const ss = new Float64Array(buf, pss, N);
   for (let n = 0; n < N; n++) {
@@ -209,7 +221,7 @@ export function coeffsForward(cpu: CpuBackend, args: CoeffsForwardArgs): CoeffsF
   const mix = mixOut ? mixOut.values : new Float64Array(N * M);
   const invr = invrOut ? invrOut.values : new Float64Array(N);
   const wasm = gemmKernels();
-  if (!(wasm && projectWasm(wasm, x, phi, d, config.rmsEps, mix, invr))) {
+  if (!(wasm && projectWasm(cpu, wasm, x, phi, d, config.rmsEps, mix, invr))) {
     const phiT = new Float64Array(MP * K);
     for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) phiT[m * K + k] = phi[k * M + m];
     project(x, phiT, d, config.rmsEps, mix, invr);
@@ -357,12 +369,55 @@ function gradPhiTiles(g: Float64Array, x: Float32Array, d: Dims, out: Float32Arr
 /** Tokens per gradPhi call: the rows of x being read (64 · K f32) stay in cache across the tiles. */
 const GRAD_PHI_BLOCK = 64;
 
+/** Tokens per chunk of project and gradX (even: the kernels pair tokens). */
+const TOKENS_PER_CHUNK = 64;
+
+/** Rows k of gradPhi per chunk (even: the kernel pairs rows). */
+const GRAD_PHI_ROWS = 32;
+
+/** Below this many multiply-adds a call stays on the calling thread (waking workers costs more). */
+const THREADED_MIN_MACS = 1 << 20;
+
+type WasmChunk = (
+  f32: Float32Array,
+  f64: Float64Array,
+  P: Int32Array,
+  p0: number,
+  c: number,
+  w: GemmKernels,
+) => void;
+
+/**
+ * The chunks of one wasm kernel call: on the worker pool when it shares the kernels' memory and the
+ * call is large enough, else one after another on this thread. The chunks compute the same values
+ * either way (gemm-chunks.ts), so the thread count never changes the results.
+ */
+function runChunks(
+  cpu: CpuBackend,
+  w: GemmKernels,
+  macs: number,
+  kernel: number,
+  chunk: WasmChunk,
+  params: readonly number[],
+  chunks: number,
+): void {
+  const pool = macs >= THREADED_MIN_MACS ? cpu.pool() : null;
+  if (pool && pool.wasmKernels === w) {
+    pool.run(kernel, params, chunks);
+    return;
+  }
+  const P = Int32Array.from(params);
+  const none = new Float32Array(0);
+  for (let c = 0; c < chunks; c++) chunk(none, new Float64Array(0), P, 0, c, w);
+}
+
 /**
  * `gradXRows` and `gradPhiTiles` on the wasm kernels, sharing one copy of x and g in the wasm
  * memory. Bit-identical to the JS loops (same per-output summation order, no FMA). False when the
  * operands do not fit, before anything is written.
  */
 function backwardWasm(
+  cpu: CpuBackend,
   w: GemmKernels,
   g: Float64Array,
   x: Float32Array,
@@ -390,14 +445,17 @@ function backwardWasm(
     const phiT = new Float64Array(buf, pphi, M * K);
     const phi = gX.phi;
     for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) phiT[m * K + k] = phi[k * M + m];
-    w.gradX(pg, pphi, px, pf, pout, N, K, M, MP);
+    const R = TOKENS_PER_CHUNK;
+    const params = [pg, pphi, px, pf, pout, N, K, M, MP, R];
+    runChunks(cpu, w, N * K * M, KERNEL_GRAD_X, gradXChunk, params, Math.ceil(N / R));
     gX.out.set(new Float32Array(buf, pout, N * K));
   }
   if (gPhi) {
     const acc = new Float64Array(buf, pacc, K * MP);
     acc.fill(0);
-    for (let n = 0; n < N; n += GRAD_PHI_BLOCK)
-      w.gradPhi(px, pg, pacc, n, Math.min(n + GRAD_PHI_BLOCK, N), K, MP);
+    const KR = GRAD_PHI_ROWS;
+    const params = [px, pg, pacc, N, K, MP, KR, GRAD_PHI_BLOCK];
+    runChunks(cpu, w, N * K * MP, KERNEL_GRAD_PHI, gradPhiChunk, params, Math.ceil(K / KR));
     for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) gPhi[k * M + m] = acc[k * MP + m];
   }
   return true;
@@ -536,7 +594,7 @@ export function coeffsBackward(cpu: CpuBackend, args: CoeffsBackwardArgs): Coeff
     const gX = outX && factor && phiX ? { factor, phi: phiX, out: outX.values } : null;
     const gPhi = outPhi ? (outPhi.values as Float32Array) : null;
     const wasm = gemmKernels();
-    if (!(wasm && backwardWasm(wasm, g, x, d, gX, gPhi))) {
+    if (!(wasm && backwardWasm(cpu, wasm, g, x, d, gX, gPhi))) {
       if (gX) {
         const phi = gX.phi instanceof Float64Array ? gX.phi : Float64Array.from(gX.phi);
         gradXRows(g, gX.factor, x, phi, d, gX.out);
