@@ -189,4 +189,32 @@ describe('CPU backend on worker threads', () => {
         for (const [i, name] of names.entries())
           expect(o[i]!.equals(outs[0]![i]!), `${name} on ${paths[p]} vs 1 thread`).toBe(true);
     });
+
+  // hc = 4 runs on the workers above 2^18 stream elements; 601 tokens end mid-chunk.
+  for (const orientation of ['liger', 'deepseek'] as const)
+    it(`pre and post_res backward 601x4x130 (${orientation}): the same bits on 1, 2, 3 threads`, () => {
+      const [n, hc, c] = [601, 4, 130];
+      const run = (cpu: CpuBackend) => {
+        const t = (seed: number, shape: number[]) =>
+          upload(cpu, values(sizeOf(shape), seed, 'f32'), shape, 'f32');
+        const x = t(11, [n, hc, c]);
+        const pre = cpu.mhc.preBackward(t(12, [n, c]), x, t(13, [n, hc]));
+        const post = cpu.mhc.postResBackward(
+          t(14, [n, hc, c]),
+          x,
+          t(15, [n, c]),
+          t(16, [n, hc]),
+          t(17, [n, hc, hc]),
+          orientation,
+        );
+        return [pre.gradX, pre.gradHPre, post.gradX, post.gradF, post.gradHPost, post.gradHRes].map((o) =>
+          Buffer.from(cpu.readSync(o.handle).buffer),
+        );
+      };
+      const outs = backends.map(run);
+      const names = ['pre gradX', 'gradHPre', 'post_res gradX', 'gradF', 'gradHPost', 'gradHRes'];
+      for (const [p, o] of outs.slice(1).entries())
+        for (const [i, name] of names.entries())
+          expect(o[i]!.equals(outs[0]![i]!), `${name} on ${p + 2} threads vs 1 thread`).toBe(true);
+    });
 });

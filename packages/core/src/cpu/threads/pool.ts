@@ -1,5 +1,11 @@
 import { BackendError } from '../../errors.js';
 import { dot, gemmChunk, gemmNT } from '../generic/gemm-nt.js';
+import {
+  postResBackward4,
+  postResBackwardChunk,
+  preBackward4,
+  preBackwardChunk,
+} from '../mhc/streams_hc4.js';
 import { type GemmKernels, gemmKernels, type SharedGemm, sharedGemm } from '../mhc/wasm/gemm.js';
 import { gradPhiChunk, gradXChunk, projectChunk } from '../mhc/wasm/gemm-chunks.js';
 
@@ -30,7 +36,11 @@ export const KERNEL_GEMM = 1;
 export const KERNEL_PROJECT = 2;
 export const KERNEL_GRAD_X = 3;
 export const KERNEL_GRAD_PHI = 4;
-const KERNELS: readonly (ChunkKernel | null)[] = [null, gemmChunk, projectChunk, gradXChunk, gradPhiChunk];
+/** The hc = 4 pre and post_res backward on the same shared memory (mhc/streams_hc4.ts). */
+export const KERNEL_PRE_BACKWARD = 5;
+export const KERNEL_POST_RES_BACKWARD = 6;
+const CHUNKS = [gemmChunk, projectChunk, gradXChunk, gradPhiChunk, preBackwardChunk, postResBackwardChunk];
+const KERNELS: readonly (ChunkKernel | null)[] = [null, ...CHUNKS];
 
 // Control block layout (Int32 slots).
 const GEN = 0;
@@ -107,10 +117,10 @@ function workerLoop(
 }
 
 function workerSource(node: boolean): string {
-  const chunks = [gemmChunk, projectChunk, gradXChunk, gradPhiChunk];
-  const fns = [dot, gemmNT, ...chunks, takeChunk, workerLoop].map((f) => f.toString()).join('\n');
+  const helpers = [dot, gemmNT, preBackward4, postResBackward4];
+  const fns = [...helpers, ...CHUNKS, takeChunk, workerLoop].map((f) => f.toString()).join('\n');
   // Index = kernel id (KERNEL_GEMM = 1, KERNEL_PROJECT = 2, ...).
-  const kernels = `[null, ${chunks.map((f) => f.name).join(', ')}]`;
+  const kernels = `[null, ${CHUNKS.map((f) => f.name).join(', ')}]`;
   return node
     ? `${fns}\n${workerLoop.name}(require('node:worker_threads').workerData, ${kernels});`
     : `${fns}\nself.onmessage = (e) => ${workerLoop.name}(e.data, ${kernels});`;
