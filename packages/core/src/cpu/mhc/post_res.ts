@@ -5,7 +5,7 @@ import type { CpuBackend } from '../cpu-backend.js';
 import { KERNEL_POST_RES_BACKWARD } from '../threads/pool.js';
 import { expectSize, f32Output, readCoeff, readF32, streamsShape } from './storage.js';
 import { postResBackward4 } from './streams_hc4.js';
-import { sharedF32, tokensPerChunk } from './threaded.js';
+import { copyOut, sharedF32, tokensPerChunk } from './threaded.js';
 
 /**
  * post_res: xOut[n, o, :] = Σ_i W[o, i]·x[n, i, :] + hPost[n, o]·f[n, :], with W = hRes[n] ('liger')
@@ -112,6 +112,8 @@ export function postResBackward(
   hPostInfo: TensorInfo,
   hResInfo: TensorInfo,
   orientation: Orientation,
+  /** Added to gradX as it is written (f32, x's size), or null. */
+  running: Float32Array | null = null,
 ): PostResBackwardResult {
   const { n: N, hc, c: C } = checkArgs(xInfo, fInfo, hPostInfo, hResInfo);
   expectSize(gradXOutInfo, 'gradXOut', `[..., ${hc}, ${C}] with ${N} tokens`, N * hc * C);
@@ -144,11 +146,14 @@ export function postResBackward(
       v[4]!.set(hr.subarray(0, N * 16));
       const R = tokensPerChunk(N, sh.pool.threads);
       sh.pool.run(KERNEL_POST_RES_BACKWARD, [...sh.ptrs, N, C, so, si, R], Math.ceil(N / R));
-      gx.set(v[5]!);
+      copyOut(gx, v[5]!, running);
       gf.set(v[6]!);
       ghp.set(v[7]!);
       ghr.set(v[8]!);
-    } else postResBackward4(g, x, f, hp, hr, N, C, so, si, gx, gf, ghp, ghr);
+    } else {
+      postResBackward4(g, x, f, hp, hr, N, C, so, si, gx, gf, ghp, ghr);
+      if (running) copyOut(gx, gx, running);
+    }
     return {
       gradX: gxOut.finish(),
       gradF: gfOut.finish(),
@@ -194,6 +199,7 @@ export function postResBackward(
       }
     }
   }
+  if (running) copyOut(gx, gx, running);
   return {
     gradX: gxOut.finish(),
     gradF: gfOut.finish(),

@@ -4,7 +4,7 @@ import type { CpuBackend } from '../cpu-backend.js';
 import { KERNEL_PRE_BACKWARD } from '../threads/pool.js';
 import { expectSize, f32Output, readCoeff, readF32, streamsShape } from './storage.js';
 import { preBackward4 } from './streams_hc4.js';
-import { sharedF32, tokensPerChunk } from './threaded.js';
+import { copyOut, sharedF32, tokensPerChunk } from './threaded.js';
 
 /**
  * pre: xIn[n, :] = Σ_s hPre[n, s]·x[n, s, :]. x is [..., hc, c]; xIn is [..., c].
@@ -53,6 +53,8 @@ export function preBackward(
   gradXInInfo: TensorInfo,
   xInfo: TensorInfo,
   hPreInfo: TensorInfo,
+  /** Added to gradX as it is written (f32, x's size), or null. */
+  running: Float32Array | null = null,
 ): PreBackwardResult {
   const { n: N, hc, c: C } = streamsShape(xInfo, 'x');
   expectSize(hPreInfo, 'hPre', `[..., ${hc}] with ${N} tokens`, N * hc);
@@ -79,9 +81,12 @@ export function preBackward(
       vh.set(h.subarray(0, N * 4));
       const R = tokensPerChunk(N, sh.pool.threads);
       sh.pool.run(KERNEL_PRE_BACKWARD, [...sh.ptrs, N, C, R], Math.ceil(N / R));
-      gxv.set(vgx);
+      copyOut(gxv, vgx, running);
       ghv.set(vgh);
-    } else preBackward4(x, gIn, h, N, C, gxv, ghv);
+      return { gradX: gx.finish(), gradHPre: gh.finish() };
+    }
+    preBackward4(x, gIn, h, N, C, gxv, ghv);
+    if (running) copyOut(gxv, gxv, running);
     return { gradX: gx.finish(), gradHPre: gh.finish() };
   }
   for (let n = 0; n < N; n++) {
@@ -98,5 +103,6 @@ export function preBackward(
       ghv[n * hc + s] = dot;
     }
   }
+  if (running) copyOut(gxv, gxv, running);
   return { gradX: gx.finish(), gradHPre: gh.finish() };
 }

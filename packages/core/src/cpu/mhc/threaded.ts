@@ -38,3 +38,15 @@ export function sharedF32(cpu: CpuBackend, elements: number, lengths: readonly n
 export function tokensPerChunk(n: number, threads: number): number {
   return Math.max(8, Math.ceil(n / (8 * threads)));
 }
+
+/**
+ * dst[i] = src[i] (+ acc[i]): a kernel's gradX leaving the shared memory with the running gradient
+ * added in the same pass (f64 sum, one rounding to f32, as adding it afterwards would give).
+ */
+export function copyOut(dst: Float32Array, src: Float32Array, acc: Float32Array | null): void {
+  if (!acc) {
+    if (dst !== src) dst.set(src);
+    return;
+  }
+  for (let i = 0; i < dst.length; i++) dst[i] = src[i]! + acc[i]!;
+}
