@@ -18,6 +18,7 @@ import {
   sinkhornReplay,
 } from './sinkhorn.js';
 import { expectSize, f32Output, readCoeff, readF32, readSavedF64, readScalar, savedF64 } from './storage.js';
+import { copyOut } from './threaded.js';
 import { type GemmKernels, gemmKernels, reserve } from './wasm/gemm.js';
 import { gradPhiChunk, gradXChunk, projectChunk } from './wasm/gemm-chunks.js';
 
@@ -422,7 +423,7 @@ function backwardWasm(
   g: Float64Array,
   x: Float32Array,
   d: Dims,
-  gX: { factor: Float64Array; phi: FloatArray; out: Float32Array } | null,
+  gX: { factor: Float64Array; phi: FloatArray; out: Float32Array; running: Float32Array | null } | null,
   gPhi: Float32Array | null,
 ): boolean {
   const { n: N, k: K, m: M, mp: MP } = d;
@@ -448,7 +449,7 @@ function backwardWasm(
     const R = TOKENS_PER_CHUNK;
     const params = [pg, pphi, px, pf, pout, N, K, M, MP, R];
     runChunks(cpu, w, N * K * M, KERNEL_GRAD_X, gradXChunk, params, Math.ceil(N / R));
-    gX.out.set(new Float32Array(buf, pout, N * K));
+    copyOut(gX.out, new Float32Array(w.memory.buffer, pout, N * K), gX.running);
   }
   if (gPhi) {
     const acc = new Float64Array(buf, pacc, K * MP);
@@ -473,7 +474,12 @@ function scalarOut(cpu: CpuBackend, v: number): TensorInfo {
  * backward give dLoss/dmix; then g = dmix·invr feeds gradX = g·φᵀ + factor·x and gradPhi = xᵀ·g.
  * Every sum runs in a fixed order (tokens ascending), so results are deterministic.
  */
-export function coeffsBackward(cpu: CpuBackend, args: CoeffsBackwardArgs): CoeffsBackwardResult {
+export function coeffsBackward(
+  cpu: CpuBackend,
+  args: CoeffsBackwardArgs,
+  /** Added to gradX as it is written (f32, x's size), or null. */
+  running: Float32Array | null = null,
+): CoeffsBackwardResult {
   const { config, save, needs } = args;
   const d = dims(args.x, args.phi, args.b, config);
   const { n: N, k: K, hc, m: M, mp: MP } = d;
@@ -591,13 +597,14 @@ export function coeffsBackward(cpu: CpuBackend, args: CoeffsBackwardArgs): Coeff
   const outPhi = needs.phi && g && x ? cpu.output([K, M], 'f32') : null;
   if (g && x && (outX || outPhi)) {
     const phiX = outX ? readFloats(args.phi) : null;
-    const gX = outX && factor && phiX ? { factor, phi: phiX, out: outX.values } : null;
+    const gX = outX && factor && phiX ? { factor, phi: phiX, out: outX.values, running } : null;
     const gPhi = outPhi ? (outPhi.values as Float32Array) : null;
     const wasm = gemmKernels();
     if (!(wasm && backwardWasm(cpu, wasm, g, x, d, gX, gPhi))) {
       if (gX) {
         const phi = gX.phi instanceof Float64Array ? gX.phi : Float64Array.from(gX.phi);
         gradXRows(g, gX.factor, x, phi, d, gX.out);
+        if (running) copyOut(gX.out, gX.out, running);
       }
       if (gPhi) gradPhiTiles(g, x, d, gPhi);
     }

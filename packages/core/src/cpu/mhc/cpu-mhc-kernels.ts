@@ -84,8 +84,9 @@ export class CpuMhcKernels implements MhcKernels {
     this.cpu.check(args);
     const phi = phiToLiger(this.cpu, args.phi, args.phiLayout, args.config.hc);
     let r: CoeffsBackwardResult;
+    const fused = fusedAccumulate(args.x, args.accumulateGradX);
     try {
-      r = coeffsBackward(this.cpu, { ...args, phi });
+      r = coeffsBackward(this.cpu, { ...args, phi }, fused);
     } finally {
       if (phi !== args.phi) this.cpu.disposeData(phi.handle);
     }
@@ -94,7 +95,7 @@ export class CpuMhcKernels implements MhcKernels {
       this.cpu.disposeData(r.gradPhi.handle);
       r = { ...r, gradPhi: t };
     }
-    if (r.gradX && args.accumulateGradX) addInto(r.gradX, args.accumulateGradX);
+    if (r.gradX && args.accumulateGradX && !fused) addInto(r.gradX, args.accumulateGradX);
     return r;
   }
 
