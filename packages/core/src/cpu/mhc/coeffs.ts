@@ -9,8 +9,9 @@ import type {
 import { ArgumentError, ShapeError } from '../../errors.js';
 import type { CpuBackend } from '../cpu-backend.js';
 import { type FloatArray, readFloats } from '../cpu-handle.js';
-import { KERNEL_GRAD_PHI, KERNEL_GRAD_X, KERNEL_PROJECT } from '../threads/pool.js';
+import { KERNEL_COEFFS_TOKENS, KERNEL_GRAD_PHI, KERNEL_GRAD_X, KERNEL_PROJECT } from '../threads/pool.js';
 import {
+  coeffsTokens,
   historyLength,
   SinkhornScratch,
   sinkhornBackward,
@@ -203,6 +204,70 @@ function projectWasm(
   return true;
 }
 
+/** Below this many tokens the per-token tail of the forward stays on the calling thread. */
+const THREADED_MIN_TOKENS = 256;
+
+/**
+ * `coeffsTokens` on the worker pool: mix, b and sc go into the shared wasm memory, every thread
+ * takes chunks of tokens, and the results are copied out. Each token is computed by the same code
+ * from the same values whichever thread takes it. False (nothing written) when the call stays here.
+ */
+function tokensOnThreads(
+  cpu: CpuBackend,
+  w: GemmKernels,
+  mix: Float64Array,
+  b: Float32Array,
+  sc: Float64Array,
+  hc: number,
+  tmax: number,
+  N: number,
+  pre: Float32Array,
+  post: Float32Array,
+  res: Float32Array,
+  hist: Float64Array | null,
+): boolean {
+  if (N < THREADED_MIN_TOKENS) return false;
+  const pool = cpu.pool();
+  if (!pool || pool.wasmKernels !== w) return false;
+  const hh = hc * hc;
+  const M = hh + 2 * hc;
+  const histLen = historyLength(hc, tmax);
+  const ptrs = reserve(w, [
+    N * M * 8,
+    M * 4,
+    6 * 8,
+    N * hc * 4,
+    N * hc * 4,
+    N * hh * 4,
+    hist ? N * histLen * 8 : 0,
+  ]);
+  if (!ptrs) return false;
+  const [pmix, pb, psc, ppre, ppost, pres, phist] = ptrs as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const buf = w.memory.buffer;
+  new Float64Array(buf, pmix, N * M).set(mix.subarray(0, N * M));
+  new Float32Array(buf, pb, M).set(b.subarray(0, M));
+  new Float64Array(buf, psc, 6).set(sc);
+  const R = Math.max(16, Math.ceil(N / (8 * pool.threads)));
+  pool.run(
+    KERNEL_COEFFS_TOKENS,
+    [pmix, pb, psc, ppre, ppost, pres, hist ? phist : -1, N, hc, tmax, R],
+    Math.ceil(N / R),
+  );
+  pre.set(new Float32Array(buf, ppre, N * hc));
+  post.set(new Float32Array(buf, ppost, N * hc));
+  res.set(new Float32Array(buf, pres, N * hh));
+  if (hist) hist.set(new Float64Array(buf, phist, N * histLen));
+  return true;
+}
+
 export function coeffsForward(cpu: CpuBackend, args: CoeffsForwardArgs): CoeffsForwardResult {
   const { config, save } = args;
   const d = dims(args.x, args.phi, args.b, config);
@@ -231,27 +296,13 @@ export function coeffsForward(cpu: CpuBackend, args: CoeffsForwardArgs): CoeffsF
   const hPre = cpu.output([N, hc], 'f32');
   const hPost = cpu.output([N, hc], 'f32');
   const hRes = cpu.output([N, hc, hc], 'f32');
-  const pre = hPre.values;
-  const post = hPost.values;
-  const res = hRes.values;
-  const hh = hc * hc;
-  const work = new SinkhornScratch(hc, tmax);
-  const logits = new Float64Array(hh);
-  const final = (2 * tmax - 1) * hh;
+  const pre = hPre.values as Float32Array;
+  const post = hPost.values as Float32Array;
+  const res = hRes.values as Float32Array;
   const hist = histOut ? histOut.values : null;
-  for (let n = 0; n < N; n++) {
-    const mo = n * M;
-    for (let s = 0; s < hc; s++) {
-      pre[n * hc + s] = sigmoid(mix[mo + s] * aPre + b[s]) + preEps;
-      post[n * hc + s] = sigmoid(mix[mo + hc + s] * aPost + b[hc + s]) * postMult;
-    }
-    for (let j = 0; j < hh; j++) logits[j] = mix[mo + 2 * hc + j] * aRes + b[2 * hc + j];
-    if (hist) {
-      const h = n * histLen;
-      sinkhornForward(logits, 0, hc, tmax, eps, hist, h, hist, h + hh, work.mats);
-    } else sinkhornForward(logits, 0, hc, tmax, eps, work.s, 0, work.dens, 0, work.mats);
-    for (let j = 0; j < hh; j++) res[n * hh + j] = work.mats[final + j];
-  }
+  const sc = Float64Array.of(aPre, aPost, aRes, preEps, postMult, eps);
+  if (!(wasm && tokensOnThreads(cpu, wasm, mix, b, sc, hc, tmax, N, pre, post, res, hist)))
+    coeffsTokens(mix, b, sc, hc, tmax, 0, N, pre, post, res, hist);
 
   const saved: TensorInfo[] = [];
   if (mixOut && invrOut) saved.push(mixOut.finish(), invrOut.finish());

@@ -173,3 +173,91 @@ export function sinkhornBackward(
     for (let j = 0; j < hc; j++) gradLogits[r + j] = s[sOff + r + j] * (grad[r + j] - dot);
   }
 }
+
+/**
+ * The per-token tail of the coeffs forward for tokens [n0, n1): hPre and hPost from sigmoids of mix
+ * [N, M], hRes by Sinkhorn from its logits, the history into `hist` when given. sc holds αpre,
+ * αpost, αres, preEps, postMult, sinkhornEps. The CPU worker threads run it too (threads/pool.ts
+ * hands them this file's functions), so it calls only functions of this file.
+ */
+export function coeffsTokens(
+  mix: Float64Array,
+  b: Float32Array,
+  sc: Float64Array,
+  hc: number,
+  tmax: number,
+  n0: number,
+  n1: number,
+  pre: Float32Array,
+  post: Float32Array,
+  res: Float32Array,
+  hist: Float64Array | null,
+): void {
+  const hh = hc * hc;
+  const M = hh + 2 * hc;
+  const steps = sinkhornSteps(tmax);
+  const histLen = hh + steps * hc;
+  const aPre = sc[0]!;
+  const aPost = sc[1]!;
+  const aRes = sc[2]!;
+  const preEps = sc[3]!;
+  const postMult = sc[4]!;
+  const eps = sc[5]!;
+  const s = new Float64Array(hh);
+  const dens = new Float64Array(steps * hc);
+  const mats = new Float64Array((steps + 1) * hh);
+  const logits = new Float64Array(hh);
+  const final = steps * hh;
+  for (let n = n0; n < n1; n++) {
+    const mo = n * M;
+    for (let i = 0; i < hc; i++) {
+      pre[n * hc + i] = 1 / (1 + Math.exp(-(mix[mo + i]! * aPre + b[i]!))) + preEps;
+      post[n * hc + i] = (1 / (1 + Math.exp(-(mix[mo + hc + i]! * aPost + b[hc + i]!)))) * postMult;
+    }
+    for (let j = 0; j < hh; j++) logits[j] = mix[mo + 2 * hc + j]! * aRes + b[2 * hc + j]!;
+    if (hist) {
+      const h = n * histLen;
+      sinkhornForward(logits, 0, hc, tmax, eps, hist, h, hist, h + hh, mats);
+    } else sinkhornForward(logits, 0, hc, tmax, eps, s, 0, dens, 0, mats);
+    for (let j = 0; j < hh; j++) res[n * hh + j] = mats[final + j]!;
+  }
+}
+
+/**
+ * `coeffsTokens` on tokens [c·R, c·R + R) with its operands in the shared wasm memory:
+ * P = pmix, pb, psc, ppre, ppost, pres, phist (-1: none), N, hc, tmax, R.
+ */
+export function coeffsTokensChunk(
+  _f32: Float32Array,
+  _f64: Float64Array,
+  P: Int32Array,
+  p0: number,
+  c: number,
+  w: { readonly memory: WebAssembly.Memory } | null,
+): void {
+  if (!w) throw new Error('coeffsTokensChunk: no shared memory on this thread');
+  const buf = w.memory.buffer;
+  const N = P[p0 + 7]!;
+  const hc = P[p0 + 8]!;
+  const tmax = P[p0 + 9]!;
+  const R = P[p0 + 10]!;
+  const hh = hc * hc;
+  const M = hh + 2 * hc;
+  const histLen = hh + (2 * tmax - 1) * hc;
+  const n0 = c * R;
+  const n1 = Math.min(N, n0 + R);
+  const ph = P[p0 + 6]!;
+  coeffsTokens(
+    new Float64Array(buf, P[p0]!, N * M),
+    new Float32Array(buf, P[p0 + 1]!, M),
+    new Float64Array(buf, P[p0 + 2]!, 6),
+    hc,
+    tmax,
+    n0,
+    n1,
+    new Float32Array(buf, P[p0 + 3]!, N * hc),
+    new Float32Array(buf, P[p0 + 4]!, N * hc),
+    new Float32Array(buf, P[p0 + 5]!, N * hh),
+    ph < 0 ? null : new Float64Array(buf, ph, N * histLen),
+  );
+}

@@ -1,5 +1,6 @@
 import { BackendError } from '../../errors.js';
 import { dot, gemmChunk, gemmNT } from '../generic/gemm-nt.js';
+import { coeffsTokens, coeffsTokensChunk, sinkhornForward, sinkhornSteps } from '../mhc/sinkhorn.js';
 import {
   postResBackward4,
   postResBackwardChunk,
@@ -39,7 +40,17 @@ export const KERNEL_GRAD_PHI = 4;
 /** The hc = 4 pre and post_res backward on the same shared memory (mhc/streams_hc4.ts). */
 export const KERNEL_PRE_BACKWARD = 5;
 export const KERNEL_POST_RES_BACKWARD = 6;
-const CHUNKS = [gemmChunk, projectChunk, gradXChunk, gradPhiChunk, preBackwardChunk, postResBackwardChunk];
+/** The per-token sigmoids and Sinkhorn of the coeffs forward (mhc/sinkhorn.ts). */
+export const KERNEL_COEFFS_TOKENS = 7;
+const CHUNKS = [
+  gemmChunk,
+  projectChunk,
+  gradXChunk,
+  gradPhiChunk,
+  preBackwardChunk,
+  postResBackwardChunk,
+  coeffsTokensChunk,
+];
 const KERNELS: readonly (ChunkKernel | null)[] = [null, ...CHUNKS];
 
 // Control block layout (Int32 slots).
@@ -117,7 +128,7 @@ function workerLoop(
 }
 
 function workerSource(node: boolean): string {
-  const helpers = [dot, gemmNT, preBackward4, postResBackward4];
+  const helpers = [dot, gemmNT, preBackward4, postResBackward4, sinkhornSteps, sinkhornForward, coeffsTokens];
   const fns = [...helpers, ...CHUNKS, takeChunk, workerLoop].map((f) => f.toString()).join('\n');
   // Index = kernel id (KERNEL_GEMM = 1, KERNEL_PROJECT = 2, ...).
   const kernels = `[null, ${CHUNKS.map((f) => f.name).join(', ')}]`;
