@@ -128,11 +128,12 @@ describe('CPU backend on worker threads', () => {
 
   // Tokens and K chosen so the token chunks (64) and gradPhi row chunks (32) end mid-way, with an
   // odd token count and an odd K; all above the threaded threshold (2^20 multiply-adds).
-  for (const [n, hc, c] of [
-    [301, 4, 64],
-    [130, 3, 1001],
+  for (const [n, hc, c, save] of [
+    [301, 4, 64, 'history'],
+    [300, 4, 64, 'recompute'],
+    [130, 3, 1001, 'history'],
   ] as const)
-    it(`coeffs forward+backward ${n}x${hc}x${c}: the same bits on 1, 2, 3 threads and on the JS loops`, () => {
+    it(`coeffs forward+backward ${n}x${hc}x${c} (${save}): the same bits on 1, 2, 3 threads and on the JS loops`, () => {
       const k = hc * c;
       const m = hc * hc + 2 * hc;
       const config: CoeffsConfig = {
@@ -158,7 +159,7 @@ describe('CPU backend on worker threads', () => {
           alphaRes: scalar(0.9),
           config,
         };
-        const fw = cpu.mhc.coeffsForward({ ...params, save: 'history' });
+        const fw = cpu.mhc.coeffsForward({ ...params, save });
         const bw = cpu.mhc.coeffsBackward({
           ...params,
           gradHPre: t(values(n * hc, 4, 'f32'), [n, hc]),
@@ -168,11 +169,12 @@ describe('CPU backend on worker threads', () => {
           hPost: fw.hPost,
           hRes: fw.hRes,
           saved: fw.saved,
-          save: 'history',
+          save,
           needs: { x: true, phi: true, b: true, alphas: true },
         });
-        return [fw.hPre, fw.hPost, fw.hRes, ...fw.saved, bw.gradX!, bw.gradPhi!, bw.gradB!].map((o) =>
-          Buffer.from(cpu.readSync(o.handle).buffer),
+        const alphas = [bw.gradAlphaPre!, bw.gradAlphaPost!, bw.gradAlphaRes!];
+        return [fw.hPre, fw.hPost, fw.hRes, ...fw.saved, bw.gradX!, bw.gradPhi!, bw.gradB!, ...alphas].map(
+          (o) => Buffer.from(cpu.readSync(o.handle).buffer),
         );
       };
       const outs = backends.map(run);
@@ -182,7 +184,10 @@ describe('CPU backend on worker threads', () => {
       } finally {
         setGemmWasmEnabled(true);
       }
-      const names = ['hPre', 'hPost', 'hRes', 'mix', 'invr', 'history', 'gradX', 'gradPhi', 'gradB'];
+      const saved = save === 'history' ? ['mix', 'invr', 'history'] : ['mix', 'invr'];
+      const grads = ['gradX', 'gradPhi', 'gradB', 'gradAlphaPre', 'gradAlphaPost', 'gradAlphaRes'];
+      const names = ['hPre', 'hPost', 'hRes', ...saved, ...grads];
+      expect(outs[0]!.length).toBe(names.length);
       const paths = ['2 threads', '3 threads', 'the JS loops'];
       // Buffer.equals: a deep equality over megabytes of bytes is far too slow for this check.
       for (const [p, o] of outs.slice(1).entries())

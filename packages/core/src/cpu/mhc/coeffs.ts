@@ -9,15 +9,14 @@ import type {
 import { ArgumentError, ShapeError } from '../../errors.js';
 import type { CpuBackend } from '../cpu-backend.js';
 import { type FloatArray, readFloats } from '../cpu-handle.js';
-import { KERNEL_COEFFS_TOKENS, KERNEL_GRAD_PHI, KERNEL_GRAD_X, KERNEL_PROJECT } from '../threads/pool.js';
 import {
-  coeffsTokens,
-  historyLength,
-  SinkhornScratch,
-  sinkhornBackward,
-  sinkhornForward,
-  sinkhornReplay,
-} from './sinkhorn.js';
+  KERNEL_COEFFS_TOKENS,
+  KERNEL_COEFFS_TOKENS_BACKWARD,
+  KERNEL_GRAD_PHI,
+  KERNEL_GRAD_X,
+  KERNEL_PROJECT,
+} from '../threads/pool.js';
+import { coeffsTokens, coeffsTokensBackward, historyLength } from './sinkhorn.js';
 import { expectSize, f32Output, readCoeff, readF32, readSavedF64, readScalar, savedF64 } from './storage.js';
 import { copyOut } from './threaded.js';
 import { type GemmKernels, gemmKernels, reserve } from './wasm/gemm.js';
@@ -60,10 +59,6 @@ function dims(x: TensorInfo, phi: TensorInfo, b: TensorInfo, config: CoeffsConfi
     throw new ShapeError('phi', `[${k}, ${m}]`, phi.shape);
   expectSize(b, 'b', `[${m}]`, m);
   return { n, k, hc, m, mp: (m + 3) & ~3 };
-}
-
-function sigmoid(z: number): number {
-  return 1 / (1 + Math.exp(-z));
 }
 
 /**
@@ -265,6 +260,92 @@ function tokensOnThreads(
   post.set(new Float32Array(buf, ppost, N * hc));
   res.set(new Float32Array(buf, pres, N * hh));
   if (hist) hist.set(new Float64Array(buf, phist, N * histLen));
+  return true;
+}
+
+interface TokensBackwardOperands {
+  mix: Float64Array;
+  invr: Float64Array;
+  b: Float32Array;
+  sc: Float64Array;
+  gPre: Float32Array | null;
+  gPost: Float32Array | null;
+  gRes: Float32Array | null;
+  hist: Float64Array | null;
+  g: Float64Array | null;
+  factor: Float64Array | null;
+  tb: Float64Array;
+  ta: Float64Array;
+}
+
+/**
+ * `coeffsTokensBackward` on the worker pool, as `tokensOnThreads` for the forward: inputs into the
+ * shared wasm memory, chunks of tokens on every thread, g, factor and the per-token addends copied
+ * back. False (nothing written) when the call stays on this thread.
+ */
+function tokensBackwardOnThreads(
+  cpu: CpuBackend,
+  w: GemmKernels,
+  o: TokensBackwardOperands,
+  hc: number,
+  tmax: number,
+  N: number,
+  MP: number,
+): boolean {
+  if (N < THREADED_MIN_TOKENS) return false;
+  const pool = cpu.pool();
+  if (!pool || pool.wasmKernels !== w) return false;
+  const hh = hc * hc;
+  const M = hh + 2 * hc;
+  const histLen = historyLength(hc, tmax);
+  const sizes = [
+    N * M * 8,
+    N * 8,
+    M * 4,
+    6 * 8,
+    o.gPre ? N * hc * 4 : 0,
+    o.gPost ? N * hc * 4 : 0,
+    o.gRes ? N * hh * 4 : 0,
+    o.hist ? N * histLen * 8 : 0,
+    o.g ? N * MP * 8 : 0,
+    o.factor ? N * 8 : 0,
+    N * M * 8,
+    N * M * 8,
+  ];
+  const ptrs = reserve(w, sizes);
+  if (!ptrs) return false;
+  const buf = w.memory.buffer;
+  const f64 = (i: number, len: number) => new Float64Array(buf, ptrs[i], len);
+  const f32 = (i: number, len: number) => new Float32Array(buf, ptrs[i], len);
+  f64(0, N * M).set(o.mix.subarray(0, N * M));
+  f64(1, N).set(o.invr.subarray(0, N));
+  f32(2, M).set(o.b.subarray(0, M));
+  f64(3, 6).set(o.sc);
+  if (o.gPre) f32(4, N * hc).set(o.gPre.subarray(0, N * hc));
+  if (o.gPost) f32(5, N * hc).set(o.gPost.subarray(0, N * hc));
+  if (o.gRes) f32(6, N * hh).set(o.gRes.subarray(0, N * hh));
+  if (o.hist) f64(7, N * histLen).set(o.hist.subarray(0, N * histLen));
+  const present = [
+    true,
+    true,
+    true,
+    true,
+    !!o.gPre,
+    !!o.gPost,
+    !!o.gRes,
+    !!o.hist,
+    !!o.g,
+    !!o.factor,
+    true,
+    true,
+  ];
+  const params = ptrs.map((p, i) => (present[i] ? p : -1));
+  const R = Math.max(16, Math.ceil(N / (8 * pool.threads)));
+  pool.run(KERNEL_COEFFS_TOKENS_BACKWARD, [...params, N, hc, tmax, MP, R], Math.ceil(N / R));
+  if (o.g) o.g.set(f64(8, N * MP));
+  if (o.factor) o.factor.set(f64(9, N));
+  o.tb.set(f64(10, N * M));
+  o.ta.set(f64(11, N * M));
   return true;
 }
 
@@ -561,85 +642,35 @@ export function coeffsBackward(
   // g = dLoss/dmix · invr, padded to mp columns (zeros) for the 4-wide tiles of gradPhi.
   const g = needMatmul ? new Float64Array(N * MP) : null;
   const factor = needs.x ? new Float64Array(N) : null;
+  // Each token's addends of gradB and of the α gradients, summed below in token order.
+  const tb = new Float64Array(N * M);
+  const ta = new Float64Array(N * M);
+  const sc = Float64Array.of(aPre, aPost, aRes, postMult, eps, K);
+  const tokens = { mix, invr, b, sc, gPre, gPost, gRes, hist, g, factor, tb, ta };
+  const wasm = gemmKernels();
+  if (!(wasm && tokensBackwardOnThreads(cpu, wasm, tokens, hc, tmax, N, MP)))
+    coeffsTokensBackward(mix, invr, b, sc, hc, tmax, 0, N, gPre, gPost, gRes, hist, g, factor, MP, tb, ta);
   const gb = new Float64Array(M);
-  const gmix = new Float64Array(M);
   let gaPre = 0;
   let gaPost = 0;
   let gaRes = 0;
-  const work = new SinkhornScratch(hc, tmax);
-  const logits = new Float64Array(hh);
-
   for (let n = 0; n < N; n++) {
     const mo = n * M;
     for (let s = 0; s < hc; s++) {
-      let dz = 0;
       if (gPre) {
-        const sg = sigmoid(mix[mo + s] * aPre + b[s]);
-        dz = gPre[n * hc + s] * sg * (1 - sg);
-        gaPre += dz * mix[mo + s];
-        gb[s] += dz;
+        gaPre += ta[mo + s];
+        gb[s] += tb[mo + s];
       }
-      gmix[s] = dz * aPre;
-      let dq = 0;
       if (gPost) {
-        const sg = sigmoid(mix[mo + hc + s] * aPost + b[hc + s]);
-        dq = gPost[n * hc + s] * postMult * sg * (1 - sg);
-        gaPost += dq * mix[mo + hc + s];
-        gb[hc + s] += dq;
+        gaPost += ta[mo + hc + s];
+        gb[hc + s] += tb[mo + hc + s];
       }
-      gmix[hc + s] = dq * aPost;
     }
-    if (gRes) {
-      if (hist) {
-        const h = n * histLen;
-        sinkhornReplay(hist, h, hc, tmax, eps, work.mats);
-        sinkhornBackward(
-          gRes,
-          n * hh,
-          hc,
-          tmax,
-          hist,
-          h,
-          hist,
-          h + hh,
-          work.mats,
-          work.grad,
-          work.gradLogits,
-        );
-      } else {
-        for (let j = 0; j < hh; j++) logits[j] = mix[mo + 2 * hc + j] * aRes + b[2 * hc + j];
-        sinkhornForward(logits, 0, hc, tmax, eps, work.s, 0, work.dens, 0, work.mats);
-        sinkhornBackward(
-          gRes,
-          n * hh,
-          hc,
-          tmax,
-          work.s,
-          0,
-          work.dens,
-          0,
-          work.mats,
-          work.grad,
-          work.gradLogits,
-        );
+    if (gRes)
+      for (let j = 2 * hc; j < M; j++) {
+        gaRes += ta[mo + j];
+        gb[j] += tb[mo + j];
       }
-      const gl = work.gradLogits;
-      for (let j = 0; j < hh; j++) {
-        gaRes += gl[j] * mix[mo + 2 * hc + j];
-        gb[2 * hc + j] += gl[j];
-        gmix[2 * hc + j] = gl[j] * aRes;
-      }
-    } else for (let j = 0; j < hh; j++) gmix[2 * hc + j] = 0;
-    if (g) {
-      const r = invr[n];
-      let dot = 0;
-      for (let m = 0; m < M; m++) {
-        g[n * MP + m] = gmix[m] * r;
-        dot += gmix[m] * mix[mo + m];
-      }
-      // d invr / dx = -invr³·x/K and mix = acc·invr, so the rsqrt term is -(gmix·mix)·invr²/K · x.
-      if (factor) factor[n] = (-dot * r * r) / K;
-    }
   }
 
   // Half-stored x is widened once for both products.

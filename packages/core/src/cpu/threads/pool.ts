@@ -1,6 +1,15 @@
 import { BackendError } from '../../errors.js';
 import { dot, gemmChunk, gemmNT } from '../generic/gemm-nt.js';
-import { coeffsTokens, coeffsTokensChunk, sinkhornForward, sinkhornSteps } from '../mhc/sinkhorn.js';
+import {
+  coeffsTokens,
+  coeffsTokensBackward,
+  coeffsTokensBackwardChunk,
+  coeffsTokensChunk,
+  sinkhornBackward,
+  sinkhornForward,
+  sinkhornReplay,
+  sinkhornSteps,
+} from '../mhc/sinkhorn.js';
 import {
   postResBackward4,
   postResBackwardChunk,
@@ -42,6 +51,8 @@ export const KERNEL_PRE_BACKWARD = 5;
 export const KERNEL_POST_RES_BACKWARD = 6;
 /** The per-token sigmoids and Sinkhorn of the coeffs forward (mhc/sinkhorn.ts). */
 export const KERNEL_COEFFS_TOKENS = 7;
+/** Its backward: the per-token gradients, before the token-ordered sums (mhc/sinkhorn.ts). */
+export const KERNEL_COEFFS_TOKENS_BACKWARD = 8;
 const CHUNKS = [
   gemmChunk,
   projectChunk,
@@ -50,6 +61,7 @@ const CHUNKS = [
   preBackwardChunk,
   postResBackwardChunk,
   coeffsTokensChunk,
+  coeffsTokensBackwardChunk,
 ];
 const KERNELS: readonly (ChunkKernel | null)[] = [null, ...CHUNKS];
 
@@ -128,7 +140,18 @@ function workerLoop(
 }
 
 function workerSource(node: boolean): string {
-  const helpers = [dot, gemmNT, preBackward4, postResBackward4, sinkhornSteps, sinkhornForward, coeffsTokens];
+  const helpers = [
+    dot,
+    gemmNT,
+    preBackward4,
+    postResBackward4,
+    sinkhornSteps,
+    sinkhornForward,
+    coeffsTokens,
+    sinkhornReplay,
+    sinkhornBackward,
+    coeffsTokensBackward,
+  ];
   const fns = [...helpers, ...CHUNKS, takeChunk, workerLoop].map((f) => f.toString()).join('\n');
   // Index = kernel id (KERNEL_GEMM = 1, KERNEL_PROJECT = 2, ...).
   const kernels = `[null, ${CHUNKS.map((f) => f.name).join(', ')}]`;
