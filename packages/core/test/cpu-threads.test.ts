@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TensorInfo } from '../src/backend/contract.js';
+import type { CoeffsConfig } from '../src/backend/mhc-kernels.js';
 import { CpuBackend } from '../src/cpu/cpu-backend.js';
+import { setGemmWasmEnabled } from '../src/cpu/mhc/wasm/gemm.js';
 import { type DType, decode, encode, roundTo } from '../src/dtype.js';
 import { ArgumentError } from '../src/errors.js';
 import { CPU_THREADS_ENV, defaultCpuThreads } from '../src/flags.js';
@@ -118,4 +120,106 @@ describe('CPU backend on worker threads', () => {
       else process.env[CPU_THREADS_ENV] = old;
     }
   });
+
+  it('runs the wasm coeffs kernels on the workers (one shared memory)', () => {
+    expect(backends[1]!.pool()?.wasmKernels).not.toBeNull();
+    expect(backends[2]!.pool()?.wasmKernels).not.toBeNull();
+  });
+
+  // Tokens and K chosen so the token chunks (64) and gradPhi row chunks (32) end mid-way, with an
+  // odd token count and an odd K; all above the threaded threshold (2^20 multiply-adds).
+  for (const [n, hc, c, save] of [
+    [301, 4, 64, 'history'],
+    [300, 4, 64, 'recompute'],
+    [130, 3, 1001, 'history'],
+  ] as const)
+    it(`coeffs forward+backward ${n}x${hc}x${c} (${save}): the same bits on 1, 2, 3 threads and on the JS loops`, () => {
+      const k = hc * c;
+      const m = hc * hc + 2 * hc;
+      const config: CoeffsConfig = {
+        hc,
+        tmax: 7,
+        rmsEps: 1e-6,
+        preEps: 1e-4,
+        sinkhornEps: 1e-6,
+        postMult: 2,
+      };
+      const run = (cpu: CpuBackend) => {
+        const t = (v: number[], shape: number[]) => upload(cpu, v, shape, 'f32');
+        const scalar = (v: number) => t([v], []);
+        const params = {
+          x: t(values(n * k, 1, 'f32'), [n, k]),
+          phi: t(
+            values(k * m, 2, 'f32').map((v) => 0.05 * v),
+            [k, m],
+          ),
+          b: t(values(m, 3, 'f32'), [m]),
+          alphaPre: scalar(0.7),
+          alphaPost: scalar(1.3),
+          alphaRes: scalar(0.9),
+          config,
+        };
+        const fw = cpu.mhc.coeffsForward({ ...params, save });
+        const bw = cpu.mhc.coeffsBackward({
+          ...params,
+          gradHPre: t(values(n * hc, 4, 'f32'), [n, hc]),
+          gradHPost: t(values(n * hc, 5, 'f32'), [n, hc]),
+          gradHRes: t(values(n * hc * hc, 6, 'f32'), [n, hc, hc]),
+          hPre: fw.hPre,
+          hPost: fw.hPost,
+          hRes: fw.hRes,
+          saved: fw.saved,
+          save,
+          needs: { x: true, phi: true, b: true, alphas: true },
+        });
+        const alphas = [bw.gradAlphaPre!, bw.gradAlphaPost!, bw.gradAlphaRes!];
+        return [fw.hPre, fw.hPost, fw.hRes, ...fw.saved, bw.gradX!, bw.gradPhi!, bw.gradB!, ...alphas].map(
+          (o) => Buffer.from(cpu.readSync(o.handle).buffer),
+        );
+      };
+      const outs = backends.map(run);
+      setGemmWasmEnabled(false);
+      try {
+        outs.push(run(backends[1]!));
+      } finally {
+        setGemmWasmEnabled(true);
+      }
+      const saved = save === 'history' ? ['mix', 'invr', 'history'] : ['mix', 'invr'];
+      const grads = ['gradX', 'gradPhi', 'gradB', 'gradAlphaPre', 'gradAlphaPost', 'gradAlphaRes'];
+      const names = ['hPre', 'hPost', 'hRes', ...saved, ...grads];
+      expect(outs[0]!.length).toBe(names.length);
+      const paths = ['2 threads', '3 threads', 'the JS loops'];
+      // Buffer.equals: a deep equality over megabytes of bytes is far too slow for this check.
+      for (const [p, o] of outs.slice(1).entries())
+        for (const [i, name] of names.entries())
+          expect(o[i]!.equals(outs[0]![i]!), `${name} on ${paths[p]} vs 1 thread`).toBe(true);
+    });
+
+  // hc = 4 runs on the workers above 2^18 stream elements; 601 tokens end mid-chunk.
+  for (const orientation of ['liger', 'deepseek'] as const)
+    it(`pre and post_res backward 601x4x130 (${orientation}): the same bits on 1, 2, 3 threads`, () => {
+      const [n, hc, c] = [601, 4, 130];
+      const run = (cpu: CpuBackend) => {
+        const t = (seed: number, shape: number[]) =>
+          upload(cpu, values(sizeOf(shape), seed, 'f32'), shape, 'f32');
+        const x = t(11, [n, hc, c]);
+        const pre = cpu.mhc.preBackward(t(12, [n, c]), x, t(13, [n, hc]));
+        const post = cpu.mhc.postResBackward(
+          t(14, [n, hc, c]),
+          x,
+          t(15, [n, c]),
+          t(16, [n, hc]),
+          t(17, [n, hc, hc]),
+          orientation,
+        );
+        return [pre.gradX, pre.gradHPre, post.gradX, post.gradF, post.gradHPost, post.gradHRes].map((o) =>
+          Buffer.from(cpu.readSync(o.handle).buffer),
+        );
+      };
+      const outs = backends.map(run);
+      const names = ['pre gradX', 'gradHPre', 'post_res gradX', 'gradF', 'gradHPost', 'gradHRes'];
+      for (const [p, o] of outs.slice(1).entries())
+        for (const [i, name] of names.entries())
+          expect(o[i]!.equals(outs[0]![i]!), `${name} on ${p + 2} threads vs 1 thread`).toBe(true);
+    });
 });

@@ -10,14 +10,17 @@ import { ArgumentError, ShapeError } from '../../errors.js';
 import type { CpuBackend } from '../cpu-backend.js';
 import { type FloatArray, readFloats } from '../cpu-handle.js';
 import {
-  historyLength,
-  SinkhornScratch,
-  sinkhornBackward,
-  sinkhornForward,
-  sinkhornReplay,
-} from './sinkhorn.js';
+  KERNEL_COEFFS_TOKENS,
+  KERNEL_COEFFS_TOKENS_BACKWARD,
+  KERNEL_GRAD_PHI,
+  KERNEL_GRAD_X,
+  KERNEL_PROJECT,
+} from '../threads/pool.js';
+import { coeffsTokens, coeffsTokensBackward, historyLength } from './sinkhorn.js';
 import { expectSize, f32Output, readCoeff, readF32, readSavedF64, readScalar, savedF64 } from './storage.js';
+import { copyOut } from './threaded.js';
 import { type GemmKernels, gemmKernels, reserve } from './wasm/gemm.js';
+import { gradPhiChunk, gradXChunk, projectChunk } from './wasm/gemm-chunks.js';
 
 /**
  * coeffs: mix = (x·φ)·invr with invr = 1/sqrt(mean(x²) + rmsEps), then per token
@@ -56,10 +59,6 @@ function dims(x: TensorInfo, phi: TensorInfo, b: TensorInfo, config: CoeffsConfi
     throw new ShapeError('phi', `[${k}, ${m}]`, phi.shape);
   expectSize(b, 'b', `[${m}]`, m);
   return { n, k, hc, m, mp: (m + 3) & ~3 };
-}
-
-function sigmoid(z: number): number {
-  return 1 / (1 + Math.exp(-z));
 }
 
 /**
@@ -160,6 +159,7 @@ function project(
  * same JS as in `project`, so the results are bit-identical. False when the operands do not fit.
  */
 function projectWasm(
+  cpu: CpuBackend,
   w: GemmKernels,
   x: Float32Array,
   phi: FloatArray,
@@ -179,7 +179,16 @@ function projectWasm(
     for (let m = 0; m < M; m++) ph[k * MP + m] = phi[k * M + m];
     for (let m = M; m < MP; m++) ph[k * MP + m] = 0;
   }
-  w.project(px, pphi, pacc, pss, N, K, MP);
+  const R = TOKENS_PER_CHUNK;
+  runChunks(
+    cpu,
+    w,
+    N * K * MP,
+    KERNEL_PROJECT,
+    projectChunk,
+    [px, pphi, pacc, pss, N, K, MP, R],
+    Math.ceil(N / R),
+  );
   const acc = new Float64Array(buf, pacc, N * MP);
   const ss = new Float64Array(buf, pss, N);
   for (let n = 0; n < N; n++) {
@@ -187,6 +196,156 @@ function projectWasm(
     invr[n] = r;
     for (let m = 0; m < M; m++) mix[n * M + m] = acc[n * MP + m] * r;
   }
+  return true;
+}
+
+/** Below this many tokens the per-token tail of the forward stays on the calling thread. */
+const THREADED_MIN_TOKENS = 256;
+
+/**
+ * `coeffsTokens` on the worker pool: mix, b and sc go into the shared wasm memory, every thread
+ * takes chunks of tokens, and the results are copied out. Each token is computed by the same code
+ * from the same values whichever thread takes it. False (nothing written) when the call stays here.
+ */
+function tokensOnThreads(
+  cpu: CpuBackend,
+  w: GemmKernels,
+  mix: Float64Array,
+  b: Float32Array,
+  sc: Float64Array,
+  hc: number,
+  tmax: number,
+  N: number,
+  pre: Float32Array,
+  post: Float32Array,
+  res: Float32Array,
+  hist: Float64Array | null,
+): boolean {
+  if (N < THREADED_MIN_TOKENS) return false;
+  const pool = cpu.pool();
+  if (!pool || pool.wasmKernels !== w) return false;
+  const hh = hc * hc;
+  const M = hh + 2 * hc;
+  const histLen = historyLength(hc, tmax);
+  const ptrs = reserve(w, [
+    N * M * 8,
+    M * 4,
+    6 * 8,
+    N * hc * 4,
+    N * hc * 4,
+    N * hh * 4,
+    hist ? N * histLen * 8 : 0,
+  ]);
+  if (!ptrs) return false;
+  const [pmix, pb, psc, ppre, ppost, pres, phist] = ptrs as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const buf = w.memory.buffer;
+  new Float64Array(buf, pmix, N * M).set(mix.subarray(0, N * M));
+  new Float32Array(buf, pb, M).set(b.subarray(0, M));
+  new Float64Array(buf, psc, 6).set(sc);
+  const R = Math.max(16, Math.ceil(N / (8 * pool.threads)));
+  pool.run(
+    KERNEL_COEFFS_TOKENS,
+    [pmix, pb, psc, ppre, ppost, pres, hist ? phist : -1, N, hc, tmax, R],
+    Math.ceil(N / R),
+  );
+  pre.set(new Float32Array(buf, ppre, N * hc));
+  post.set(new Float32Array(buf, ppost, N * hc));
+  res.set(new Float32Array(buf, pres, N * hh));
+  if (hist) hist.set(new Float64Array(buf, phist, N * histLen));
+  return true;
+}
+
+interface TokensBackwardOperands {
+  mix: Float64Array;
+  invr: Float64Array;
+  b: Float32Array;
+  sc: Float64Array;
+  gPre: Float32Array | null;
+  gPost: Float32Array | null;
+  gRes: Float32Array | null;
+  hist: Float64Array | null;
+  g: Float64Array | null;
+  factor: Float64Array | null;
+  tb: Float64Array;
+  ta: Float64Array;
+}
+
+/**
+ * `coeffsTokensBackward` on the worker pool, as `tokensOnThreads` for the forward: inputs into the
+ * shared wasm memory, chunks of tokens on every thread, g, factor and the per-token addends copied
+ * back. False (nothing written) when the call stays on this thread.
+ */
+function tokensBackwardOnThreads(
+  cpu: CpuBackend,
+  w: GemmKernels,
+  o: TokensBackwardOperands,
+  hc: number,
+  tmax: number,
+  N: number,
+  MP: number,
+): boolean {
+  if (N < THREADED_MIN_TOKENS) return false;
+  const pool = cpu.pool();
+  if (!pool || pool.wasmKernels !== w) return false;
+  const hh = hc * hc;
+  const M = hh + 2 * hc;
+  const histLen = historyLength(hc, tmax);
+  const sizes = [
+    N * M * 8,
+    N * 8,
+    M * 4,
+    6 * 8,
+    o.gPre ? N * hc * 4 : 0,
+    o.gPost ? N * hc * 4 : 0,
+    o.gRes ? N * hh * 4 : 0,
+    o.hist ? N * histLen * 8 : 0,
+    o.g ? N * MP * 8 : 0,
+    o.factor ? N * 8 : 0,
+    N * M * 8,
+    N * M * 8,
+  ];
+  const ptrs = reserve(w, sizes);
+  if (!ptrs) return false;
+  const buf = w.memory.buffer;
+  const f64 = (i: number, len: number) => new Float64Array(buf, ptrs[i], len);
+  const f32 = (i: number, len: number) => new Float32Array(buf, ptrs[i], len);
+  f64(0, N * M).set(o.mix.subarray(0, N * M));
+  f64(1, N).set(o.invr.subarray(0, N));
+  f32(2, M).set(o.b.subarray(0, M));
+  f64(3, 6).set(o.sc);
+  if (o.gPre) f32(4, N * hc).set(o.gPre.subarray(0, N * hc));
+  if (o.gPost) f32(5, N * hc).set(o.gPost.subarray(0, N * hc));
+  if (o.gRes) f32(6, N * hh).set(o.gRes.subarray(0, N * hh));
+  if (o.hist) f64(7, N * histLen).set(o.hist.subarray(0, N * histLen));
+  const present = [
+    true,
+    true,
+    true,
+    true,
+    !!o.gPre,
+    !!o.gPost,
+    !!o.gRes,
+    !!o.hist,
+    !!o.g,
+    !!o.factor,
+    true,
+    true,
+  ];
+  const params = ptrs.map((p, i) => (present[i] ? p : -1));
+  const R = Math.max(16, Math.ceil(N / (8 * pool.threads)));
+  pool.run(KERNEL_COEFFS_TOKENS_BACKWARD, [...params, N, hc, tmax, MP, R], Math.ceil(N / R));
+  if (o.g) o.g.set(f64(8, N * MP));
+  if (o.factor) o.factor.set(f64(9, N));
+  o.tb.set(f64(10, N * M));
+  o.ta.set(f64(11, N * M));
   return true;
 }
 
@@ -209,7 +368,7 @@ export function coeffsForward(cpu: CpuBackend, args: CoeffsForwardArgs): CoeffsF
   const mix = mixOut ? mixOut.values : new Float64Array(N * M);
   const invr = invrOut ? invrOut.values : new Float64Array(N);
   const wasm = gemmKernels();
-  if (!(wasm && projectWasm(wasm, x, phi, d, config.rmsEps, mix, invr))) {
+  if (!(wasm && projectWasm(cpu, wasm, x, phi, d, config.rmsEps, mix, invr))) {
     const phiT = new Float64Array(MP * K);
     for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) phiT[m * K + k] = phi[k * M + m];
     project(x, phiT, d, config.rmsEps, mix, invr);
@@ -218,27 +377,13 @@ export function coeffsForward(cpu: CpuBackend, args: CoeffsForwardArgs): CoeffsF
   const hPre = cpu.output([N, hc], 'f32');
   const hPost = cpu.output([N, hc], 'f32');
   const hRes = cpu.output([N, hc, hc], 'f32');
-  const pre = hPre.values;
-  const post = hPost.values;
-  const res = hRes.values;
-  const hh = hc * hc;
-  const work = new SinkhornScratch(hc, tmax);
-  const logits = new Float64Array(hh);
-  const final = (2 * tmax - 1) * hh;
+  const pre = hPre.values as Float32Array;
+  const post = hPost.values as Float32Array;
+  const res = hRes.values as Float32Array;
   const hist = histOut ? histOut.values : null;
-  for (let n = 0; n < N; n++) {
-    const mo = n * M;
-    for (let s = 0; s < hc; s++) {
-      pre[n * hc + s] = sigmoid(mix[mo + s] * aPre + b[s]) + preEps;
-      post[n * hc + s] = sigmoid(mix[mo + hc + s] * aPost + b[hc + s]) * postMult;
-    }
-    for (let j = 0; j < hh; j++) logits[j] = mix[mo + 2 * hc + j] * aRes + b[2 * hc + j];
-    if (hist) {
-      const h = n * histLen;
-      sinkhornForward(logits, 0, hc, tmax, eps, hist, h, hist, h + hh, work.mats);
-    } else sinkhornForward(logits, 0, hc, tmax, eps, work.s, 0, work.dens, 0, work.mats);
-    for (let j = 0; j < hh; j++) res[n * hh + j] = work.mats[final + j];
-  }
+  const sc = Float64Array.of(aPre, aPost, aRes, preEps, postMult, eps);
+  if (!(wasm && tokensOnThreads(cpu, wasm, mix, b, sc, hc, tmax, N, pre, post, res, hist)))
+    coeffsTokens(mix, b, sc, hc, tmax, 0, N, pre, post, res, hist);
 
   const saved: TensorInfo[] = [];
   if (mixOut && invrOut) saved.push(mixOut.finish(), invrOut.finish());
@@ -357,17 +502,60 @@ function gradPhiTiles(g: Float64Array, x: Float32Array, d: Dims, out: Float32Arr
 /** Tokens per gradPhi call: the rows of x being read (64 · K f32) stay in cache across the tiles. */
 const GRAD_PHI_BLOCK = 64;
 
+/** Tokens per chunk of project and gradX (even: the kernels pair tokens). */
+const TOKENS_PER_CHUNK = 64;
+
+/** Rows k of gradPhi per chunk (even: the kernel pairs rows). */
+const GRAD_PHI_ROWS = 32;
+
+/** Below this many multiply-adds a call stays on the calling thread (waking workers costs more). */
+const THREADED_MIN_MACS = 1 << 20;
+
+type WasmChunk = (
+  f32: Float32Array,
+  f64: Float64Array,
+  P: Int32Array,
+  p0: number,
+  c: number,
+  w: GemmKernels,
+) => void;
+
+/**
+ * The chunks of one wasm kernel call: on the worker pool when it shares the kernels' memory and the
+ * call is large enough, else one after another on this thread. The chunks compute the same values
+ * either way (gemm-chunks.ts), so the thread count never changes the results.
+ */
+function runChunks(
+  cpu: CpuBackend,
+  w: GemmKernels,
+  macs: number,
+  kernel: number,
+  chunk: WasmChunk,
+  params: readonly number[],
+  chunks: number,
+): void {
+  const pool = macs >= THREADED_MIN_MACS ? cpu.pool() : null;
+  if (pool && pool.wasmKernels === w) {
+    pool.run(kernel, params, chunks);
+    return;
+  }
+  const P = Int32Array.from(params);
+  const none = new Float32Array(0);
+  for (let c = 0; c < chunks; c++) chunk(none, new Float64Array(0), P, 0, c, w);
+}
+
 /**
  * `gradXRows` and `gradPhiTiles` on the wasm kernels, sharing one copy of x and g in the wasm
  * memory. Bit-identical to the JS loops (same per-output summation order, no FMA). False when the
  * operands do not fit, before anything is written.
  */
 function backwardWasm(
+  cpu: CpuBackend,
   w: GemmKernels,
   g: Float64Array,
   x: Float32Array,
   d: Dims,
-  gX: { factor: Float64Array; phi: FloatArray; out: Float32Array } | null,
+  gX: { factor: Float64Array; phi: FloatArray; out: Float32Array; running: Float32Array | null } | null,
   gPhi: Float32Array | null,
 ): boolean {
   const { n: N, k: K, m: M, mp: MP } = d;
@@ -390,14 +578,17 @@ function backwardWasm(
     const phiT = new Float64Array(buf, pphi, M * K);
     const phi = gX.phi;
     for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) phiT[m * K + k] = phi[k * M + m];
-    w.gradX(pg, pphi, px, pf, pout, N, K, M, MP);
-    gX.out.set(new Float32Array(buf, pout, N * K));
+    const R = TOKENS_PER_CHUNK;
+    const params = [pg, pphi, px, pf, pout, N, K, M, MP, R];
+    runChunks(cpu, w, N * K * M, KERNEL_GRAD_X, gradXChunk, params, Math.ceil(N / R));
+    copyOut(gX.out, new Float32Array(w.memory.buffer, pout, N * K), gX.running);
   }
   if (gPhi) {
     const acc = new Float64Array(buf, pacc, K * MP);
     acc.fill(0);
-    for (let n = 0; n < N; n += GRAD_PHI_BLOCK)
-      w.gradPhi(px, pg, pacc, n, Math.min(n + GRAD_PHI_BLOCK, N), K, MP);
+    const KR = GRAD_PHI_ROWS;
+    const params = [px, pg, pacc, N, K, MP, KR, GRAD_PHI_BLOCK];
+    runChunks(cpu, w, N * K * MP, KERNEL_GRAD_PHI, gradPhiChunk, params, Math.ceil(K / KR));
     for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) gPhi[k * M + m] = acc[k * MP + m];
   }
   return true;
@@ -415,7 +606,12 @@ function scalarOut(cpu: CpuBackend, v: number): TensorInfo {
  * backward give dLoss/dmix; then g = dmix·invr feeds gradX = g·φᵀ + factor·x and gradPhi = xᵀ·g.
  * Every sum runs in a fixed order (tokens ascending), so results are deterministic.
  */
-export function coeffsBackward(cpu: CpuBackend, args: CoeffsBackwardArgs): CoeffsBackwardResult {
+export function coeffsBackward(
+  cpu: CpuBackend,
+  args: CoeffsBackwardArgs,
+  /** Added to gradX as it is written (f32, x's size), or null. */
+  running: Float32Array | null = null,
+): CoeffsBackwardResult {
   const { config, save, needs } = args;
   const d = dims(args.x, args.phi, args.b, config);
   const { n: N, k: K, hc, m: M, mp: MP } = d;
@@ -446,85 +642,35 @@ export function coeffsBackward(cpu: CpuBackend, args: CoeffsBackwardArgs): Coeff
   // g = dLoss/dmix · invr, padded to mp columns (zeros) for the 4-wide tiles of gradPhi.
   const g = needMatmul ? new Float64Array(N * MP) : null;
   const factor = needs.x ? new Float64Array(N) : null;
+  // Each token's addends of gradB and of the α gradients, summed below in token order.
+  const tb = new Float64Array(N * M);
+  const ta = new Float64Array(N * M);
+  const sc = Float64Array.of(aPre, aPost, aRes, postMult, eps, K);
+  const tokens = { mix, invr, b, sc, gPre, gPost, gRes, hist, g, factor, tb, ta };
+  const wasm = gemmKernels();
+  if (!(wasm && tokensBackwardOnThreads(cpu, wasm, tokens, hc, tmax, N, MP)))
+    coeffsTokensBackward(mix, invr, b, sc, hc, tmax, 0, N, gPre, gPost, gRes, hist, g, factor, MP, tb, ta);
   const gb = new Float64Array(M);
-  const gmix = new Float64Array(M);
   let gaPre = 0;
   let gaPost = 0;
   let gaRes = 0;
-  const work = new SinkhornScratch(hc, tmax);
-  const logits = new Float64Array(hh);
-
   for (let n = 0; n < N; n++) {
     const mo = n * M;
     for (let s = 0; s < hc; s++) {
-      let dz = 0;
       if (gPre) {
-        const sg = sigmoid(mix[mo + s] * aPre + b[s]);
-        dz = gPre[n * hc + s] * sg * (1 - sg);
-        gaPre += dz * mix[mo + s];
-        gb[s] += dz;
+        gaPre += ta[mo + s];
+        gb[s] += tb[mo + s];
       }
-      gmix[s] = dz * aPre;
-      let dq = 0;
       if (gPost) {
-        const sg = sigmoid(mix[mo + hc + s] * aPost + b[hc + s]);
-        dq = gPost[n * hc + s] * postMult * sg * (1 - sg);
-        gaPost += dq * mix[mo + hc + s];
-        gb[hc + s] += dq;
+        gaPost += ta[mo + hc + s];
+        gb[hc + s] += tb[mo + hc + s];
       }
-      gmix[hc + s] = dq * aPost;
     }
-    if (gRes) {
-      if (hist) {
-        const h = n * histLen;
-        sinkhornReplay(hist, h, hc, tmax, eps, work.mats);
-        sinkhornBackward(
-          gRes,
-          n * hh,
-          hc,
-          tmax,
-          hist,
-          h,
-          hist,
-          h + hh,
-          work.mats,
-          work.grad,
-          work.gradLogits,
-        );
-      } else {
-        for (let j = 0; j < hh; j++) logits[j] = mix[mo + 2 * hc + j] * aRes + b[2 * hc + j];
-        sinkhornForward(logits, 0, hc, tmax, eps, work.s, 0, work.dens, 0, work.mats);
-        sinkhornBackward(
-          gRes,
-          n * hh,
-          hc,
-          tmax,
-          work.s,
-          0,
-          work.dens,
-          0,
-          work.mats,
-          work.grad,
-          work.gradLogits,
-        );
+    if (gRes)
+      for (let j = 2 * hc; j < M; j++) {
+        gaRes += ta[mo + j];
+        gb[j] += tb[mo + j];
       }
-      const gl = work.gradLogits;
-      for (let j = 0; j < hh; j++) {
-        gaRes += gl[j] * mix[mo + 2 * hc + j];
-        gb[2 * hc + j] += gl[j];
-        gmix[2 * hc + j] = gl[j] * aRes;
-      }
-    } else for (let j = 0; j < hh; j++) gmix[2 * hc + j] = 0;
-    if (g) {
-      const r = invr[n];
-      let dot = 0;
-      for (let m = 0; m < M; m++) {
-        g[n * MP + m] = gmix[m] * r;
-        dot += gmix[m] * mix[mo + m];
-      }
-      // d invr / dx = -invr³·x/K and mix = acc·invr, so the rsqrt term is -(gmix·mix)·invr²/K · x.
-      if (factor) factor[n] = (-dot * r * r) / K;
-    }
   }
 
   // Half-stored x is widened once for both products.
@@ -533,13 +679,14 @@ export function coeffsBackward(cpu: CpuBackend, args: CoeffsBackwardArgs): Coeff
   const outPhi = needs.phi && g && x ? cpu.output([K, M], 'f32') : null;
   if (g && x && (outX || outPhi)) {
     const phiX = outX ? readFloats(args.phi) : null;
-    const gX = outX && factor && phiX ? { factor, phi: phiX, out: outX.values } : null;
+    const gX = outX && factor && phiX ? { factor, phi: phiX, out: outX.values, running } : null;
     const gPhi = outPhi ? (outPhi.values as Float32Array) : null;
     const wasm = gemmKernels();
-    if (!(wasm && backwardWasm(wasm, g, x, d, gX, gPhi))) {
+    if (!(wasm && backwardWasm(cpu, wasm, g, x, d, gX, gPhi))) {
       if (gX) {
         const phi = gX.phi instanceof Float64Array ? gX.phi : Float64Array.from(gX.phi);
         gradXRows(g, gX.factor, x, phi, d, gX.out);
+        if (running) copyOut(gX.out, gX.out, running);
       }
       if (gPhi) gradPhiTiles(g, x, d, gPhi);
     }

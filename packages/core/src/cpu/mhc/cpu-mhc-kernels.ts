@@ -43,8 +43,9 @@ import { preNormBackward, preNormForward } from './pre_norm.js';
  */
 export class CpuMhcKernels implements MhcKernels {
   /**
-   * The CPU folds the running x gradient in after the kernel (one extra loop, no extra buffer):
-   * bitwise the same as core adding the pieces, and it keeps core's accumulation path tested here.
+   * The CPU folds the running x gradient in as pre / post_res write gradX (f32), or in one loop
+   * after the kernel: bitwise the same as core adding the pieces, and it keeps core's accumulation
+   * path tested here.
    */
   readonly accumulatesGradX = true;
 
@@ -83,8 +84,9 @@ export class CpuMhcKernels implements MhcKernels {
     this.cpu.check(args);
     const phi = phiToLiger(this.cpu, args.phi, args.phiLayout, args.config.hc);
     let r: CoeffsBackwardResult;
+    const fused = fusedAccumulate(args.x, args.accumulateGradX);
     try {
-      r = coeffsBackward(this.cpu, { ...args, phi });
+      r = coeffsBackward(this.cpu, { ...args, phi }, fused);
     } finally {
       if (phi !== args.phi) this.cpu.disposeData(phi.handle);
     }
@@ -93,7 +95,7 @@ export class CpuMhcKernels implements MhcKernels {
       this.cpu.disposeData(r.gradPhi.handle);
       r = { ...r, gradPhi: t };
     }
-    if (r.gradX && args.accumulateGradX) addInto(r.gradX, args.accumulateGradX);
+    if (r.gradX && args.accumulateGradX && !fused) addInto(r.gradX, args.accumulateGradX);
     return r;
   }
 
@@ -146,8 +148,9 @@ export class CpuMhcKernels implements MhcKernels {
     accumulate?: TensorInfo | null,
   ): PreBackwardResult {
     this.cpu.check({ gradXIn, x, hPre, accumulate });
-    const r = preBackward(this.cpu, gradXIn, x, hPre);
-    if (accumulate) addInto(r.gradX, accumulate);
+    const fused = fusedAccumulate(x, accumulate);
+    const r = preBackward(this.cpu, gradXIn, x, hPre, fused);
+    if (accumulate && !fused) addInto(r.gradX, accumulate);
     return r;
   }
 
@@ -172,10 +175,23 @@ export class CpuMhcKernels implements MhcKernels {
     accumulate?: TensorInfo | null,
   ): PostResBackwardResult {
     this.cpu.check({ gradXOut, x, f, hPost, hRes, accumulate });
-    const r = postResBackward(this.cpu, gradXOut, x, f, hPost, hRes, orientation);
-    if (accumulate) addInto(r.gradX, accumulate);
+    const fused = fusedAccumulate(x, accumulate);
+    const r = postResBackward(this.cpu, gradXOut, x, f, hPost, hRes, orientation, fused);
+    if (accumulate && !fused) addInto(r.gradX, accumulate);
     return r;
   }
+}
+
+/**
+ * The running gradient as f32 values for a kernel to add while it writes gradX (an f32 gradX of x's
+ * size), or null when addInto must add it afterwards. Either way each element is gradX + acc in f64
+ * rounded once to f32, so the bits are the same.
+ */
+function fusedAccumulate(x: TensorInfo, acc: TensorInfo | null | undefined): Float32Array | null {
+  if (!acc || x.dtype !== 'f32' || acc.dtype !== 'f32') return null;
+  const n = sizeOf(x.shape);
+  if (sizeOf(acc.shape) !== n) throw new ShapeError('accumulate', `${n} elements`, acc.shape);
+  return cpuData(acc) as Float32Array;
 }
 
 /** dst += src elementwise, in dst's storage dtype (both freshly made or owned by the caller). */

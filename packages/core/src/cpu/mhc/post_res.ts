@@ -2,7 +2,10 @@ import type { TensorInfo } from '../../backend/contract.js';
 import type { Orientation, PostResBackwardResult } from '../../backend/mhc-kernels.js';
 import { ArgumentError } from '../../errors.js';
 import type { CpuBackend } from '../cpu-backend.js';
+import { KERNEL_POST_RES_BACKWARD } from '../threads/pool.js';
 import { expectSize, f32Output, readCoeff, readF32, streamsShape } from './storage.js';
+import { postResBackward4 } from './streams_hc4.js';
+import { copyOut, sharedF32, tokensPerChunk } from './threaded.js';
 
 /**
  * post_res: xOut[n, o, :] = Σ_i W[o, i]·x[n, i, :] + hPost[n, o]·f[n, :], with W = hRes[n] ('liger')
@@ -109,6 +112,8 @@ export function postResBackward(
   hPostInfo: TensorInfo,
   hResInfo: TensorInfo,
   orientation: Orientation,
+  /** Added to gradX as it is written (f32, x's size), or null. */
+  running: Float32Array | null = null,
 ): PostResBackwardResult {
   const { n: N, hc, c: C } = checkArgs(xInfo, fInfo, hPostInfo, hResInfo);
   expectSize(gradXOutInfo, 'gradXOut', `[..., ${hc}, ${C}] with ${N} tokens`, N * hc * C);
@@ -130,7 +135,25 @@ export function postResBackward(
   const so = tr ? 1 : hc;
   const si = tr ? hc : 1;
   if (hc === 4) {
-    postResBackward4(g, x, f, hp, hr, N, C, so, si, gx, gf, ghp, ghr);
+    const S = N * 4 * C;
+    const sh = sharedF32(cpu, S, [S, S, N * C, N * 4, N * 16, S, N * C, N * 4, N * 16]);
+    if (sh) {
+      const v = sh.views;
+      v[0]!.set(g.subarray(0, S));
+      v[1]!.set(x.subarray(0, S));
+      v[2]!.set(f.subarray(0, N * C));
+      v[3]!.set(hp.subarray(0, N * 4));
+      v[4]!.set(hr.subarray(0, N * 16));
+      const R = tokensPerChunk(N, sh.pool.threads);
+      sh.pool.run(KERNEL_POST_RES_BACKWARD, [...sh.ptrs, N, C, so, si, R], Math.ceil(N / R));
+      copyOut(gx, v[5]!, running);
+      gf.set(v[6]!);
+      ghp.set(v[7]!);
+      ghr.set(v[8]!);
+    } else {
+      postResBackward4(g, x, f, hp, hr, N, C, so, si, gx, gf, ghp, ghr);
+      if (running) copyOut(gx, gx, running);
+    }
     return {
       gradX: gxOut.finish(),
       gradF: gfOut.finish(),
@@ -176,100 +199,11 @@ export function postResBackward(
       }
     }
   }
+  if (running) copyOut(gx, gx, running);
   return {
     gradX: gxOut.finish(),
     gradF: gfOut.finish(),
     gradHPost: ghpOut.finish(),
     gradHRes: ghrOut.finish(),
   };
-}
-
-/**
- * hc = 4: one pass over the channels for gradX and gradF (four gradient streams loaded once, 20
- * weights in locals), then two passes for the 20 coefficient dot products, ten accumulators each
- * so they stay in registers.
- */
-function postResBackward4(
-  g: Float32Array,
-  x: Float32Array,
-  f: Float32Array,
-  hp: Float32Array,
-  hr: Float32Array,
-  N: number,
-  C: number,
-  so: number,
-  si: number,
-  gx: Float32Array,
-  gf: Float32Array,
-  ghp: Float32Array,
-  ghr: Float32Array,
-): void {
-  for (let n = 0; n < N; n++) {
-    const w = n * 16;
-    const b = n * 4 * C;
-    const fb = n * C;
-    const p0 = hp[n * 4];
-    const p1 = hp[n * 4 + 1];
-    const p2 = hp[n * 4 + 2];
-    const p3 = hp[n * 4 + 3];
-    // W[o, i] for input stream i, as the coefficients of Σ_o W[o, i]·g[o].
-    // biome-ignore format: one tile row per line
-    const w00 = hr[w], w10 = hr[w + so], w20 = hr[w + 2 * so], w30 = hr[w + 3 * so];
-    // biome-ignore format: one tile row per line
-    const w01 = hr[w + si], w11 = hr[w + so + si], w21 = hr[w + 2 * so + si], w31 = hr[w + 3 * so + si];
-    // biome-ignore format: one tile row per line
-    const w02 = hr[w + 2 * si], w12 = hr[w + so + 2 * si], w22 = hr[w + 2 * so + 2 * si], w32 = hr[w + 3 * so + 2 * si];
-    // biome-ignore format: one tile row per line
-    const w03 = hr[w + 3 * si], w13 = hr[w + so + 3 * si], w23 = hr[w + 2 * so + 3 * si], w33 = hr[w + 3 * so + 3 * si];
-    for (let c = 0; c < C; c++) {
-      const g0 = g[b + c];
-      const g1 = g[b + C + c];
-      const g2 = g[b + 2 * C + c];
-      const g3 = g[b + 3 * C + c];
-      gx[b + c] = w00 * g0 + w10 * g1 + w20 * g2 + w30 * g3;
-      gx[b + C + c] = w01 * g0 + w11 * g1 + w21 * g2 + w31 * g3;
-      gx[b + 2 * C + c] = w02 * g0 + w12 * g1 + w22 * g2 + w32 * g3;
-      gx[b + 3 * C + c] = w03 * g0 + w13 * g1 + w23 * g2 + w33 * g3;
-      gf[fb + c] = p0 * g0 + p1 * g1 + p2 * g2 + p3 * g3;
-    }
-    for (let o = 0; o < 4; o += 2) {
-      const ga = b + o * C;
-      const gb = ga + C;
-      // biome-ignore format: one tile row per line
-      let fa = 0, x0a = 0, x1a = 0, x2a = 0, x3a = 0;
-      // biome-ignore format: one tile row per line
-      let fc = 0, x0c = 0, x1c = 0, x2c = 0, x3c = 0;
-      for (let c = 0; c < C; c++) {
-        const u = g[ga + c];
-        const v = g[gb + c];
-        const fv = f[fb + c];
-        const x0 = x[b + c];
-        const x1 = x[b + C + c];
-        const x2 = x[b + 2 * C + c];
-        const x3 = x[b + 3 * C + c];
-        fa += u * fv;
-        x0a += u * x0;
-        x1a += u * x1;
-        x2a += u * x2;
-        x3a += u * x3;
-        fc += v * fv;
-        x0c += v * x0;
-        x1c += v * x1;
-        x2c += v * x2;
-        x3c += v * x3;
-      }
-      ghp[n * 4 + o] = fa;
-      ghp[n * 4 + o + 1] = fc;
-      const ra = w + o * so;
-      const rc = ra + so;
-      ghr[ra] = x0a;
-      ghr[ra + si] = x1a;
-      ghr[ra + 2 * si] = x2a;
-      ghr[ra + 3 * si] = x3a;
-      ghr[rc] = x0c;
-      ghr[rc + si] = x1c;
-      ghr[rc + 2 * si] = x2c;
-      ghr[rc + 3 * si] = x3c;
-    }
-  }
 }

@@ -1,7 +1,10 @@
 import type { TensorInfo } from '../../backend/contract.js';
 import type { PreBackwardResult } from '../../backend/mhc-kernels.js';
 import type { CpuBackend } from '../cpu-backend.js';
+import { KERNEL_PRE_BACKWARD } from '../threads/pool.js';
 import { expectSize, f32Output, readCoeff, readF32, streamsShape } from './storage.js';
+import { preBackward4 } from './streams_hc4.js';
+import { copyOut, sharedF32, tokensPerChunk } from './threaded.js';
 
 /**
  * pre: xIn[n, :] = Σ_s hPre[n, s]·x[n, s, :]. x is [..., hc, c]; xIn is [..., c].
@@ -50,6 +53,8 @@ export function preBackward(
   gradXInInfo: TensorInfo,
   xInfo: TensorInfo,
   hPreInfo: TensorInfo,
+  /** Added to gradX as it is written (f32, x's size), or null. */
+  running: Float32Array | null = null,
 ): PreBackwardResult {
   const { n: N, hc, c: C } = streamsShape(xInfo, 'x');
   expectSize(hPreInfo, 'hPre', `[..., ${hc}] with ${N} tokens`, N * hc);
@@ -60,36 +65,28 @@ export function preBackward(
   const gx = f32Output(cpu, xInfo.shape, xInfo.dtype);
   const gh = cpu.output(hPreInfo.shape, 'f32');
   const gxv = gx.values;
-  const ghv = gh.values;
+  const ghv = gh.values as Float32Array;
   if (hc === 4) {
-    // One pass per token: each gradient value is loaded once for the four streams.
-    for (let n = 0; n < N; n++) {
-      const gb = n * C;
-      const b = n * 4 * C;
-      const h0 = h[n * 4];
-      const h1 = h[n * 4 + 1];
-      const h2 = h[n * 4 + 2];
-      const h3 = h[n * 4 + 3];
-      let d0 = 0;
-      let d1 = 0;
-      let d2 = 0;
-      let d3 = 0;
-      for (let c = 0; c < C; c++) {
-        const gv = gIn[gb + c];
-        gxv[b + c] = h0 * gv;
-        gxv[b + C + c] = h1 * gv;
-        gxv[b + 2 * C + c] = h2 * gv;
-        gxv[b + 3 * C + c] = h3 * gv;
-        d0 += x[b + c] * gv;
-        d1 += x[b + C + c] * gv;
-        d2 += x[b + 2 * C + c] * gv;
-        d3 += x[b + 3 * C + c] * gv;
-      }
-      ghv[n * 4] = d0;
-      ghv[n * 4 + 1] = d1;
-      ghv[n * 4 + 2] = d2;
-      ghv[n * 4 + 3] = d3;
+    const sh = sharedF32(cpu, N * 4 * C, [N * 4 * C, N * C, N * 4, N * 4 * C, N * 4]);
+    if (sh) {
+      const [vx, vg, vh, vgx, vgh] = sh.views as [
+        Float32Array,
+        Float32Array,
+        Float32Array,
+        Float32Array,
+        Float32Array,
+      ];
+      vx.set(x.subarray(0, N * 4 * C));
+      vg.set(gIn.subarray(0, N * C));
+      vh.set(h.subarray(0, N * 4));
+      const R = tokensPerChunk(N, sh.pool.threads);
+      sh.pool.run(KERNEL_PRE_BACKWARD, [...sh.ptrs, N, C, R], Math.ceil(N / R));
+      copyOut(gxv, vgx, running);
+      ghv.set(vgh);
+      return { gradX: gx.finish(), gradHPre: gh.finish() };
     }
+    preBackward4(x, gIn, h, N, C, gxv, ghv);
+    if (running) copyOut(gxv, gxv, running);
     return { gradX: gx.finish(), gradHPre: gh.finish() };
   }
   for (let n = 0; n < N; n++) {
@@ -106,5 +103,6 @@ export function preBackward(
       ghv[n * hc + s] = dot;
     }
   }
+  if (running) copyOut(gxv, gxv, running);
   return { gradX: gx.finish(), gradHPre: gh.finish() };
 }

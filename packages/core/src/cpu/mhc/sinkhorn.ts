@@ -173,3 +173,233 @@ export function sinkhornBackward(
     for (let j = 0; j < hc; j++) gradLogits[r + j] = s[sOff + r + j] * (grad[r + j] - dot);
   }
 }
+
+/**
+ * The per-token tail of the coeffs forward for tokens [n0, n1): hPre and hPost from sigmoids of mix
+ * [N, M], hRes by Sinkhorn from its logits, the history into `hist` when given. sc holds αpre,
+ * αpost, αres, preEps, postMult, sinkhornEps. The CPU worker threads run it too (threads/pool.ts
+ * hands them this file's functions), so it calls only functions of this file.
+ */
+export function coeffsTokens(
+  mix: Float64Array,
+  b: Float32Array,
+  sc: Float64Array,
+  hc: number,
+  tmax: number,
+  n0: number,
+  n1: number,
+  pre: Float32Array,
+  post: Float32Array,
+  res: Float32Array,
+  hist: Float64Array | null,
+): void {
+  const hh = hc * hc;
+  const M = hh + 2 * hc;
+  const steps = sinkhornSteps(tmax);
+  const histLen = hh + steps * hc;
+  const aPre = sc[0]!;
+  const aPost = sc[1]!;
+  const aRes = sc[2]!;
+  const preEps = sc[3]!;
+  const postMult = sc[4]!;
+  const eps = sc[5]!;
+  const s = new Float64Array(hh);
+  const dens = new Float64Array(steps * hc);
+  const mats = new Float64Array((steps + 1) * hh);
+  const logits = new Float64Array(hh);
+  const final = steps * hh;
+  for (let n = n0; n < n1; n++) {
+    const mo = n * M;
+    for (let i = 0; i < hc; i++) {
+      pre[n * hc + i] = 1 / (1 + Math.exp(-(mix[mo + i]! * aPre + b[i]!))) + preEps;
+      post[n * hc + i] = (1 / (1 + Math.exp(-(mix[mo + hc + i]! * aPost + b[hc + i]!)))) * postMult;
+    }
+    for (let j = 0; j < hh; j++) logits[j] = mix[mo + 2 * hc + j]! * aRes + b[2 * hc + j]!;
+    if (hist) {
+      const h = n * histLen;
+      sinkhornForward(logits, 0, hc, tmax, eps, hist, h, hist, h + hh, mats);
+    } else sinkhornForward(logits, 0, hc, tmax, eps, s, 0, dens, 0, mats);
+    for (let j = 0; j < hh; j++) res[n * hh + j] = mats[final + j]!;
+  }
+}
+
+/**
+ * `coeffsTokens` on tokens [c·R, c·R + R) with its operands in the shared wasm memory:
+ * P = pmix, pb, psc, ppre, ppost, pres, phist (-1: none), N, hc, tmax, R.
+ */
+export function coeffsTokensChunk(
+  _f32: Float32Array,
+  _f64: Float64Array,
+  P: Int32Array,
+  p0: number,
+  c: number,
+  w: { readonly memory: WebAssembly.Memory } | null,
+): void {
+  if (!w) throw new Error('coeffsTokensChunk: no shared memory on this thread');
+  const buf = w.memory.buffer;
+  const N = P[p0 + 7]!;
+  const hc = P[p0 + 8]!;
+  const tmax = P[p0 + 9]!;
+  const R = P[p0 + 10]!;
+  const hh = hc * hc;
+  const M = hh + 2 * hc;
+  const histLen = hh + (2 * tmax - 1) * hc;
+  const n0 = c * R;
+  const n1 = Math.min(N, n0 + R);
+  const ph = P[p0 + 6]!;
+  coeffsTokens(
+    new Float64Array(buf, P[p0]!, N * M),
+    new Float32Array(buf, P[p0 + 1]!, M),
+    new Float64Array(buf, P[p0 + 2]!, 6),
+    hc,
+    tmax,
+    n0,
+    n1,
+    new Float32Array(buf, P[p0 + 3]!, N * hc),
+    new Float32Array(buf, P[p0 + 4]!, N * hc),
+    new Float32Array(buf, P[p0 + 5]!, N * hh),
+    ph < 0 ? null : new Float64Array(buf, ph, N * histLen),
+  );
+}
+
+/**
+ * The per-token part of the coeffs backward for tokens [n0, n1), from the saved mix [N, M] (and the
+ * Sinkhorn history, or a rerun from mix when `hist` is null) and the coefficient gradients (null:
+ * none): g[n, 0:M] = dLoss/dmix·invr (the padding up to MP zeroed), factor[n] = the rsqrt term, and
+ * each token's addends of gradB (tb [N, M]) and of the α gradients (ta [N, M]), which the caller
+ * sums over the tokens in order. sc holds αpre, αpost, αres, postMult, sinkhornEps, K. The CPU
+ * worker threads run it too (threads/pool.ts), so it calls only functions of this file.
+ */
+export function coeffsTokensBackward(
+  mix: Float64Array,
+  invr: Float64Array,
+  b: Float32Array,
+  sc: Float64Array,
+  hc: number,
+  tmax: number,
+  n0: number,
+  n1: number,
+  gPre: Float32Array | null,
+  gPost: Float32Array | null,
+  gRes: Float32Array | null,
+  hist: Float64Array | null,
+  g: Float64Array | null,
+  factor: Float64Array | null,
+  MP: number,
+  tb: Float64Array,
+  ta: Float64Array,
+): void {
+  const hh = hc * hc;
+  const M = hh + 2 * hc;
+  const steps = sinkhornSteps(tmax);
+  const histLen = hh + steps * hc;
+  const aPre = sc[0]!;
+  const aPost = sc[1]!;
+  const aRes = sc[2]!;
+  const postMult = sc[3]!;
+  const eps = sc[4]!;
+  const K = sc[5]!;
+  const s = new Float64Array(hh);
+  const dens = new Float64Array(steps * hc);
+  const mats = new Float64Array((steps + 1) * hh);
+  const grad = new Float64Array(hh);
+  const gl = new Float64Array(hh);
+  const logits = new Float64Array(hh);
+  const gmix = new Float64Array(M);
+  for (let n = n0; n < n1; n++) {
+    const mo = n * M;
+    for (let i = 0; i < hc; i++) {
+      let dz = 0;
+      if (gPre) {
+        const sg = 1 / (1 + Math.exp(-(mix[mo + i]! * aPre + b[i]!)));
+        dz = gPre[n * hc + i]! * sg * (1 - sg);
+        ta[mo + i] = dz * mix[mo + i]!;
+        tb[mo + i] = dz;
+      }
+      gmix[i] = dz * aPre;
+      let dq = 0;
+      if (gPost) {
+        const sg = 1 / (1 + Math.exp(-(mix[mo + hc + i]! * aPost + b[hc + i]!)));
+        dq = gPost[n * hc + i]! * postMult * sg * (1 - sg);
+        ta[mo + hc + i] = dq * mix[mo + hc + i]!;
+        tb[mo + hc + i] = dq;
+      }
+      gmix[hc + i] = dq * aPost;
+    }
+    if (gRes) {
+      if (hist) {
+        const h = n * histLen;
+        sinkhornReplay(hist, h, hc, tmax, eps, mats);
+        sinkhornBackward(gRes, n * hh, hc, tmax, hist, h, hist, h + hh, mats, grad, gl);
+      } else {
+        for (let j = 0; j < hh; j++) logits[j] = mix[mo + 2 * hc + j]! * aRes + b[2 * hc + j]!;
+        sinkhornForward(logits, 0, hc, tmax, eps, s, 0, dens, 0, mats);
+        sinkhornBackward(gRes, n * hh, hc, tmax, s, 0, dens, 0, mats, grad, gl);
+      }
+      for (let j = 0; j < hh; j++) {
+        ta[mo + 2 * hc + j] = gl[j]! * mix[mo + 2 * hc + j]!;
+        tb[mo + 2 * hc + j] = gl[j]!;
+        gmix[2 * hc + j] = gl[j]! * aRes;
+      }
+    } else for (let j = 0; j < hh; j++) gmix[2 * hc + j] = 0;
+    if (g) {
+      const r = invr[n]!;
+      let dot = 0;
+      for (let m = 0; m < M; m++) {
+        g[n * MP + m] = gmix[m]! * r;
+        dot += gmix[m]! * mix[mo + m]!;
+      }
+      for (let m = M; m < MP; m++) g[n * MP + m] = 0;
+      // d invr / dx = -invr³·x/K and mix = acc·invr, so the rsqrt term is -(gmix·mix)·invr²/K · x.
+      if (factor) factor[n] = (-dot * r * r) / K;
+    }
+  }
+}
+
+/**
+ * `coeffsTokensBackward` on tokens [c·R, c·R + R) with its operands in the shared wasm memory:
+ * P = pmix, pinvr, pb, psc, pgPre, pgPost, pgRes, phist, pg, pfactor (-1: none), ptb, pta, N, hc,
+ * tmax, MP, R.
+ */
+export function coeffsTokensBackwardChunk(
+  _f32: Float32Array,
+  _f64: Float64Array,
+  P: Int32Array,
+  p0: number,
+  c: number,
+  w: { readonly memory: WebAssembly.Memory } | null,
+): void {
+  if (!w) throw new Error('coeffsTokensBackwardChunk: no shared memory on this thread');
+  const buf = w.memory.buffer;
+  const N = P[p0 + 12]!;
+  const hc = P[p0 + 13]!;
+  const tmax = P[p0 + 14]!;
+  const MP = P[p0 + 15]!;
+  const R = P[p0 + 16]!;
+  const hh = hc * hc;
+  const M = hh + 2 * hc;
+  const histLen = hh + (2 * tmax - 1) * hc;
+  const n0 = c * R;
+  const n1 = Math.min(N, n0 + R);
+  const f32 = (i: number, len: number) => (P[p0 + i]! < 0 ? null : new Float32Array(buf, P[p0 + i]!, len));
+  const f64 = (i: number, len: number) => (P[p0 + i]! < 0 ? null : new Float64Array(buf, P[p0 + i]!, len));
+  coeffsTokensBackward(
+    f64(0, N * M)!,
+    f64(1, N)!,
+    f32(2, M)!,
+    f64(3, 6)!,
+    hc,
+    tmax,
+    n0,
+    n1,
+    f32(4, N * hc),
+    f32(5, N * hc),
+    f32(6, N * hh),
+    f64(7, N * histLen),
+    f64(8, N * MP),
+    f64(9, N),
+    MP,
+    f64(10, N * M)!,
+    f64(11, N * M)!,
+  );
+}

@@ -1,5 +1,23 @@
 import { BackendError } from '../../errors.js';
 import { dot, gemmChunk, gemmNT } from '../generic/gemm-nt.js';
+import {
+  coeffsTokens,
+  coeffsTokensBackward,
+  coeffsTokensBackwardChunk,
+  coeffsTokensChunk,
+  sinkhornBackward,
+  sinkhornForward,
+  sinkhornReplay,
+  sinkhornSteps,
+} from '../mhc/sinkhorn.js';
+import {
+  postResBackward4,
+  postResBackwardChunk,
+  preBackward4,
+  preBackwardChunk,
+} from '../mhc/streams_hc4.js';
+import { type GemmKernels, gemmKernels, type SharedGemm, sharedGemm } from '../mhc/wasm/gemm.js';
+import { gradPhiChunk, gradXChunk, projectChunk } from '../mhc/wasm/gemm-chunks.js';
 
 /**
  * Worker threads for the CPU backend's heavy kernels. The kernels' API is synchronous, so a call
@@ -14,6 +32,9 @@ import { dot, gemmChunk, gemmNT } from '../generic/gemm-nt.js';
  * - A chunk computes the same elements with the same function, in the same order, whichever thread
  *   takes it, so results do not depend on the thread count (bit-identical).
  *
+ * - Where the wasm kernels of coeffs run on a shared memory (mhc/wasm/gemm.ts), every worker
+ *   instantiates the same module on that memory, so their jobs need no copy into the pool's buffer.
+ *
  * Node gets workers from node:worker_threads; browsers get them only when cross-origin isolated
  * (SharedArrayBuffer exists). Elsewhere `CpuThreadPool.create` returns null and kernels run on the
  * calling thread.
@@ -21,7 +42,28 @@ import { dot, gemmChunk, gemmNT } from '../generic/gemm-nt.js';
 
 /** Kernel ids of the control block. */
 export const KERNEL_GEMM = 1;
-const KERNELS: readonly (ChunkKernel | null)[] = [null, gemmChunk];
+/** The wasm kernels of coeffs (mhc/wasm/gemm-chunks.ts); jobs only for a pool with `wasm`. */
+export const KERNEL_PROJECT = 2;
+export const KERNEL_GRAD_X = 3;
+export const KERNEL_GRAD_PHI = 4;
+/** The hc = 4 pre and post_res backward on the same shared memory (mhc/streams_hc4.ts). */
+export const KERNEL_PRE_BACKWARD = 5;
+export const KERNEL_POST_RES_BACKWARD = 6;
+/** The per-token sigmoids and Sinkhorn of the coeffs forward (mhc/sinkhorn.ts). */
+export const KERNEL_COEFFS_TOKENS = 7;
+/** Its backward: the per-token gradients, before the token-ordered sums (mhc/sinkhorn.ts). */
+export const KERNEL_COEFFS_TOKENS_BACKWARD = 8;
+const CHUNKS = [
+  gemmChunk,
+  projectChunk,
+  gradXChunk,
+  gradPhiChunk,
+  preBackwardChunk,
+  postResBackwardChunk,
+  coeffsTokensChunk,
+  coeffsTokensBackwardChunk,
+];
+const KERNELS: readonly (ChunkKernel | null)[] = [null, ...CHUNKS];
 
 // Control block layout (Int32 slots).
 const GEN = 0;
@@ -53,19 +95,32 @@ function takeChunk(ctrl: Int32Array): number {
   }
 }
 
-type ChunkKernel = (f32: Float32Array, f64: Float64Array, P: Int32Array, p0: number, c: number) => void;
+type ChunkKernel = (
+  f32: Float32Array,
+  f64: Float64Array,
+  P: Int32Array,
+  p0: number,
+  c: number,
+  wasm: GemmKernels | null,
+) => void;
 
 /**
  * The worker's main loop (stringified into the worker; it must be self-contained: the kernels come
  * as an argument because module bindings may be renamed by whatever compiled this file).
  */
 function workerLoop(
-  init: { ctrl: SharedArrayBuffer; data: SharedArrayBuffer },
+  init: { ctrl: SharedArrayBuffer; data: SharedArrayBuffer; wasm: SharedGemm | null },
   kernels: readonly (ChunkKernel | null)[],
 ): void {
   const ctrl = new Int32Array(init.ctrl);
   const f32 = new Float32Array(init.data);
   const f64 = new Float64Array(init.data);
+  let wasm: GemmKernels | null = null;
+  if (init.wasm) {
+    const { module, memory } = init.wasm;
+    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    wasm = { ...(exports as unknown as Omit<GemmKernels, 'memory'>), memory };
+  }
   let seen = 0;
   for (;;) {
     Atomics.wait(ctrl, 0, seen);
@@ -74,7 +129,7 @@ function workerLoop(
       try {
         const k = kernels[ctrl[4]!];
         if (!k) throw new Error(`no kernel ${ctrl[4]}`);
-        k(f32, f64, ctrl, 8, c);
+        k(f32, f64, ctrl, 8, c, wasm);
       } catch {
         Atomics.store(ctrl, 5, 1);
       }
@@ -85,15 +140,27 @@ function workerLoop(
 }
 
 function workerSource(node: boolean): string {
-  const fns = [dot, gemmNT, gemmChunk, takeChunk, workerLoop].map((f) => f.toString()).join('\n');
-  // Index = kernel id (KERNEL_GEMM = 1).
-  const kernels = `[null, ${gemmChunk.name}]`;
+  const helpers = [
+    dot,
+    gemmNT,
+    preBackward4,
+    postResBackward4,
+    sinkhornSteps,
+    sinkhornForward,
+    coeffsTokens,
+    sinkhornReplay,
+    sinkhornBackward,
+    coeffsTokensBackward,
+  ];
+  const fns = [...helpers, ...CHUNKS, takeChunk, workerLoop].map((f) => f.toString()).join('\n');
+  // Index = kernel id (KERNEL_GEMM = 1, KERNEL_PROJECT = 2, ...).
+  const kernels = `[null, ${CHUNKS.map((f) => f.name).join(', ')}]`;
   return node
     ? `${fns}\n${workerLoop.name}(require('node:worker_threads').workerData, ${kernels});`
     : `${fns}\nself.onmessage = (e) => ${workerLoop.name}(e.data, ${kernels});`;
 }
 
-type Spawn = (ctrl: SharedArrayBuffer, data: SharedArrayBuffer) => WorkerHandle;
+type Spawn = (ctrl: SharedArrayBuffer, data: SharedArrayBuffer, wasm: SharedGemm | null) => WorkerHandle;
 
 /** A way to start workers here, or null (no SharedArrayBuffer, no workers, not isolated). */
 function spawner(): Spawn | null {
@@ -109,8 +176,8 @@ function spawner(): Spawn | null {
       ) => WorkerHandle & { unref(): void };
     };
     const code = workerSource(true);
-    return (ctrl, data) => {
-      const w = new wt.Worker(code, { eval: true, workerData: { ctrl, data } });
+    return (ctrl, data, wasm) => {
+      const w = new wt.Worker(code, { eval: true, workerData: { ctrl, data, wasm } });
       // Idle workers block in Atomics.wait; they must not keep the process alive.
       w.unref();
       return w;
@@ -125,9 +192,9 @@ function spawner(): Spawn | null {
   if (g.crossOriginIsolated === true && g.Worker && g.Blob && g.URL) {
     const url = g.URL.createObjectURL(new g.Blob([workerSource(false)], { type: 'text/javascript' }));
     const W = g.Worker;
-    return (ctrl, data) => {
+    return (ctrl, data, wasm) => {
       const w = new W(url);
-      w.postMessage({ ctrl, data });
+      w.postMessage({ ctrl, data, wasm });
       return w;
     };
   }
@@ -147,6 +214,12 @@ export class CpuThreadPool {
   private f64: Float64Array<SharedArrayBuffer>;
   private workers: WorkerHandle[] = [];
   private readonly blocking = canBlock();
+  /**
+   * The calling thread's wasm kernels when the workers run them on the same shared memory, else
+   * null (then no KERNEL_PROJECT / GRAD_X / GRAD_PHI jobs: see `wasmKernels`).
+   */
+  private readonly wasm: GemmKernels | null;
+  private readonly wasmShared: SharedGemm | null;
 
   private constructor(
     /** Threads working on a job, the calling thread included. */
@@ -158,7 +231,14 @@ export class CpuThreadPool {
     this.data = new SharedArrayBuffer(1 << 18);
     this.f32 = new Float32Array(this.data);
     this.f64 = new Float64Array(this.data);
+    this.wasmShared = sharedGemm();
+    this.wasm = this.wasmShared ? gemmKernels() : null;
     this.start();
+  }
+
+  /** The wasm kernels (on the memory the workers share) when this pool runs them, else null. */
+  get wasmKernels(): GemmKernels | null {
+    return this.wasm;
   }
 
   /** A pool of `threads` threads (threads − 1 workers), or null where workers are unavailable. */
@@ -169,7 +249,8 @@ export class CpuThreadPool {
   }
 
   private start(): void {
-    for (let i = 1; i < this.threads; i++) this.workers.push(this.spawn(this.ctrl.buffer, this.data));
+    for (let i = 1; i < this.threads; i++)
+      this.workers.push(this.spawn(this.ctrl.buffer, this.data, this.wasmShared));
   }
 
   /**
@@ -205,7 +286,7 @@ export class CpuThreadPool {
     for (let c = takeChunk(ctrl); c >= 0; c = takeChunk(ctrl)) {
       const k = KERNELS[kernel];
       if (!k) throw new BackendError(`cpu: no thread kernel ${kernel}`);
-      k(this.f32, this.f64, ctrl, PARAMS, c);
+      k(this.f32, this.f64, ctrl, PARAMS, c, this.wasm);
       Atomics.add(ctrl, DONE, 1);
     }
     // Only chunks that workers are computing right now remain.

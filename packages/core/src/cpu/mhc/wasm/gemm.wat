@@ -227,25 +227,26 @@
       (local.set $n0 (i32.add (local.get $n0) (i32.const 2)))
       (br_if $rows (i32.lt_u (local.get $n0) (local.get $N)))))
 
-  ;; acc[k, m] += sum_{n in [n0, n1)} x[n, k] * g[n, m]  (n ascending)
-  ;; x f32 [N, K], g f64 [N, MP], acc f64 [K, MP] holding the running sums (zero before the first
+  ;; acc[k, m] += sum_{n in [n0, n1)} x[n, k] * g[n, m]  (n ascending) for k in [0, KN)
+  ;; x f32 [N, K] (rows K apart; x and acc may point at a column kb, for the k range [kb, kb + KN)),
+  ;; g f64 [N, MP], acc f64 [KN, MP] (rows MP apart) holding the running sums (zero before the first
   ;; block). Called on blocks of tokens so the rows of x being read stay in cache; storing the f64
   ;; running sums between blocks is exact, so the order is that of one pass over all tokens.
-  ;; Tiles of 2 k x 8 m (a 4-column tile for MP % 8 == 4); an odd last k is computed twice.
+  ;; Tiles of 2 k x 8 m (a 4-column tile for MP % 8 == 4); an odd last k of the range is computed twice.
   (func (export "gradPhi")
     (param $x i32) (param $g i32) (param $acc i32) (param $nb i32) (param $ne i32)
-    (param $K i32) (param $MP i32)
+    (param $K i32) (param $MP i32) (param $KN i32)
     (local $k0 i32) (local $k1 i32) (local $dk i32) (local $mc i32) (local $xs i32) (local $gs i32)
     (local $xp i32) (local $gp i32) (local $ge i32) (local $ap0 i32) (local $ap1 i32)
     (local $v v128) (local $w v128) (local $q0 v128) (local $q1 v128) (local $q2 v128) (local $q3 v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
-    (if (i32.or (i32.ge_u (local.get $nb) (local.get $ne)) (i32.eqz (local.get $K))) (then (return)))
+    (if (i32.or (i32.ge_u (local.get $nb) (local.get $ne)) (i32.eqz (local.get $KN))) (then (return)))
     (local.set $xs (i32.shl (local.get $K) (i32.const 2)))
     (local.set $gs (i32.shl (local.get $MP) (i32.const 3)))
     (loop $ks
       (local.set $k1 (select (i32.add (local.get $k0) (i32.const 1)) (local.get $k0)
-        (i32.lt_u (i32.add (local.get $k0) (i32.const 1)) (local.get $K))))
+        (i32.lt_u (i32.add (local.get $k0) (i32.const 1)) (local.get $KN))))
       (local.set $dk (i32.shl (i32.sub (local.get $k1) (local.get $k0)) (i32.const 2)))
       (local.set $mc (i32.const 0))
       (block $done8
@@ -318,4 +319,4 @@
           (v128.store offset=0 (local.get $ap1) (local.get $c0)) (v128.store offset=16 (local.get $ap1) (local.get $c1))
           (v128.store offset=0 (local.get $ap0) (local.get $a0)) (v128.store offset=16 (local.get $ap0) (local.get $a1))))
       (local.set $k0 (i32.add (local.get $k0) (i32.const 2)))
-      (br_if $ks (i32.lt_u (local.get $k0) (local.get $K))))))
+      (br_if $ks (i32.lt_u (local.get $k0) (local.get $KN))))))
