@@ -48,15 +48,28 @@ function resIndex(orientation: Orientation, hc: number, o: number, i: number): n
   return orientation === 'liger' ? o * hc + i : i * hc + o;
 }
 
-/** WGSL fn rnd: a pair rounded to `dtype` and back (the value a later kernel would load). */
+/**
+ * WGSL fn rnd: a pair rounded to `dtype` (to nearest even) and back, the value a later kernel would
+ * load. f16 is rounded with integer and power-of-two arithmetic rather than unpack(pack(v)): a shader
+ * compiler may fold that round trip to v (Mesa's does), which would feed unrounded values to x·φ.
+ */
 function roundFn(dtype: DType): string {
-  const body =
-    dtype === 'bf16'
-      ? 'vec2<f32>(bitcast<f32>(bf16_bits(v.x) << 16u), bitcast<f32>(bf16_bits(v.y) << 16u))'
-      : dtype === 'f16'
-        ? 'unpack2x16float(pack2x16float(v))'
-        : 'v';
-  return `fn rnd(v: vec2<f32>) -> vec2<f32> { return ${body}; }`;
+  if (dtype === 'bf16')
+    return 'fn rnd(v: vec2<f32>) -> vec2<f32> { return vec2<f32>(bitcast<f32>(bf16_bits(v.x) << 16u), bitcast<f32>(bf16_bits(v.y) << 16u)); }';
+  if (dtype === 'f16')
+    return `fn rnd1(v: f32) -> f32 {
+  let a = abs(v);
+  // Below 2^-14 f16 is subnormal: a fixed step of 2^-24 (WGSL's round() takes ties to even).
+  if (a < 6.103515625e-05) { return round(v * 16777216.0) / 16777216.0; }
+  // Past the largest f16 (65504, halfway to the next step 65536) the value becomes infinite.
+  if (a >= 65520.0) { return bitcast<f32>((bitcast<u32>(v) & 0x80000000u) | 0x7f800000u); }
+  // A normal f16 keeps 10 of f32's 23 mantissa bits.
+  let b = bitcast<u32>(v);
+  if ((b & 0x7f800000u) == 0x7f800000u) { return v; }
+  return bitcast<f32>((b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u);
+}
+fn rnd(v: vec2<f32>) -> vec2<f32> { return vec2<f32>(rnd1(v.x), rnd1(v.y)); }`;
+  return 'fn rnd(v: vec2<f32>) -> vec2<f32> { return v; }';
 }
 
 /**
