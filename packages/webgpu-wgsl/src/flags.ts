@@ -22,8 +22,13 @@ export const TRACE_PIPELINES = envFlag(
   "log each pipeline's compile time to the console (slow shader compilers, e.g. lavapipe)",
 );
 
+export const NO_CROSS_LAYER = envFlag(
+  'LIGER_MHC_WEBGPU_NO_CROSS_LAYER',
+  'run the boundary between mHC sublayers as separate post_res, coeffs and pre kernels instead of post_res_coeffs_pre',
+);
+
 /** The flag table (for documentation and `doctor`). */
-export const WEBGPU_FLAGS = [COEFFS_PATH, TRACE_PIPELINES] as const;
+export const WEBGPU_FLAGS = [COEFFS_PATH, TRACE_PIPELINES, NO_CROSS_LAYER] as const;
 
 export interface WebGpuFlags {
   /** The coeffs forward path (see WebGpuCapabilities.coeffsForward). */

@@ -1,8 +1,8 @@
 import { EnvError } from '@liger-mhc/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { COEFFS_PATH, TRACE_PIPELINES, webgpuFlags } from '../src/flags.js';
+import { COEFFS_PATH, NO_CROSS_LAYER, TRACE_PIPELINES, webgpuFlags } from '../src/flags.js';
 
-const names = [COEFFS_PATH.name, TRACE_PIPELINES.name];
+const names = [COEFFS_PATH.name, TRACE_PIPELINES.name, NO_CROSS_LAYER.name];
 const saved = names.map((n) => process.env[n]);
 afterEach(() => {
   names.forEach((n, i) => {
@@ -28,5 +28,12 @@ describe('webgpu environment flags', () => {
     expect(webgpuFlags().coeffsPath).toBe('scalar');
     process.env.LIGER_MHC_WEBGPU_COEFFS = 'subgroup-matrix';
     expect(() => webgpuFlags()).toThrow(/LIGER_MHC_WEBGPU_COEFFS/);
+  });
+
+  it('LIGER_MHC_WEBGPU_NO_CROSS_LAYER is off by default (the fused boundary kernel runs)', () => {
+    delete process.env.LIGER_MHC_WEBGPU_NO_CROSS_LAYER;
+    expect(NO_CROSS_LAYER.get()).toBe(false);
+    process.env.LIGER_MHC_WEBGPU_NO_CROSS_LAYER = '1';
+    expect(NO_CROSS_LAYER.get()).toBe(true);
   });
 });

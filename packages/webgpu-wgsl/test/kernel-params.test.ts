@@ -70,6 +70,7 @@ describe('kernelParams layout (WGSL uniform address space)', () => {
       import('../src/kernels/mhc/coeffs-params.js'),
       import('../src/kernels/mhc/common.js'),
       import('../src/kernels/mhc/post_res.wgsl.js'),
+      import('../src/kernels/mhc/post_res_coeffs_pre.wgsl.js'),
       import('../src/kernels/mhc/expand.wgsl.js'),
       import('../src/kernels/mhc/head.wgsl.js'),
       import('../src/kernels/mhc/pre_norm.wgsl.js'),

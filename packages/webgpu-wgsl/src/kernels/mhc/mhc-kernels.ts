@@ -13,14 +13,20 @@ import {
   type MhcKernels,
   type Orientation,
   type PostResBackwardResult,
+  type PostResCoeffsPreBackwardArgs,
+  type PostResCoeffsPreBackwardResult,
+  type PostResCoeffsPreForwardArgs,
+  type PostResCoeffsPreForwardResult,
   type PreBackwardResult,
   type PreNormBackwardResult,
   type PreNormForwardResult,
   type TensorInfo,
 } from '@liger-mhc/core';
 import type { WebGpuBackend } from '../../backend.js';
+import { NO_CROSS_LAYER } from '../../flags.js';
 import * as coeffs from './coeffs.js';
 import type { SplitOptions } from './coeffs-split.wgsl.js';
+import * as crossLayer from './cross-layer.js';
 import { kernelOverrides } from './overrides.js';
 import * as postRes from './post_res.js';
 import * as pre from './pre.js';
@@ -37,6 +43,15 @@ export class WebGpuMhcKernels implements MhcKernels {
 
   /** post_res kernels are specialised per buffer dtype, so f may differ from x. */
   readonly mixedPostResDTypes = true;
+
+  /** The cross-layer boundary (cross-layer.ts), unless LIGER_MHC_WEBGPU_NO_CROSS_LAYER is set. */
+  readonly crossLayer = !NO_CROSS_LAYER.get();
+  postResCoeffsPreForward(args: PostResCoeffsPreForwardArgs): PostResCoeffsPreForwardResult {
+    return crossLayer.postResCoeffsPreForward(this.b, this, args);
+  }
+  postResCoeffsPreBackward(args: PostResCoeffsPreBackwardArgs): PostResCoeffsPreBackwardResult {
+    return crossLayer.postResCoeffsPreBackward(this.b, this, args);
+  }
 
   // DeepSeek-V4's kernels (v4-kernels.ts).
   headForward(args: HeadForwardArgs): HeadForwardResult {
