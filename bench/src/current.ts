@@ -23,12 +23,12 @@ const speedup = (r: ResultRow): string =>
 
 function table(rs: readonly ResultRow[]): string[] {
   const lines = [
-    '| card | backend | shape | op | mode | path | median ms | GB/s | % of copy | peak | against anchor | commit | date |',
-    '|---|---|---|---|---|---|---:|---:|---:|---:|---|---|---|',
+    '| card | backend | shape | op | mode | path | threads | median ms | GB/s | % of copy | peak | against anchor | commit | date |',
+    '|---|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|',
   ];
   for (const r of rs)
     lines.push(
-      `| ${r.card} | ${r.backend} | ${r.shape} | ${r.op} | ${r.mode} | ${r.path} | ${fmt(r.median_ms)} | ${fmt(
+      `| ${r.card} | ${r.backend} | ${r.shape} | ${r.op} | ${r.mode} | ${r.path} | ${r.threads ?? ''} | ${fmt(r.median_ms)} | ${fmt(
         r.gbps,
         4,
       )} | ${r.pct_copy === undefined ? '' : `${r.pct_copy.toFixed(1)}%`} | ${gib(r.peak_bytes)} | ${speedup(r)} | ${

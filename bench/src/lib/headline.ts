@@ -3,13 +3,14 @@ import type { ResultRow } from './results.js';
 /** A row that times a non-production path or an ablation (see ResultRow.note). */
 export const isVariant = (r: ResultRow): boolean => (r.note ?? '').startsWith('variant');
 
-const key = (r: ResultRow): string => [r.card, r.backend, r.shape, r.op, r.mode].join('|');
+// A CPU figure at another thread count is another figure, not a newer one of the same.
+const key = (r: ResultRow): string => [r.card, r.backend, r.shape, r.op, r.mode, r.threads ?? ''].join('|');
 const runKey = (r: ResultRow): string =>
   [r.card, r.backend, r.op === 'gpt-train-step' ? 'model' : 'kernels'].join('|');
 
 /**
- * The current figures: for each card / backend / shape / op / mode, the production rows of the
- * latest run that measured it (a run is one commit and date). An anchor runtime keeps one row per
+ * The current figures: for each card / backend / shape / op / mode / thread count, the production
+ * rows of the latest run that measured it (a run is one commit and date). An anchor runtime keeps one row per
  * path (eager and compile) because both belong to the same run. Only the paths that the backend's
  * latest run of that benchmark on that card measured count (the kernel benchmark and the model
  * benchmark are separate runs: one does not retire the other's paths).
