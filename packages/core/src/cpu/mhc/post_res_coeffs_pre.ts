@@ -1,4 +1,5 @@
 import type { TensorInfo } from '../../backend/contract.js';
+import { composedPostResCoeffsPreForward } from '../../backend/mhc-cross-layer-compose.js';
 import type {
   MhcKernels,
   PostResCoeffsPreBackwardArgs,
@@ -34,27 +35,7 @@ export function postResCoeffsPreForward(
   a: PostResCoeffsPreForwardArgs,
 ): PostResCoeffsPreForwardResult {
   const { n, hc, c } = streamsShape(a.x, 'x');
-  const xOut = k.postResForward(a.x, a.f, a.hPost, a.hRes, a.orientation);
-  let made: TensorInfo[] = [xOut];
-  try {
-    const r = k.coeffsForward({
-      x: view(xOut, [n, hc * c]),
-      phi: a.phi,
-      ...(a.phiLayout ? { phiLayout: a.phiLayout } : {}),
-      b: a.b,
-      alphaPre: a.alphaPre,
-      alphaPost: a.alphaPost,
-      alphaRes: a.alphaRes,
-      config: a.config,
-      save: a.save,
-    });
-    made = [xOut, r.hPre, r.hPost, r.hRes, ...r.saved];
-    const xIn = k.preForward(view(xOut, [n, hc, c]), r.hPre);
-    return { xOut, hPre: r.hPre, hPost: r.hPost, hRes: r.hRes, xIn, saved: r.saved };
-  } catch (err) {
-    for (const t of made) cpu.disposeData(t.handle);
-    throw err;
-  }
+  return composedPostResCoeffsPreForward(cpu, k, a, n, hc, c);
 }
 
 export function postResCoeffsPreBackward(

@@ -9,6 +9,7 @@ import {
   sizeOf,
   type TensorInfo,
 } from '@liger-mhc/core';
+import { composedPostResCoeffsPreForward } from '@liger-mhc/core/internals';
 import type { WebGpuBackend } from '../../backend.js';
 import { coeffsShape } from './coeffs.wgsl.js';
 import { pairOutDtype } from './common.js';
@@ -69,7 +70,8 @@ export function postResCoeffsPreForward(
       'phiLayout',
       `expected 'liger' (this backend's only φ layout), got '${a.phiLayout}'`,
     );
-  if (hc > POST_RES_COEFFS_PRE_MAX_HC) return separateForward(b, k, a, N, hc, c);
+  // Above what the fused kernel takes, the boundary runs as the separate kernels.
+  if (hc > POST_RES_COEFFS_PRE_MAX_HC) return composedPostResCoeffsPreForward(b, k, a, N, hc, c);
 
   const K = hc * c;
   const { M } = coeffsShape(hc);
@@ -153,37 +155,6 @@ export function postResCoeffsPreForward(
     return r;
   };
   return { xOut: finish(xo), hPre: hPreN, hPost: hPostN, hRes: hResN, xIn: finish(xi), saved };
-}
-
-/** The boundary as the separate kernels (hc above what the fused kernel takes). */
-function separateForward(
-  b: WebGpuBackend,
-  k: Kernels,
-  a: PostResCoeffsPreForwardArgs,
-  N: number,
-  hc: number,
-  c: number,
-): PostResCoeffsPreForwardResult {
-  const xOut = k.postResForward(a.x, a.f, a.hPost, a.hRes, a.orientation);
-  let made: TensorInfo[] = [xOut];
-  try {
-    const r = k.coeffsForward({
-      x: view(xOut, [N, hc * c]),
-      phi: a.phi,
-      b: a.b,
-      alphaPre: a.alphaPre,
-      alphaPost: a.alphaPost,
-      alphaRes: a.alphaRes,
-      config: a.config,
-      save: a.save,
-    });
-    made = [xOut, r.hPre, r.hPost, r.hRes, ...r.saved];
-    const xIn = k.preForward(view(xOut, [N, hc, c]), r.hPre);
-    return { xOut, hPre: r.hPre, hPost: r.hPost, hRes: r.hRes, xIn, saved: r.saved };
-  } catch (err) {
-    for (const t of made) b.disposeData(t.handle);
-    throw err;
-  }
 }
 
 export function postResCoeffsPreBackward(

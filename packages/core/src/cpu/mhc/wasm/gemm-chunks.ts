@@ -11,22 +11,10 @@
  * P[p0 ...] holds the parameters: byte pointers into the wasm memory, then sizes.
  */
 
-/** What the chunks call: the exports of gemm.wat (see GemmKernels in gemm.ts). */
-interface WasmGemm {
-  project(x: number, phi: number, acc: number, ss: number, n: number, k: number, mp: number): void;
-  gradX(
-    g: number,
-    phiT: number,
-    x: number,
-    factor: number,
-    out: number,
-    n: number,
-    k: number,
-    m: number,
-    mp: number,
-  ): void;
-  gradPhi(x: number, g: number, acc: number, nb: number, ne: number, k: number, mp: number, kn: number): void;
-}
+import type { GemmKernels } from './gemm.js';
+
+/** What the chunks call: the exports of gemm.wat (a type-only import: nothing reaches the source). */
+type WasmGemm = Pick<GemmKernels, 'project' | 'gradX' | 'gradPhi'>;
 
 /** project on tokens [c·R, c·R + R): P = px, pphi, pacc, pss, N, K, MP, R. */
 export function projectChunk(
