@@ -285,11 +285,8 @@ export function provenance(): {
       .trim();
     // Results written by an earlier run of the same checkout are output, not a change to what runs.
     dirty =
-      execSync("git status --porcelain --untracked-files=no -- . ':(exclude)bench/results'", {
+      execSync("git status --porcelain --untracked-files=no -- ':/' ':(top,exclude)bench/results'", {
         stdio: ['ignore', 'pipe', 'ignore'],
-        cwd: execSync('git rev-parse --show-toplevel', { stdio: ['ignore', 'pipe', 'ignore'] })
-          .toString()
-          .trim(),
       })
         .toString()
         .trim() !== '';
