@@ -32,7 +32,7 @@ export class CudaTimer implements Timer {
     const src = be.output([bytes / 4], 'f32', true);
     const dst = be.output([bytes / 4], 'f32');
     const ms = await this.time(() =>
-      be.launch('copy_d2d', [be.buf(src, 'src'), be.buf(dst, 'dst')], [bytes]),
+      be.launch('copy_d2d', [be.buf(src, 'src'), be.buf(dst, 'dst')], { bytes }),
     );
     be.disposeData(src.handle);
     be.disposeData(dst.handle);

@@ -20,6 +20,7 @@ import { CudaUnavailableError, mapNativeError } from './errors.js';
 import { applyNativeEnv, NO_CLUSTER, readBoolFlag } from './flags.js';
 import { CudaGenericKernels } from './generic/cuda-generic-kernels.js';
 import { chooseKernelPath, type KernelPath } from './kernel-path.js';
+import { type LaunchName, type LaunchParams, packLaunchParams } from './launch-params.js';
 import { CudaMhcKernels } from './mhc/cuda-mhc-kernels.js';
 import type { Addon, NativeBuffer, NativeDevice, NativeDeviceInfo, ProbeResult } from './native.js';
 import { classifyProbe } from './probe.js';
@@ -170,11 +171,12 @@ export class CudaBackend implements Backend {
     return this.handle(t.handle, name).buffer!;
   }
 
-  /** Enqueue a kernel from the addon's op table. */
-  launch(kernel: string, buffers: (NativeBuffer | null)[], params: readonly number[]): void {
+  /** Enqueue a kernel from the addon's op table, its parameters named as launch-params-decl.ts declares. */
+  launch<K extends LaunchName>(kernel: K, buffers: (NativeBuffer | null)[], params: LaunchParams<K>): void {
     this.checkLive();
+    const packed = packLaunchParams(kernel, params);
     try {
-      this.device.launch(kernel, buffers, Float64Array.from(params));
+      this.device.launch(kernel, buffers, packed);
     } catch (e) {
       throw mapNativeError(e);
     }

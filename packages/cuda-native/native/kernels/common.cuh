@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "launch_params.h"
 #include "runtime/ops.h"
 
 namespace lmhc {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "../kernels/launch_params.h"
 #include "arch.h"
 #include "ops.h"
 
@@ -277,9 +278,9 @@ void Device::loadBlas() {
 
 namespace lmhc {
 
-// bufs: src, dst; params: bytes. A plain device-to-device copy: the benchmarks' copy roofline.
+// bufs: src, dst; params: CopyD2dLaunch. A plain device-to-device copy: the benchmarks' copy roofline.
 LMHC_OP(copy_d2d) {
-  const size_t bytes = static_cast<size_t>(a.num(0));
+  const size_t bytes = static_cast<size_t>(CopyD2dLaunch::read(a).bytes);
   void* dst = a.buf(1, bytes);
   const void* src = a.buf(0, bytes);
   CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, a.dev.stream));

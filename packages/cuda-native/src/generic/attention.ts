@@ -41,7 +41,7 @@ export function attentionForward(
     be.launch(
       'attention',
       [be.buf(q, 'q'), be.buf(k, 'k'), be.buf(v, 'v'), be.buf(out, 'out'), be.buf(lse, 'lse')],
-      [DTYPE_CODE[q.dtype], batch, tq, tk, d, causal ? 1 : 0, scale],
+      { dtype: DTYPE_CODE[q.dtype], batch, tq, tk, d, causal, scale },
     );
   } catch (e) {
     be.disposeData(out.handle);
@@ -90,7 +90,7 @@ export function attentionBackward(
         be.buf(gradV, 'gradV'),
         be.buf(delta, 'delta'),
       ],
-      [DTYPE_CODE[q.dtype], batch, tq, tk, d, causal ? 1 : 0, scale],
+      { dtype: DTYPE_CODE[q.dtype], batch, tq, tk, d, causal, scale },
     );
   } catch (e) {
     for (const t of [gradQ, gradK, gradV]) be.disposeData(t.handle);

@@ -67,7 +67,11 @@ export class CudaGenericKernels implements GenericKernels {
 
   fill(shape: readonly number[], dtype: DType, value: number): TensorInfo {
     const out = this.be.output(shape, dtype);
-    this.be.launch('fill', [this.be.buf(out, 'out')], [sizeOf(shape), DTYPE_CODE[dtype], value]);
+    this.be.launch('fill', [this.be.buf(out, 'out')], {
+      n: sizeOf(shape),
+      dtype: DTYPE_CODE[dtype],
+      value,
+    });
     return out;
   }
 
@@ -86,19 +90,17 @@ export class CudaGenericKernels implements GenericKernels {
     expectRank(shape, 'a');
     const out = this.be.output(shape, a.dtype);
     const contiguous = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
-    this.be.launch(
-      'binary',
-      [this.be.buf(a, 'a'), this.be.buf(b, 'b'), this.be.buf(out, 'out')],
-      [
-        code,
-        DTYPE_CODE[a.dtype],
+    this.be.launch('binary', [this.be.buf(a, 'a'), this.be.buf(b, 'b'), this.be.buf(out, 'out')], {
+      op: code,
+      dtype: DTYPE_CODE[a.dtype],
+      contiguous,
+      layout: [
         shape.length,
         ...shape,
         ...this.broadcastStrides(a.shape, shape),
         ...this.broadcastStrides(b.shape, shape),
-        contiguous ? 1 : 0,
       ],
-    );
+    });
     return out;
   }
 
@@ -106,11 +108,11 @@ export class CudaGenericKernels implements GenericKernels {
     const code = opCode(UNARY, op, 'op');
     expectFloat(x, 'x');
     const out = this.be.output(x.shape, x.dtype);
-    this.be.launch(
-      'unary',
-      [this.be.buf(x, 'x'), this.be.buf(out, 'out')],
-      [code, DTYPE_CODE[x.dtype], sizeOf(x.shape)],
-    );
+    this.be.launch('unary', [this.be.buf(x, 'x'), this.be.buf(out, 'out')], {
+      op: code,
+      dtype: DTYPE_CODE[x.dtype],
+      n: sizeOf(x.shape),
+    });
     return out;
   }
 
@@ -121,22 +123,23 @@ export class CudaGenericKernels implements GenericKernels {
     if (sizeOf(grad.shape) !== sizeOf(x.shape))
       throw new ShapeError('grad', `[${x.shape.join(', ')}]`, grad.shape);
     const out = this.be.output(x.shape, x.dtype);
-    this.be.launch(
-      'unary_bwd',
-      [this.be.buf(x, 'x'), this.be.buf(grad, 'grad'), this.be.buf(out, 'out')],
-      [code, DTYPE_CODE[x.dtype], sizeOf(x.shape)],
-    );
+    this.be.launch('unary_bwd', [this.be.buf(x, 'x'), this.be.buf(grad, 'grad'), this.be.buf(out, 'out')], {
+      op: code,
+      dtype: DTYPE_CODE[x.dtype],
+      n: sizeOf(x.shape),
+    });
     return out;
   }
 
   affine(x: TensorInfo, a: number, b: number): TensorInfo {
     expectFloat(x, 'x');
     const out = this.be.output(x.shape, x.dtype);
-    this.be.launch(
-      'affine',
-      [this.be.buf(x, 'x'), this.be.buf(out, 'out')],
-      [DTYPE_CODE[x.dtype], sizeOf(x.shape), a, b],
-    );
+    this.be.launch('affine', [this.be.buf(x, 'x'), this.be.buf(out, 'out')], {
+      dtype: DTYPE_CODE[x.dtype],
+      n: sizeOf(x.shape),
+      scale: a,
+      shift: b,
+    });
     return out;
   }
 
@@ -165,22 +168,17 @@ export class CudaGenericKernels implements GenericKernels {
     const out = this.be.output(outShape, x.dtype);
     if (sizeOf(outShape) === 0) return out;
     if (sizeOf(redShape) === 0) {
-      this.be.launch('fill', [this.be.buf(out, 'out')], [sizeOf(outShape), DTYPE_CODE[x.dtype], 0]);
+      this.be.launch('fill', [this.be.buf(out, 'out')], {
+        n: sizeOf(outShape),
+        dtype: DTYPE_CODE[x.dtype],
+        value: 0,
+      });
       return out;
     }
-    this.be.launch(
-      'sum',
-      [this.be.buf(x, 'x'), this.be.buf(out, 'out')],
-      [
-        DTYPE_CODE[x.dtype],
-        keptShape.length,
-        ...keptShape,
-        ...keptSt,
-        redShape.length,
-        ...redShape,
-        ...redSt,
-      ],
-    );
+    this.be.launch('sum', [this.be.buf(x, 'x'), this.be.buf(out, 'out')], {
+      dtype: DTYPE_CODE[x.dtype],
+      layout: [keptShape.length, ...keptShape, ...keptSt, redShape.length, ...redShape, ...redSt],
+    });
     return out;
   }
 
@@ -227,11 +225,17 @@ export class CudaGenericKernels implements GenericKernels {
     }
     const batch = sizeOf(batchShape);
     const out = this.be.output([...batchShape, M, N], a.dtype);
-    this.be.launch(
-      'matmul',
-      [this.be.buf(a, 'a'), this.be.buf(b, 'b'), this.be.buf(out, 'out')],
-      [DTYPE_CODE[a.dtype], batch, M, N, K, tA ? 1 : 0, tB ? 1 : 0, sA, sB],
-    );
+    this.be.launch('matmul', [this.be.buf(a, 'a'), this.be.buf(b, 'b'), this.be.buf(out, 'out')], {
+      dtype: DTYPE_CODE[a.dtype],
+      batch,
+      m: M,
+      n: N,
+      k: K,
+      transA: tA,
+      transB: tB,
+      strideA: sA,
+      strideB: sB,
+    });
     return out;
   }
 
@@ -313,7 +317,7 @@ export class CudaGenericKernels implements GenericKernels {
     this.be.launch(
       'embedding',
       [this.be.buf(weight, 'weight'), this.be.buf(ids, 'ids'), this.be.buf(out, 'out')],
-      [DTYPE_CODE[weight.dtype], T, D, V],
+      { dtype: DTYPE_CODE[weight.dtype], tokens: T, d: D, vocab: V },
     );
     return out;
   }
@@ -330,7 +334,7 @@ export class CudaGenericKernels implements GenericKernels {
     this.be.launch(
       'embedding_bwd',
       [this.be.buf(grad, 'grad'), this.be.buf(ids, 'ids'), this.be.buf(out, 'out')],
-      [DTYPE_CODE[grad.dtype], T, D, vocab],
+      { dtype: DTYPE_CODE[grad.dtype], tokens: T, d: D, vocab },
     );
     return out;
   }
@@ -351,7 +355,7 @@ export class CudaGenericKernels implements GenericKernels {
         this.be.buf(loss, 'loss'),
         this.be.buf(lse, 'lse'),
       ],
-      [DTYPE_CODE[logits.dtype], N, V, ignoreIndex],
+      { dtype: DTYPE_CODE[logits.dtype], rows: N, vocab: V, ignoreIndex },
     );
     return { loss, lse };
   }
@@ -381,7 +385,7 @@ export class CudaGenericKernels implements GenericKernels {
         this.be.buf(lse, 'lse'),
         this.be.buf(out, 'out'),
       ],
-      [DTYPE_CODE[logits.dtype], N, V, ignoreIndex],
+      { dtype: DTYPE_CODE[logits.dtype], rows: N, vocab: V, ignoreIndex },
     );
     return out;
   }
@@ -393,11 +397,13 @@ export class CudaGenericKernels implements GenericKernels {
     const rows = D === 0 ? 0 : sizeOf(x.shape) / D;
     const Q = x.shape.length >= 2 ? x.shape[x.shape.length - 2]! : 1;
     const out = this.be.output(x.shape, x.dtype);
-    this.be.launch(
-      'softmax',
-      [this.be.buf(x, 'x'), this.be.buf(out, 'out')],
-      [DTYPE_CODE[x.dtype], rows, D, Q, causal ? 1 : 0],
-    );
+    this.be.launch('softmax', [this.be.buf(x, 'x'), this.be.buf(out, 'out')], {
+      dtype: DTYPE_CODE[x.dtype],
+      rows,
+      d: D,
+      queries: Q,
+      causal,
+    });
     return out;
   }
 
@@ -409,11 +415,11 @@ export class CudaGenericKernels implements GenericKernels {
     const D = y.shape[y.shape.length - 1] ?? 1;
     const rows = D === 0 ? 0 : sizeOf(y.shape) / D;
     const out = this.be.output(y.shape, y.dtype);
-    this.be.launch(
-      'softmax_bwd',
-      [this.be.buf(y, 'y'), this.be.buf(grad, 'grad'), this.be.buf(out, 'out')],
-      [DTYPE_CODE[y.dtype], rows, D],
-    );
+    this.be.launch('softmax_bwd', [this.be.buf(y, 'y'), this.be.buf(grad, 'grad'), this.be.buf(out, 'out')], {
+      dtype: DTYPE_CODE[y.dtype],
+      rows,
+      d: D,
+    });
     return out;
   }
 
@@ -445,7 +451,7 @@ export class CudaGenericKernels implements GenericKernels {
     this.be.launch(
       'rms_norm',
       [this.be.buf(x, 'x'), this.be.buf(weight, 'weight'), this.be.buf(y, 'y'), this.be.buf(invr, 'invr')],
-      [DTYPE_CODE[x.dtype], rows, D, eps],
+      { dtype: DTYPE_CODE[x.dtype], rows, d: D, eps },
     );
     return { y, invr };
   }
@@ -478,7 +484,7 @@ export class CudaGenericKernels implements GenericKernels {
         this.be.buf(gradX, 'gradX'),
         this.be.buf(gradWeight, 'gradWeight'),
       ],
-      [DTYPE_CODE[x.dtype], rows, D],
+      { dtype: DTYPE_CODE[x.dtype], rows, d: D },
     );
     return { gradX, gradWeight };
   }
@@ -514,19 +520,12 @@ export class CudaGenericKernels implements GenericKernels {
     dstOffset: number,
   ): void {
     expectRank(shape, 'shape');
-    this.be.launch(
-      'copy_strided',
-      [this.be.buf(src, 'x'), this.be.buf(dst, 'out')],
-      [
-        DTYPE_CODE[src.dtype],
-        DTYPE_CODE[dst.dtype],
-        shape.length,
-        ...shape,
-        ...srcStrides,
-        srcOffset,
-        ...dstStrides,
-        dstOffset,
-      ],
-    );
+    this.be.launch('copy_strided', [this.be.buf(src, 'x'), this.be.buf(dst, 'out')], {
+      srcDtype: DTYPE_CODE[src.dtype],
+      dstDtype: DTYPE_CODE[dst.dtype],
+      srcOffset,
+      dstOffset,
+      layout: [shape.length, ...shape, ...srcStrides, ...dstStrides],
+    });
   }
 }

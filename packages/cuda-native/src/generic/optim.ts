@@ -34,11 +34,17 @@ export function adamwStep(
     throw new ArgumentError('step', `expected an integer >= 1, got ${p.step}`);
   const bc1 = 1 - p.beta1 ** p.step;
   const bc2 = 1 - p.beta2 ** p.step;
-  be.launch(
-    'adamw',
-    [be.buf(param, 'param'), be.buf(grad, 'grad'), be.buf(m, 'm'), be.buf(v, 'v')],
-    [DTYPE_CODE[param.dtype], n, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, bc1, bc2],
-  );
+  be.launch('adamw', [be.buf(param, 'param'), be.buf(grad, 'grad'), be.buf(m, 'm'), be.buf(v, 'v')], {
+    dtype: DTYPE_CODE[param.dtype],
+    n,
+    lr: p.lr,
+    beta1: p.beta1,
+    beta2: p.beta2,
+    eps: p.eps,
+    weightDecay: p.weightDecay,
+    biasCorrection1: bc1,
+    biasCorrection2: bc2,
+  });
 }
 
 /** One SGD step in place on param and, with momentum, its buffer. */
@@ -61,6 +67,13 @@ export function sgdStep(
   be.launch(
     'sgd',
     [be.buf(param, 'param'), be.buf(grad, 'grad'), momentumBuf ? be.buf(momentumBuf, 'momentumBuf') : null],
-    [DTYPE_CODE[param.dtype], n, p.lr, p.momentum, p.weightDecay, p.nesterov ? 1 : 0],
+    {
+      dtype: DTYPE_CODE[param.dtype],
+      n,
+      lr: p.lr,
+      momentum: p.momentum,
+      weightDecay: p.weightDecay,
+      nesterov: p.nesterov,
+    },
   );
 }

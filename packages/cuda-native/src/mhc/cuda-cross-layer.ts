@@ -83,19 +83,19 @@ export function postResCoeffsPreForward(
         opt(2),
         be.buf(xIn, 'xIn'),
       ],
-      [
-        n,
+      {
+        tokens: n,
         hc,
         c,
-        config.tmax,
-        config.rmsEps,
-        config.preEps,
-        config.sinkhornEps,
-        config.postMult,
-        DTYPE_CODE[x.dtype],
-        DTYPE_CODE[phi.dtype],
-        a.orientation === 'deepseek' ? 1 : 0,
-      ],
+        tmax: config.tmax,
+        rmsEps: config.rmsEps,
+        preEps: config.preEps,
+        sinkhornEps: config.sinkhornEps,
+        postMult: config.postMult,
+        xDtype: DTYPE_CODE[x.dtype],
+        phiDtype: DTYPE_CODE[phi.dtype],
+        deepseek: a.orientation === 'deepseek',
+      },
     );
   } catch (e) {
     for (const t of [xOut, hPreN, hPostN, hResN, xIn, ...saved]) be.disposeData(t.handle);

@@ -168,18 +168,18 @@ export class CudaMhcKernels implements MhcKernels {
     }
     const opt = (i: number) => (saved[i] ? be.buf(saved[i]!, 'saved') : null);
     const outs = [be.buf(hPre, 'hPre'), be.buf(hPost, 'hPost'), be.buf(hRes, 'hRes'), opt(0), opt(1), opt(2)];
-    const params = [
-      n,
+    const params = {
+      tokens: n,
       k,
       hc,
       tmax,
-      config.rmsEps,
-      config.preEps,
-      config.sinkhornEps,
-      config.postMult,
-      DTYPE_CODE[x.dtype],
-      DTYPE_CODE[phi.dtype],
-    ];
+      rmsEps: config.rmsEps,
+      preEps: config.preEps,
+      sinkhornEps: config.sinkhornEps,
+      postMult: config.postMult,
+      xDtype: DTYPE_CODE[x.dtype],
+      phiDtype: DTYPE_CODE[phi.dtype],
+    };
     const c = k / hc;
     if (pre) {
       // coeffs and pre in one pass over x (native/kernels/mhc/coeffs_pre.cu).
@@ -259,18 +259,18 @@ export class CudaMhcKernels implements MhcKernels {
         ob(ga[2]!),
         acc,
       ],
-      [
-        n,
+      {
+        tokens: n,
         k,
         hc,
         tmax,
-        config.preEps,
-        config.sinkhornEps,
-        config.postMult,
-        DTYPE_CODE[x.dtype],
-        DTYPE_CODE[phi.dtype],
-        save === 'recompute' ? 1 : 0,
-      ],
+        preEps: config.preEps,
+        sinkhornEps: config.sinkhornEps,
+        postMult: config.postMult,
+        xDtype: DTYPE_CODE[x.dtype],
+        phiDtype: DTYPE_CODE[phi.dtype],
+        recompute: save === 'recompute',
+      },
     );
     return { gradX, gradPhi, gradB, gradAlphaPre: ga[0]!, gradAlphaPost: ga[1]!, gradAlphaRes: ga[2]! };
   }
@@ -280,11 +280,12 @@ export class CudaMhcKernels implements MhcKernels {
     expectFloat(x, 'x');
     this.coefShape(hPre, 'hPre', n, [hc]);
     const out = this.be.output([...x.shape.slice(0, -2), c], x.dtype);
-    this.be.launch(
-      'pre_fwd',
-      [this.be.buf(x, 'x'), this.be.buf(hPre, 'hPre'), this.be.buf(out, 'out')],
-      [n, hc, c, DTYPE_CODE[x.dtype]],
-    );
+    this.be.launch('pre_fwd', [this.be.buf(x, 'x'), this.be.buf(hPre, 'hPre'), this.be.buf(out, 'out')], {
+      tokens: n,
+      hc,
+      c,
+      dtype: DTYPE_CODE[x.dtype],
+    });
     return out;
   }
 
@@ -312,7 +313,7 @@ export class CudaMhcKernels implements MhcKernels {
         this.be.buf(gradHPre, 'gradHPre'),
         acc,
       ],
-      [n, hc, c, DTYPE_CODE[x.dtype]],
+      { tokens: n, hc, c, dtype: DTYPE_CODE[x.dtype] },
     );
     return { gradX, gradHPre };
   }
@@ -330,7 +331,7 @@ export class CudaMhcKernels implements MhcKernels {
     be.launch(
       'post_res_fwd',
       [be.buf(x, 'x'), be.buf(f, 'f'), be.buf(hPost, 'hPost'), be.buf(hRes, 'hRes'), be.buf(out, 'out')],
-      [n, hc, c, DTYPE_CODE[x.dtype], orientation === 'deepseek' ? 1 : 0],
+      { tokens: n, hc, c, dtype: DTYPE_CODE[x.dtype], deepseek: orientation === 'deepseek' },
     );
     return out;
   }
@@ -368,7 +369,7 @@ export class CudaMhcKernels implements MhcKernels {
         be.buf(gradHRes, 'gradHRes'),
         acc,
       ],
-      [n, hc, c, DTYPE_CODE[x.dtype], orientation === 'deepseek' ? 1 : 0],
+      { tokens: n, hc, c, dtype: DTYPE_CODE[x.dtype], deepseek: orientation === 'deepseek' },
     );
     return { gradX, gradF, gradHPost, gradHRes };
   }

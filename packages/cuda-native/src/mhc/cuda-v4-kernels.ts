@@ -63,7 +63,15 @@ export function headForward(be: CudaBackend, args: HeadForwardArgs): HeadForward
       be.buf(weights, 'weights'),
       sv ? be.buf(sv, 'saved') : null,
     ],
-    [n, hc, c, DTYPE_CODE[x.dtype], DTYPE_CODE[phi.dtype], config.rmsEps, config.eps],
+    {
+      tokens: n,
+      hc,
+      c,
+      xDtype: DTYPE_CODE[x.dtype],
+      paramDtype: DTYPE_CODE[phi.dtype],
+      rmsEps: config.rmsEps,
+      eps: config.eps,
+    },
   );
   return { y, weights, saved: sv ? [sv] : [] };
 }
@@ -94,19 +102,20 @@ export function headBackward(be: CudaBackend, args: HeadBackwardArgs): HeadBackw
         be.buf(tr, 'tr'),
         be.buf(gm, 'gm'),
       ],
-      [n, hc, c, DTYPE_CODE[x.dtype], DTYPE_CODE[phi.dtype], config.eps],
+      { tokens: n, hc, c, xDtype: DTYPE_CODE[x.dtype], paramDtype: DTYPE_CODE[phi.dtype], eps: config.eps },
     );
     if (needs.phi) {
       result.gradPhi = be.output([hc, hc * c], 'f32');
-      be.launch(
-        'head_phi_grad',
-        [be.buf(gm, 'gm'), be.buf(x, 'x'), be.buf(result.gradPhi, 'gradPhi')],
-        [n, hc, c, DTYPE_CODE[x.dtype]],
-      );
+      be.launch('head_phi_grad', [be.buf(gm, 'gm'), be.buf(x, 'x'), be.buf(result.gradPhi, 'gradPhi')], {
+        tokens: n,
+        hc,
+        c,
+        xDtype: DTYPE_CODE[x.dtype],
+      });
     }
     if (needs.base || needs.scale) {
       const red = be.output([hc + 1], 'f32');
-      be.launch('head_column_sum', [be.buf(tr, 'tr'), be.buf(red, 'red')], [n, hc + 1]);
+      be.launch('head_column_sum', [be.buf(tr, 'tr'), be.buf(red, 'red')], { rows: n, cols: hc + 1 });
       // base and scale are views of one reduction: split it with the generic slice kernel.
       if (needs.base) result.gradBase = be.ops.slice(red, 0, 0, hc);
       if (needs.scale) result.gradScale = { ...be.ops.slice(red, 0, hc, hc + 1), shape: [] };
@@ -126,7 +135,12 @@ export function expandForward(be: CudaBackend, x: TensorInfo, hc: number): Tenso
   const c = x.shape[x.shape.length - 1]!;
   const n = c === 0 ? 0 : sizeOf(x.shape) / c;
   const y = be.output([...x.shape.slice(0, -1), hc, c], x.dtype);
-  be.launch('expand_fwd', [be.buf(x, 'x'), be.buf(y, 'y')], [n, hc, c, DTYPE_CODE[x.dtype]]);
+  be.launch('expand_fwd', [be.buf(x, 'x'), be.buf(y, 'y')], {
+    tokens: n,
+    hc,
+    c,
+    dtype: DTYPE_CODE[x.dtype],
+  });
   return y;
 }
 
@@ -135,11 +149,13 @@ export function expandBackward(be: CudaBackend, g: TensorInfo, dtype: DType): Te
   const [n, hc, c] = g.shape as [number, number, number];
   expectFloat(g, 'grad');
   const out = be.output([n, c], dtype);
-  be.launch(
-    'expand_bwd',
-    [be.buf(g, 'grad'), be.buf(out, 'out')],
-    [n, hc, c, DTYPE_CODE[g.dtype], DTYPE_CODE[dtype]],
-  );
+  be.launch('expand_bwd', [be.buf(g, 'grad'), be.buf(out, 'out')], {
+    tokens: n,
+    hc,
+    c,
+    gradDtype: DTYPE_CODE[g.dtype],
+    outDtype: DTYPE_CODE[dtype],
+  });
   return out;
 }
 
@@ -168,7 +184,7 @@ export function preNormForward(
   be.launch(
     'pre_norm_fwd',
     [be.buf(x, 'x'), be.buf(hPre, 'hPre'), be.buf(weight, 'weight'), be.buf(y, 'y'), be.buf(rstd, 'rstd')],
-    [n, hc, c, DTYPE_CODE[x.dtype], DTYPE_CODE[weight.dtype], eps],
+    { tokens: n, hc, c, xDtype: DTYPE_CODE[x.dtype], weightDtype: DTYPE_CODE[weight.dtype], eps },
   );
   return { y, rstd };
 }
@@ -200,7 +216,7 @@ export function preNormBackward(
       be.buf(gradX, 'gradX'),
       be.buf(gradHPre, 'gradHPre'),
     ],
-    [n, hc, c, DTYPE_CODE[x.dtype], DTYPE_CODE[weight.dtype], eps],
+    { tokens: n, hc, c, xDtype: DTYPE_CODE[x.dtype], weightDtype: DTYPE_CODE[weight.dtype], eps },
   );
   be.launch(
     'pre_norm_weight_grad',
@@ -211,7 +227,7 @@ export function preNormBackward(
       be.buf(rstd, 'rstd'),
       be.buf(gradWeight, 'gradWeight'),
     ],
-    [n, hc, c, DTYPE_CODE[x.dtype]],
+    { tokens: n, hc, c, xDtype: DTYPE_CODE[x.dtype] },
   );
   return { gradX, gradHPre, gradWeight };
 }

@@ -258,12 +258,13 @@ dim3 attnGrid(int64_t batch, int rows) {
 
 }  // namespace
 
-// bufs: q, k, v, out, lse; params: dtype, batch, Tq, Tk, D, causal, scale
+// bufs: q, k, v, out, lse; params: AttentionLaunch
 LMHC_OP(attention) {
-  const int dt = a.i32(0), tq = a.i32(2), tk = a.i32(3), D = a.i32(4);
-  const int64_t batch = a.i64(1);
-  const bool causal = a.i32(5) != 0;
-  const float scale = a.f32(6);
+  const auto p = AttentionLaunch::read(a);
+  const int dt = p.dtype, tq = p.tq, tk = p.tk, D = p.d;
+  const int64_t batch = p.batch;
+  const bool causal = p.causal;
+  const float scale = p.scale;
   if (batch == 0 || tq == 0 || D == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -279,12 +280,13 @@ LMHC_OP(attention) {
 }
 
 // bufs: grad, q, k, v, out, lse, gradQ, gradK, gradV, delta (f32 scratch [batch * Tq]);
-// params: dtype, batch, Tq, Tk, D, causal, scale
+// params: AttentionBwdLaunch
 LMHC_OP(attention_bwd) {
-  const int dt = a.i32(0), tq = a.i32(2), tk = a.i32(3), D = a.i32(4);
-  const int64_t batch = a.i64(1);
-  const bool causal = a.i32(5) != 0;
-  const float scale = a.f32(6);
+  const auto p = AttentionBwdLaunch::read(a);
+  const int dt = p.dtype, tq = p.tq, tk = p.tk, D = p.d;
+  const int64_t batch = p.batch;
+  const bool causal = p.causal;
+  const float scale = p.scale;
   if (batch == 0 || D == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);

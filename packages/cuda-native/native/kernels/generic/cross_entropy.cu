@@ -74,10 +74,11 @@ __global__ void ceBwdKernel(const float* __restrict__ gLoss, const T* __restrict
 
 }  // namespace
 
-// bufs: logits, labels, loss, lse; params: dtype, N, V, ignoreIndex
+// bufs: logits, labels, loss, lse; params: CrossEntropyLaunch
 LMHC_OP(cross_entropy) {
-  const int dt = a.i32(0), V = a.i32(2), ignore = a.i32(3);
-  const int64_t N = a.i64(1);
+  const auto p = CrossEntropyLaunch::read(a);
+  const int dt = p.dtype, V = p.vocab, ignore = p.ignoreIndex;
+  const int64_t N = p.rows;
   const int32_t* labels = a.buf<const int32_t>(1, N * 4);
   float* loss = a.buf<float>(2, 4);
   float* lse = a.buf<float>(3, N * 4);
@@ -94,10 +95,11 @@ LMHC_OP(cross_entropy) {
   CK_LAUNCH("cross_entropy_mean");
 }
 
-// bufs: gradLoss, logits, labels, lse, out; params: dtype, N, V, ignoreIndex
+// bufs: gradLoss, logits, labels, lse, out; params: CrossEntropyBwdLaunch
 LMHC_OP(cross_entropy_bwd) {
-  const int dt = a.i32(0), V = a.i32(2), ignore = a.i32(3);
-  const int64_t N = a.i64(1), n = N * V;
+  const auto p = CrossEntropyBwdLaunch::read(a);
+  const int dt = p.dtype, V = p.vocab, ignore = p.ignoreIndex;
+  const int64_t N = p.rows, n = N * V;
   if (n == 0) return;
   const int32_t* labels = a.buf<const int32_t>(2, N * 4);
   Temp count(a.dev, 4);

@@ -135,30 +135,31 @@ __global__ void affineKernel(const T* __restrict__ x, T* __restrict__ out, int64
 
 }  // namespace
 
-// bufs: out; params: n, dtype, value
+// bufs: out; params: FillLaunch
 LMHC_OP(fill) {
-  const int64_t n = a.i64(0);
-  const int dt = a.i32(1);
+  const auto p = FillLaunch::read(a);
+  const int64_t n = p.n;
+  const int dt = p.dtype;
   void* out = a.buf(0, n * dtypeBytes(dt));
   dispatchAny(dt, [&](auto tag) {
     using T = decltype(tag);
-    fillKernel<T><<<gridFor(a.dev, n, 256), 256, 0, a.dev.stream>>>(static_cast<T*>(out), n, a.f32(2));
+    fillKernel<T><<<gridFor(a.dev, n, 256), 256, 0, a.dev.stream>>>(static_cast<T*>(out), n, p.value);
   });
   CK_LAUNCH("fill");
 }
 
-// bufs: src, dst; params: srcDtype, dstDtype, dims(nd, shape...), srcStrides, srcOffset, dstStrides, dstOffset
+// bufs: src, dst; params: CopyStridedLaunch, then the tail: dims(nd, shape...), srcStrides, dstStrides
 // Iterates over `shape`; element i reads src[srcOffset + off(i, srcStrides)] and writes
 // dst[dstOffset + off(i, dstStrides)].
 LMHC_OP(copy_strided) {
-  const int sdt = a.i32(0), ddt = a.i32(1);
+  const auto p = CopyStridedLaunch::read(a);
+  const int sdt = p.srcDtype, ddt = p.dstDtype;
   Dims d;
-  size_t k = readDims(a, 2, d);
+  size_t k = readDims(a, CopyStridedLaunch::kTail, d);
   Strides ss, ds;
   k = readStrides(a, k, d.nd, ss);
-  const int64_t soff = a.i64(k++);
-  k = readStrides(a, k, d.nd, ds);
-  const int64_t doff = a.i64(k++);
+  readStrides(a, k, d.nd, ds);
+  const int64_t soff = p.srcOffset, doff = p.dstOffset;
   const int64_t n = numel(d);
   if (n == 0) return;
   const char* src = a.buf<const char>(0);
@@ -174,15 +175,16 @@ LMHC_OP(copy_strided) {
   CK_LAUNCH("copy_strided");
 }
 
-// bufs: a, b, out; params: op, dtype, dims(out), stridesA, stridesB, contiguous
+// bufs: a, b, out; params: BinaryLaunch, then the tail: dims(out), stridesA, stridesB
 LMHC_OP(binary) {
-  const int op = a.i32(0), dt = a.i32(1);
+  const auto p = BinaryLaunch::read(a);
+  const int op = p.op, dt = p.dtype;
   Dims d;
-  size_t k = readDims(a, 2, d);
+  size_t k = readDims(a, BinaryLaunch::kTail, d);
   Strides sa, sb;
   k = readStrides(a, k, d.nd, sa);
-  k = readStrides(a, k, d.nd, sb);
-  const bool contig = a.i32(k) != 0;
+  readStrides(a, k, d.nd, sb);
+  const bool contig = p.contiguous;
   const int64_t n = numel(d);
   if (n == 0) return;
   dispatchFloat(dt, [&](auto tag) {
@@ -201,10 +203,11 @@ LMHC_OP(binary) {
   CK_LAUNCH("binary");
 }
 
-// bufs: x, out; params: op, dtype, n
+// bufs: x, out; params: UnaryLaunch
 LMHC_OP(unary) {
-  const int op = a.i32(0), dt = a.i32(1);
-  const int64_t n = a.i64(2);
+  const auto p = UnaryLaunch::read(a);
+  const int op = p.op, dt = p.dtype;
+  const int64_t n = p.n;
   if (n == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -214,10 +217,11 @@ LMHC_OP(unary) {
   CK_LAUNCH("unary");
 }
 
-// bufs: x, grad, out; params: op, dtype, n
+// bufs: x, grad, out; params: UnaryBwdLaunch
 LMHC_OP(unary_bwd) {
-  const int op = a.i32(0), dt = a.i32(1);
-  const int64_t n = a.i64(2);
+  const auto p = UnaryBwdLaunch::read(a);
+  const int op = p.op, dt = p.dtype;
+  const int64_t n = p.n;
   if (n == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -227,15 +231,16 @@ LMHC_OP(unary_bwd) {
   CK_LAUNCH("unary_bwd");
 }
 
-// bufs: x, out; params: dtype, n, a, b
+// bufs: x, out; params: AffineLaunch (y = scale * x + shift)
 LMHC_OP(affine) {
-  const int dt = a.i32(0);
-  const int64_t n = a.i64(1);
+  const auto p = AffineLaunch::read(a);
+  const int dt = p.dtype;
+  const int64_t n = p.n;
   if (n == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);
     affineKernel<T><<<gridFor(a.dev, n, 256), 256, 0, a.dev.stream>>>(
-        a.buf<const T>(0, n * sizeof(T)), a.buf<T>(1, n * sizeof(T)), n, a.f32(2), a.f32(3));
+        a.buf<const T>(0, n * sizeof(T)), a.buf<T>(1, n * sizeof(T)), n, p.scale, p.shift);
   });
   CK_LAUNCH("affine");
 }

@@ -43,10 +43,11 @@ __global__ __launch_bounds__(128) void embeddingBwdKernel(const T* __restrict__ 
 
 }  // namespace
 
-// bufs: weight, ids, out; params: dtype, T (number of ids), D, V
+// bufs: weight, ids, out; params: EmbeddingLaunch (tokens: the number of ids)
 LMHC_OP(embedding) {
-  const int dt = a.i32(0), D = a.i32(2), V = a.i32(3);
-  const int64_t Tn = a.i64(1), n = Tn * D;
+  const auto p = EmbeddingLaunch::read(a);
+  const int dt = p.dtype, D = p.d, V = p.vocab;
+  const int64_t Tn = p.tokens, n = Tn * D;
   if (n == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -57,10 +58,11 @@ LMHC_OP(embedding) {
   CK_LAUNCH("embedding");
 }
 
-// bufs: grad, ids, out; params: dtype, T, D, vocab
+// bufs: grad, ids, out; params: EmbeddingBwdLaunch
 LMHC_OP(embedding_bwd) {
-  const int dt = a.i32(0), D = a.i32(2), V = a.i32(3);
-  const int64_t Tn = a.i64(1);
+  const auto p = EmbeddingBwdLaunch::read(a);
+  const int dt = p.dtype, D = p.d, V = p.vocab;
+  const int64_t Tn = p.tokens;
   if (V == 0 || D == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);

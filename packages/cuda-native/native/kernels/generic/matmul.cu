@@ -37,11 +37,12 @@ int cudaTypeOf(int dt) { return dt == kF32 ? 0 : dt == kF16 ? 2 : 14; }
 
 }  // namespace
 
-// bufs: A, B, C; params: dtype, batch, M, N, K, transA, transB, strideA, strideB (elements; 0 = shared)
+// bufs: A, B, C; params: MatmulLaunch (strides in elements; 0 = shared across the batch)
 LMHC_OP(matmul) {
-  const int dt = a.i32(0), batch = a.i32(1), M = a.i32(2), N = a.i32(3), K = a.i32(4);
-  const bool tA = a.i32(5) != 0, tB = a.i32(6) != 0;
-  const int64_t sA = a.i64(7), sB = a.i64(8);
+  const auto p = MatmulLaunch::read(a);
+  const int dt = p.dtype, batch = p.batch, M = p.m, N = p.n, K = p.k;
+  const bool tA = p.transA, tB = p.transB;
+  const int64_t sA = p.strideA, sB = p.strideB;
   const size_t eb = dtypeBytes(dt);
   void* C = a.buf(2, static_cast<size_t>(batch) * M * N * eb);
   if (batch == 0 || M == 0 || N == 0) return;

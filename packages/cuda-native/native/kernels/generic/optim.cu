@@ -40,31 +40,33 @@ __global__ void sgdKernel(T* __restrict__ p, const T* __restrict__ g, float* __r
 
 }  // namespace
 
-// bufs: param, grad, m, v; params: dtype, n, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2
+// bufs: param, grad, m, v; params: AdamwLaunch
 LMHC_OP(adamw) {
-  const int dt = a.i32(0);
-  const int64_t n = a.i64(1);
+  const auto p = AdamwLaunch::read(a);
+  const int dt = p.dtype;
+  const int64_t n = p.n;
   if (n == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);
     adamwKernel<T><<<gridFor(a.dev, n, 256), 256, 0, a.dev.stream>>>(
         a.buf<T>(0, n * sizeof(T)), a.buf<const T>(1, n * sizeof(T)), a.buf<float>(2, n * 4), a.buf<float>(3, n * 4),
-        n, a.f32(2), a.f32(3), a.f32(4), a.f32(5), a.f32(6), a.f32(7), a.f32(8));
+        n, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, p.biasCorrection1, p.biasCorrection2);
   });
   CK_LAUNCH("adamw");
 }
 
-// bufs: param, grad, momentumBuf?; params: dtype, n, lr, momentum, weightDecay, nesterov
+// bufs: param, grad, momentumBuf?; params: SgdLaunch
 LMHC_OP(sgd) {
-  const int dt = a.i32(0);
-  const int64_t n = a.i64(1);
+  const auto p = SgdLaunch::read(a);
+  const int dt = p.dtype;
+  const int64_t n = p.n;
   if (n == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);
     sgdKernel<T><<<gridFor(a.dev, n, 256), 256, 0, a.dev.stream>>>(a.buf<T>(0, n * sizeof(T)),
                                                                    a.buf<const T>(1, n * sizeof(T)),
-                                                                   a.opt<float>(2, n * 4), n, a.f32(2), a.f32(3),
-                                                                   a.f32(4), a.i32(5) != 0);
+                                                                   a.opt<float>(2, n * 4), n, p.lr, p.momentum,
+                                                                   p.weightDecay, p.nesterov);
   });
   CK_LAUNCH("sgd");
 }

@@ -32,12 +32,13 @@ __global__ void sumSmallKernel(const T* __restrict__ x, T* __restrict__ out, int
 
 }  // namespace
 
-// bufs: x, out; params: dtype, kept dims, kept strides, reduced dims, reduced strides
+// bufs: x, out; params: SumLaunch, then the tail: kept dims, kept strides, reduced dims, reduced strides
 LMHC_OP(sum) {
-  const int dt = a.i32(0);
+  const auto p = SumLaunch::read(a);
+  const int dt = p.dtype;
   Dims kept, red;
   Strides ks, rs;
-  size_t k = readDims(a, 1, kept);
+  size_t k = readDims(a, SumLaunch::kTail, kept);
   k = readStrides(a, k, kept.nd, ks);
   k = readDims(a, k, red);
   k = readStrides(a, k, red.nd, rs);

@@ -60,24 +60,26 @@ __global__ void castF32To(const float* __restrict__ in, T* __restrict__ out, int
 
 }  // namespace
 
-// bufs: x, weight, y, invr; params: dtype, rows, D, eps
+// bufs: x, weight, y, invr; params: RmsNormLaunch
 LMHC_OP(rms_norm) {
-  const int dt = a.i32(0), D = a.i32(2);
-  const int64_t rows = a.i64(1);
+  const auto p = RmsNormLaunch::read(a);
+  const int dt = p.dtype, D = p.d;
+  const int64_t rows = p.rows;
   if (rows == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);
     rmsNormKernel<T><<<static_cast<unsigned>(rows), 128, 0, a.dev.stream>>>(
         a.buf<const T>(0, rows * D * sizeof(T)), a.buf<const T>(1, D * sizeof(T)), a.buf<T>(2, rows * D * sizeof(T)),
-        a.buf<float>(3, rows * 4), D, a.f32(3));
+        a.buf<float>(3, rows * 4), D, p.eps);
   });
   CK_LAUNCH("rms_norm");
 }
 
-// bufs: grad, x, weight, invr, gradX, gradWeight; params: dtype, rows, D
+// bufs: grad, x, weight, invr, gradX, gradWeight; params: RmsNormBwdLaunch
 LMHC_OP(rms_norm_bwd) {
-  const int dt = a.i32(0), D = a.i32(2);
-  const int64_t rows = a.i64(1);
+  const auto p = RmsNormBwdLaunch::read(a);
+  const int dt = p.dtype, D = p.d;
+  const int64_t rows = p.rows;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* g = a.buf<const T>(0, rows * D * sizeof(T));

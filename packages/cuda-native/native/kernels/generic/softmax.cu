@@ -35,11 +35,12 @@ __global__ __launch_bounds__(128) void softmaxBwdKernel(const T* __restrict__ y,
 
 }  // namespace
 
-// bufs: x, y; params: dtype, rows, D, Q (size of the second-to-last axis), causal
+// bufs: x, y; params: SoftmaxLaunch (queries: the size of the second-to-last axis)
 LMHC_OP(softmax) {
-  const int dt = a.i32(0), D = a.i32(2), Q = a.i32(3);
-  const int64_t rows = a.i64(1);
-  const bool causal = a.i32(4) != 0;
+  const auto p = SoftmaxLaunch::read(a);
+  const int dt = p.dtype, D = p.d, Q = p.queries;
+  const int64_t rows = p.rows;
+  const bool causal = p.causal;
   if (rows == 0 || D == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -49,10 +50,11 @@ LMHC_OP(softmax) {
   CK_LAUNCH("softmax");
 }
 
-// bufs: y, grad, gx; params: dtype, rows, D
+// bufs: y, grad, gx; params: SoftmaxBwdLaunch
 LMHC_OP(softmax_bwd) {
-  const int dt = a.i32(0), D = a.i32(2);
-  const int64_t rows = a.i64(1);
+  const auto p = SoftmaxBwdLaunch::read(a);
+  const int dt = p.dtype, D = p.d;
+  const int64_t rows = p.rows;
   if (rows == 0 || D == 0) return;
   dispatchFloat(dt, [&](auto tag) {
     using T = decltype(tag);

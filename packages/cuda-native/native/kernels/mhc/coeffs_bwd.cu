@@ -360,11 +360,12 @@ __global__ void columnSums2(const float* __restrict__ in, float* __restrict__ ou
 
 // bufs: x, phi, b, aPre, aPost, aRes, mix, invr, hist?, hRes, gPre?, gPost?, gRes?,
 //       gradX?, gradPhi?, gradB?, gradAlphaPre?, gradAlphaPost?, gradAlphaRes?, accumulate?
-// params: N, K, hc, tmax, preEps, sinkhornEps, postMult, xDtype, phiDtype, recompute
+// params: CoeffsBwdLaunch
 LMHC_OP(coeffs_bwd) {
-  const int N = a.i32(0), K = a.i32(1), hc = a.i32(2), tmax = a.i32(3);
-  const int M = hc * hc + 2 * hc, xdt = a.i32(7), phidt = a.i32(8), steps = 2 * tmax - 1;
-  const bool recompute = a.i32(9) != 0;
+  const auto lp = CoeffsBwdLaunch::read(a);
+  const int N = lp.tokens, K = lp.k, hc = lp.hc, tmax = lp.tmax;
+  const int M = hc * hc + 2 * hc, xdt = lp.xDtype, phidt = lp.phiDtype, steps = 2 * tmax - 1;
+  const bool recompute = lp.recompute;
   if (N <= 0 || K <= 0 || tmax < 1) throw ArgError("coeffs_bwd: bad sizes");
   const void* x = a.buf(0, static_cast<size_t>(N) * K * dtypeBytes(xdt));
   const void* phi = a.buf(1, static_cast<size_t>(K) * M * dtypeBytes(phidt));
@@ -374,9 +375,9 @@ LMHC_OP(coeffs_bwd) {
   p.hc = hc;
   p.M = M;
   p.tmax = tmax;
-  p.preEps = a.f32(4);
-  p.skEps = a.f32(5);
-  p.postMult = a.f32(6);
+  p.preEps = lp.preEps;
+  p.skEps = lp.sinkhornEps;
+  p.postMult = lp.postMult;
   p.recompute = recompute;
   p.b = a.buf<float>(2, M * 4);
   p.aPre = a.buf<float>(3, 4);

@@ -30,10 +30,11 @@ __global__ void expandBwd(const TG* __restrict__ g, TO* __restrict__ o, int64_t 
 
 }  // namespace
 
-// bufs: x, y; params: N, hc, C, dtype
+// bufs: x, y; params: ExpandFwdLaunch
 LMHC_OP(expand_fwd) {
-  const int64_t N = a.i64(0);
-  const int hc = a.i32(1), C = a.i32(2), dt = a.i32(3);
+  const auto p = ExpandFwdLaunch::read(a);
+  const int64_t N = p.tokens;
+  const int hc = p.hc, C = p.c, dt = p.dtype;
   if (hc < 1 || C < 1) throw ArgError("expand_fwd: hc and C must be >= 1");
   const size_t eb = dtypeBytes(dt);
   const void* x = a.buf(0, static_cast<size_t>(N) * C * eb);
@@ -50,10 +51,11 @@ LMHC_OP(expand_fwd) {
   CK_LAUNCH("expandFwd");
 }
 
-// bufs: grad, out; params: N, hc, C, gradDtype, outDtype
+// bufs: grad, out; params: ExpandBwdLaunch
 LMHC_OP(expand_bwd) {
-  const int64_t N = a.i64(0);
-  const int hc = a.i32(1), C = a.i32(2), gdt = a.i32(3), odt = a.i32(4);
+  const auto p = ExpandBwdLaunch::read(a);
+  const int64_t N = p.tokens;
+  const int hc = p.hc, C = p.c, gdt = p.gradDtype, odt = p.outDtype;
   const void* g = a.buf(0, static_cast<size_t>(N) * hc * C * dtypeBytes(gdt));
   void* o = a.buf(1, static_cast<size_t>(N) * C * dtypeBytes(odt));
   const int64_t total = N * C;

@@ -144,10 +144,11 @@ __global__ void headColumnSum(const float* __restrict__ tr, float* __restrict__ 
 
 }  // namespace
 
-// bufs: x, phi, base, scale, y, weights, saved?; params: N, hc, C, xDtype, phiDtype, rmsEps, eps
+// bufs: x, phi, base, scale, y, weights, saved?; params: HeadFwdLaunch
 LMHC_OP(head_fwd) {
-  const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), xdt = a.i32(3), pdt = a.i32(4);
-  const float rmsEps = a.f32(5), eps = a.f32(6);
+  const auto p = HeadFwdLaunch::read(a);
+  const int N = p.tokens, hc = p.hc, C = p.c, xdt = p.xDtype, pdt = p.paramDtype;
+  const float rmsEps = p.rmsEps, eps = p.eps;
   const size_t K = static_cast<size_t>(hc) * C;
   const void* x = a.buf(0, N * K * dtypeBytes(xdt));
   const void* phi = a.buf(1, hc * K * dtypeBytes(pdt));
@@ -172,10 +173,11 @@ LMHC_OP(head_fwd) {
   CK_LAUNCH("headFwd");
 }
 
-// bufs: gradY, x, phi, base, scale, saved, gradX?, tr, gm; params: N, hc, C, xDtype, phiDtype, eps
+// bufs: gradY, x, phi, base, scale, saved, gradX?, tr, gm; params: HeadBwdLaunch
 LMHC_OP(head_bwd) {
-  const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), xdt = a.i32(3), pdt = a.i32(4);
-  const float eps = a.f32(5);
+  const auto p = HeadBwdLaunch::read(a);
+  const int N = p.tokens, hc = p.hc, C = p.c, xdt = p.xDtype, pdt = p.paramDtype;
+  const float eps = p.eps;
   const size_t K = static_cast<size_t>(hc) * C;
   const size_t eb = dtypeBytes(xdt);
   const void* gy = a.buf(0, static_cast<size_t>(N) * C * eb);
@@ -203,9 +205,10 @@ LMHC_OP(head_bwd) {
   CK_LAUNCH("headBwd");
 }
 
-// bufs: gm, x, gradPhi; params: N, hc, C, xDtype
+// bufs: gm, x, gradPhi; params: HeadPhiGradLaunch
 LMHC_OP(head_phi_grad) {
-  const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), xdt = a.i32(3);
+  const auto p = HeadPhiGradLaunch::read(a);
+  const int N = p.tokens, hc = p.hc, C = p.c, xdt = p.xDtype;
   const int64_t K = static_cast<int64_t>(hc) * C;
   const float* gm = a.buf<float>(0, static_cast<size_t>(N) * hc * 4);
   const void* x = a.buf(1, static_cast<size_t>(N) * K * dtypeBytes(xdt));
@@ -220,9 +223,10 @@ LMHC_OP(head_phi_grad) {
   CK_LAUNCH("headPhiGrad");
 }
 
-// bufs: tr, out; params: N, cols
+// bufs: tr, out; params: HeadColumnSumLaunch
 LMHC_OP(head_column_sum) {
-  const int N = a.i32(0), cols = a.i32(1);
+  const auto p = HeadColumnSumLaunch::read(a);
+  const int N = p.rows, cols = p.cols;
   const float* tr = a.buf<float>(0, static_cast<size_t>(N) * cols * 4);
   float* out = a.buf<float>(1, static_cast<size_t>(cols) * 4);
   headColumnSum<<<(cols + 63) / 64, 64, 0, a.dev.stream>>>(tr, out, N, cols);

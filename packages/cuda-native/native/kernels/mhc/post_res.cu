@@ -141,10 +141,11 @@ __global__ __launch_bounds__(128) void postResBwd(const T* __restrict__ g, const
 
 }  // namespace
 
-// bufs: x, f, hPost, hRes, out; params: N, hc, C, dtype, deepseek
+// bufs: x, f, hPost, hRes, out; params: PostResFwdLaunch
 LMHC_OP(post_res_fwd) {
-  const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), dt = a.i32(3);
-  const bool ds = a.i32(4) != 0;
+  const auto p = PostResFwdLaunch::read(a);
+  const int N = p.tokens, hc = p.hc, C = p.c, dt = p.dtype;
+  const bool ds = p.deepseek;
   const size_t eb = dtypeBytes(dt);
   const void* x = a.buf(0, static_cast<size_t>(N) * hc * C * eb);
   const void* f = a.buf(1, static_cast<size_t>(N) * C * eb);
@@ -174,10 +175,11 @@ LMHC_OP(post_res_fwd) {
   CK_LAUNCH("postResFwd");
 }
 
-// bufs: gradOut, x, f, hPost, hRes, gradX, gradF, gradHPost, gradHRes, accumulate?; params: N, hc, C, dtype, deepseek
+// bufs: gradOut, x, f, hPost, hRes, gradX, gradF, gradHPost, gradHRes, accumulate?; params: PostResBwdLaunch
 LMHC_OP(post_res_bwd) {
-  const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), dt = a.i32(3);
-  const bool ds = a.i32(4) != 0;
+  const auto p = PostResBwdLaunch::read(a);
+  const int N = p.tokens, hc = p.hc, C = p.c, dt = p.dtype;
+  const bool ds = p.deepseek;
   const size_t eb = dtypeBytes(dt);
   const void* g = a.buf(0, static_cast<size_t>(N) * hc * C * eb);
   const void* x = a.buf(1, static_cast<size_t>(N) * hc * C * eb);

@@ -96,19 +96,20 @@ __global__ __launch_bounds__(kThreads) void postResCoeffsPreFwd(const T* __restr
 }  // namespace
 
 // bufs: x, f, hPostIn, hResIn, phi, b, aPre, aPost, aRes, xOut, hPre, hPost, hRes, mix?, invr?, hist?, xIn
-// params: N, hc, C, tmax, rmsEps, preEps, sinkhornEps, postMult, xDtype, phiDtype, deepseek
+// params: PostResCoeffsPreFwdLaunch
 LMHC_OP(post_res_coeffs_pre_fwd) {
+  const auto lp = PostResCoeffsPreFwdLaunch::read(a);
   CoeffsFwdParams p{};
-  p.N = a.i32(0);
-  p.hc = a.i32(1);
-  const int C = a.i32(2);
-  p.tmax = a.i32(3);
-  p.rmsEps = a.f32(4);
-  p.preEps = a.f32(5);
-  p.skEps = a.f32(6);
-  p.postMult = a.f32(7);
-  const int xdt = a.i32(8), phidt = a.i32(9);
-  const bool ds = a.i32(10) != 0;
+  p.N = lp.tokens;
+  p.hc = lp.hc;
+  const int C = lp.c;
+  p.tmax = lp.tmax;
+  p.rmsEps = lp.rmsEps;
+  p.preEps = lp.preEps;
+  p.skEps = lp.sinkhornEps;
+  p.postMult = lp.postMult;
+  const int xdt = lp.xDtype, phidt = lp.phiDtype;
+  const bool ds = lp.deepseek;
   if (p.N <= 0 || C <= 0 || p.hc < 1 || p.tmax < 1) throw ArgError("post_res_coeffs_pre_fwd: bad sizes");
   if (xdt != kF32 && xdt != kF16 && xdt != kBF16) throw ArgError("post_res_coeffs_pre_fwd: x must be a float dtype");
   if (phidt != kF32 && phidt != kF16 && phidt != kBF16)

@@ -79,9 +79,10 @@ __global__ __launch_bounds__(128) void preBwd(const T* __restrict__ g, const T* 
 
 }  // namespace
 
-// bufs: x, hPre, out; params: N, hc, C, dtype
+// bufs: x, hPre, out; params: PreFwdLaunch
 LMHC_OP(pre_fwd) {
-  const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), dt = a.i32(3);
+  const auto p = PreFwdLaunch::read(a);
+  const int N = p.tokens, hc = p.hc, C = p.c, dt = p.dtype;
   const size_t eb = dtypeBytes(dt);
   const void* x = a.buf(0, static_cast<size_t>(N) * hc * C * eb);
   const float* h = a.buf<float>(1, static_cast<size_t>(N) * hc * 4);
@@ -102,9 +103,10 @@ LMHC_OP(pre_fwd) {
   CK_LAUNCH("preFwd");
 }
 
-// bufs: gradXIn, x, hPre, gradX, gradHPre, accumulate?; params: N, hc, C, dtype
+// bufs: gradXIn, x, hPre, gradX, gradHPre, accumulate?; params: PreBwdLaunch
 LMHC_OP(pre_bwd) {
-  const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), dt = a.i32(3);
+  const auto p = PreBwdLaunch::read(a);
+  const int N = p.tokens, hc = p.hc, C = p.c, dt = p.dtype;
   const size_t eb = dtypeBytes(dt);
   const void* g = a.buf(0, static_cast<size_t>(N) * C * eb);
   const void* x = a.buf(1, static_cast<size_t>(N) * hc * C * eb);

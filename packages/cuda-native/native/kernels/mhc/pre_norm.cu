@@ -103,10 +103,11 @@ __global__ void preNormWeightGrad(const T* __restrict__ g, const T* __restrict__
 
 }  // namespace
 
-// bufs: x, hPre, weight, y, rstd; params: N, hc, C, xDtype, weightDtype, eps
+// bufs: x, hPre, weight, y, rstd; params: PreNormFwdLaunch
 LMHC_OP(pre_norm_fwd) {
-  const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), xdt = a.i32(3), wdt = a.i32(4);
-  const float eps = a.f32(5);
+  const auto p = PreNormFwdLaunch::read(a);
+  const int N = p.tokens, hc = p.hc, C = p.c, xdt = p.xDtype, wdt = p.weightDtype;
+  const float eps = p.eps;
   const size_t eb = dtypeBytes(xdt);
   const void* x = a.buf(0, static_cast<size_t>(N) * hc * C * eb);
   const float* hp = a.buf<float>(1, static_cast<size_t>(N) * hc * 4);
@@ -128,10 +129,11 @@ LMHC_OP(pre_norm_fwd) {
   CK_LAUNCH("preNormFwd");
 }
 
-// bufs: gradY, x, hPre, weight, gradX, gradHPre; params: N, hc, C, xDtype, weightDtype, eps
+// bufs: gradY, x, hPre, weight, gradX, gradHPre; params: PreNormBwdLaunch
 LMHC_OP(pre_norm_bwd) {
-  const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), xdt = a.i32(3), wdt = a.i32(4);
-  const float eps = a.f32(5);
+  const auto p = PreNormBwdLaunch::read(a);
+  const int N = p.tokens, hc = p.hc, C = p.c, xdt = p.xDtype, wdt = p.weightDtype;
+  const float eps = p.eps;
   const size_t eb = dtypeBytes(xdt);
   const void* g = a.buf(0, static_cast<size_t>(N) * C * eb);
   const void* x = a.buf(1, static_cast<size_t>(N) * hc * C * eb);
@@ -156,9 +158,10 @@ LMHC_OP(pre_norm_bwd) {
   CK_LAUNCH("preNormBwd");
 }
 
-// bufs: gradY, x, hPre, rstd, gradWeight; params: N, hc, C, xDtype
+// bufs: gradY, x, hPre, rstd, gradWeight; params: PreNormWeightGradLaunch
 LMHC_OP(pre_norm_weight_grad) {
-  const int N = a.i32(0), hc = a.i32(1), C = a.i32(2), xdt = a.i32(3);
+  const auto p = PreNormWeightGradLaunch::read(a);
+  const int N = p.tokens, hc = p.hc, C = p.c, xdt = p.xDtype;
   const size_t eb = dtypeBytes(xdt);
   const void* g = a.buf(0, static_cast<size_t>(N) * C * eb);
   const void* x = a.buf(1, static_cast<size_t>(N) * hc * C * eb);

@@ -19,8 +19,8 @@ struct CoeffsFwdParams {
 
 /**
  * The arguments the coeffs forward ops share (coeffs_fwd, coeffs_pre_fwd), checked against their
- * sizes. bufs: x, phi, b, aPre, aPost, aRes, hPre, hPost, hRes, mix?, invr?, hist?; params: N, K, hc,
- * tmax, rmsEps, preEps, sinkhornEps, postMult, xDtype, phiDtype. x and phi come back untyped.
+ * sizes. bufs: x, phi, b, aPre, aPost, aRes, hPre, hPost, hRes, mix?, invr?, hist?; params:
+ * CoeffsFwdLaunch (coeffs_pre_fwd shares it). x and phi come back untyped.
  */
 struct CoeffsFwdArgs {
   CoeffsFwdParams p;
@@ -31,18 +31,19 @@ struct CoeffsFwdArgs {
 inline CoeffsFwdArgs readCoeffsFwdArgs(const OpArgs& a, const char* op) {
   CoeffsFwdArgs r{};
   CoeffsFwdParams& p = r.p;
-  p.N = a.i32(0);
-  p.K = a.i32(1);
-  p.hc = a.i32(2);
-  p.tmax = a.i32(3);
+  const auto lp = CoeffsFwdLaunch::read(a);
+  p.N = lp.tokens;
+  p.K = lp.k;
+  p.hc = lp.hc;
+  p.tmax = lp.tmax;
   p.M = p.hc * p.hc + 2 * p.hc;
   if (p.N <= 0 || p.K <= 0 || p.tmax < 1 || p.hc < 1) throw ArgError(std::string(op) + ": bad sizes");
-  p.rmsEps = a.f32(4);
-  p.preEps = a.f32(5);
-  p.skEps = a.f32(6);
-  p.postMult = a.f32(7);
-  r.xdt = a.i32(8);
-  r.phidt = a.i32(9);
+  p.rmsEps = lp.rmsEps;
+  p.preEps = lp.preEps;
+  p.skEps = lp.sinkhornEps;
+  p.postMult = lp.postMult;
+  r.xdt = lp.xDtype;
+  r.phidt = lp.phiDtype;
   const size_t N = static_cast<size_t>(p.N), K = static_cast<size_t>(p.K), hc = static_cast<size_t>(p.hc);
   r.x = a.buf(0, N * K * dtypeBytes(r.xdt));
   r.phi = a.buf(1, K * p.M * dtypeBytes(r.phidt));
