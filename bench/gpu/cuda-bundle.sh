@@ -29,10 +29,11 @@ npx esbuild bench/gpu/cuda-attention-check.ts "${common[@]}" "${alias[@]}" --out
 printf "import '@liger-mhc/cuda-native';\nimport './apps/cli/src/main.ts';\n" |
   npx esbuild "${common[@]}" "${alias[@]}" --sourcefile=cuda-cli.ts --loader=ts --outfile="$out/cli/cli.mjs"
 # The bundled CLI reads its version from ../package.json and the kit's fixtures from ../fixtures
-# (the layout of the packages it came from).
+# (the layout of the packages it came from). The fixtures are a link to the tracked copy, which
+# travels with the repository anyway, so the carried bundle stays small.
 cp apps/cli/package.json "$out/package.json"
-mkdir -p "$out/fixtures"
-cp -r packages/conformance/fixtures/golden packages/conformance/fixtures/golden-v4 packages/conformance/fixtures/golden-xlayer "$out/fixtures/"
+rm -rf "$out/fixtures"
+ln -s ../../packages/conformance/fixtures "$out/fixtures"
 cp apps/cli/corpus/sotu-1790-1864.txt "$out/corpus/"
 cp bench/anchors/torch_mhc_bench.py bench/anchors/torch_peak_memory.py bench/gpu/cuda-run.sh "$out/"
 src=(packages/core packages/conformance packages/cuda-native packages/models packages/patch apps/cli bench/src bench/anchors bench/gpu)

@@ -4,10 +4,20 @@
  *
  * bf16, identity inner layer (f = xIn), tmax 20. Minimal bytes as the PyTorch anchor counts them
  * (X = N·hc·c·2, F = N·c·2): coeffs fwd X, fwd+bwd 3X; pre fwd X+F, fwd+bwd 3X+2F; post_res fwd
- * 2X+F, fwd+bwd 5X+3F; coeffs+pre fwd X+F; layer fwd 3X+2F, fwd+bwd 7X+5F.
+ * 2X+F, fwd+bwd 5X+3F; coeffs+pre fwd X+F; layer fwd 3X+2F, fwd+bwd 7X+5F. The cross-layer boundary
+ * (post_res of one sublayer with coeffs and pre of the next, where the backend fuses it) reads x and f
+ * and writes the new streams and the next layer input: fwd 2X+2F; its backward reads the two
+ * cotangents, x and f and writes their gradients: fwd+bwd 5X+5F.
  */
-import type { Backend, CoeffsForwardArgs, SinkhornSaveMode, TensorInfo } from '@liger-mhc/core';
+import type {
+  Backend,
+  CoeffsForwardArgs,
+  PostResCoeffsPreForwardResult,
+  SinkhornSaveMode,
+  TensorInfo,
+} from '@liger-mhc/core';
 import { f32ToBf16, runCoeffsPre } from '@liger-mhc/core';
+import { composedPostResCoeffsPreForward } from '@liger-mhc/core/internals';
 
 /** Times a function that enqueues work and frees its outputs: median milliseconds per call. */
 export interface Timer {
@@ -217,6 +227,43 @@ export async function mhcRows(
   await be.sync();
   rows[rows.length - 1]!.peakBytes = be.memory().peakBytes;
   await row('layer', 'fwd+bwd', 7 * X + 5 * F, () => layerStep(be, L, 'recompute'), 'sinkhornSave=recompute');
+  if (be.mhc.crossLayer) {
+    const bargs = { x: L.x, f: fIn, hPost: co.hPost, hRes: co.hRes, orientation: 'liger' as const };
+    const cl = { ...bargs, ...args, x: L.x };
+    const outs = (r: PostResCoeffsPreForwardResult) => [r.xOut, r.hPre, r.hPost, r.hRes, r.xIn, ...r.saved];
+    await row('boundary', 'fwd', 2 * X + 2 * F, () =>
+      free(be, ...outs(be.mhc.postResCoeffsPreForward!({ ...cl, save: 'none' }))),
+    );
+    await row(
+      'boundary',
+      'fwd',
+      2 * X + 2 * F,
+      () => free(be, ...outs(composedPostResCoeffsPreForward(be, be.mhc, { ...cl, save: 'none' }, N, hc, c))),
+      'separate',
+    );
+    await row('boundary', 'fwd+bwd', 5 * X + 5 * F, () => {
+      const r = be.mhc.postResCoeffsPreForward!({ ...cl, save: 'history' });
+      const g = be.mhc.postResCoeffsPreBackward!({
+        ...cl,
+        gradXOut: L.gOut,
+        gradXIn: fIn,
+        gradHPre: gPre,
+        gradHPost: gPost,
+        gradHRes: gRes,
+        hPostIn: co.hPost,
+        hResIn: co.hRes,
+        xOut: r.xOut,
+        hPre: r.hPre,
+        hPost: r.hPost,
+        hRes: r.hRes,
+        saved: r.saved,
+        save: 'history',
+        needs: { x: true, f: true, hPostIn: true, hResIn: true, phi: true, b: true, alphas: true },
+      });
+      free(be, ...outs(r), g.gradX, g.gradF, g.gradHPostIn, g.gradHResIn, g.gradPhi, g.gradB);
+      free(be, g.gradAlphaPre, g.gradAlphaPost, g.gradAlphaRes);
+    });
+  }
 
   free(be, co.hPre, co.hPost, co.hRes, fIn, gPre, gPost, gRes);
   free(be, L.x, L.phi, L.b, L.aPre, L.aPost, L.aRes, L.gOut);
