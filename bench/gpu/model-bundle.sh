@@ -10,7 +10,8 @@ set -euo pipefail
 root=.gpu-build/model
 bin=$root/dist/bin
 mkdir -p "$bin/dist/linux-x64" "$root/anchors" "$root/results" .gpu-build/apps/cli/corpus
-alias=(--alias:@liger-mhc/core=./packages/core/src/index.node.ts
+alias=(--alias:@liger-mhc/core/internals=./packages/core/src/internals.ts
+  --alias:@liger-mhc/core=./packages/core/src/index.node.ts
   --alias:@liger-mhc/cuda-native=./packages/cuda-native/src/index.ts
   --alias:@liger-mhc/webgpu-wgsl=./packages/webgpu-wgsl/src/index.node.ts
   --alias:@liger-mhc/models=./packages/models/src/index.ts)
