@@ -6,7 +6,7 @@ import { cpuData } from '../cpu-handle.js';
 
 /**
  * φ in DeepSeek-V4's layout [M, K] seen as Liger's [K, M]: the CPU kernels repack φ for their loops
- * on every call anyway (coeffs.ts), so this transposed copy replaces no pass over x.
+ * on every call anyway (coeffs_fwd.ts), so this transposed copy replaces no pass over x.
  */
 export function phiToLiger(
   cpu: CpuBackend,

@@ -1,10 +1,11 @@
 import { GEMM_WASM_BASE64, GEMM_WASM_SHARED_BASE64 } from './gemm-bytes.js';
 
 /**
- * The WebAssembly SIMD kernels of gemm.wat: the three GEMM-like loops of coeffs.ts (x·φ with the
- * row sums of squares, g·φᵀ + factor·x, xᵀ·g). Each output keeps one f64 accumulator (one lane of
- * an f64x2) summed in the same order as the JS loops, without FMA, so both paths give bit-identical
- * results; the JS loops in coeffs.ts remain the fallback wherever wasm SIMD is unavailable.
+ * The WebAssembly SIMD kernels of gemm.wat: the three GEMM-like loops of coeffs_fwd.ts and
+ * coeffs_bwd.ts (x·φ with the row sums of squares, g·φᵀ + factor·x, xᵀ·g). Each output keeps one
+ * f64 accumulator (one lane of an f64x2) summed in the same order as the JS loops, without FMA, so
+ * both paths give bit-identical results; the JS loops remain the fallback wherever wasm SIMD is
+ * unavailable.
  *
  * The module is small (about 3 KB), so it is compiled and instantiated synchronously, once, on
  * first use. It has one memory that the callers lay their operands out in (see `reserve`); the

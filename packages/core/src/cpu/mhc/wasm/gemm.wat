@@ -1,8 +1,9 @@
-;; SIMD kernels for the three GEMM-like loops of coeffs.ts (source of gemm-bytes.ts; regenerate with
-;; `pnpm --filter @liger-mhc/core build:wasm`). Every kernel vectorises across the output columns
-;; only: each output keeps ONE f64 accumulator (a lane of an f64x2) that sums its products in the
-;; same order as the JS loops in coeffs.ts (no FMA, no lane splitting, no reassociation), so the
-;; results are bit-identical to the JS fallback. All pointers are byte offsets into the memory.
+;; SIMD kernels for the three GEMM-like loops of coeffs_fwd.ts and coeffs_bwd.ts (source of
+;; gemm-bytes.ts; regenerate with `pnpm --filter @liger-mhc/core build:wasm`). Every kernel
+;; vectorises across the output columns only: each output keeps ONE f64 accumulator (a lane of an
+;; f64x2) that sums its products in the same order as the JS loops of those files (no FMA, no lane
+;; splitting, no reassociation), so the results are bit-identical to the JS fallback. All pointers
+;; are byte offsets into the memory.
 (module
   (memory (export "memory") 1)
 
