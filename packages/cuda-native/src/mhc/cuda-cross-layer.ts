@@ -11,6 +11,7 @@ import {
 import type { CudaBackend } from '../cuda-backend.js';
 import { DTYPE_CODE } from '../native.js';
 import { expectDType, expectFloat, expectSameDType, expectScalar } from '../validate.js';
+import { coeffsLaunchConfig } from './coeffs-launch-config.js';
 
 /**
  * The cross-layer boundary on CUDA (native/kernels/mhc/post_res_coeffs_pre.cu): post_res of sublayer
@@ -84,14 +85,10 @@ export function postResCoeffsPreForward(
         be.buf(xIn, 'xIn'),
       ],
       {
+        ...coeffsLaunchConfig(config),
         tokens: n,
         hc,
         c,
-        tmax: config.tmax,
-        rmsEps: config.rmsEps,
-        preEps: config.preEps,
-        sinkhornEps: config.sinkhornEps,
-        postMult: config.postMult,
         xDtype: DTYPE_CODE[x.dtype],
         phiDtype: DTYPE_CODE[phi.dtype],
         deepseek: a.orientation === 'deepseek',

@@ -28,6 +28,7 @@ import type { CudaBackend } from '../cuda-backend.js';
 import { NO_CROSS_LAYER, NO_FUSED_PRE } from '../flags.js';
 import { DTYPE_CODE } from '../native.js';
 import { expectDType, expectFloat, expectSameDType, expectScalar, expectShape } from '../validate.js';
+import { coeffsLaunchConfig } from './coeffs-launch-config.js';
 import * as crossLayer from './cuda-cross-layer.js';
 import * as v4 from './cuda-v4-kernels.js';
 
@@ -169,14 +170,9 @@ export class CudaMhcKernels implements MhcKernels {
     const opt = (i: number) => (saved[i] ? be.buf(saved[i]!, 'saved') : null);
     const outs = [be.buf(hPre, 'hPre'), be.buf(hPost, 'hPost'), be.buf(hRes, 'hRes'), opt(0), opt(1), opt(2)];
     const params = {
+      ...coeffsLaunchConfig(config),
       tokens: n,
       k,
-      hc,
-      tmax,
-      rmsEps: config.rmsEps,
-      preEps: config.preEps,
-      sinkhornEps: config.sinkhornEps,
-      postMult: config.postMult,
       xDtype: DTYPE_CODE[x.dtype],
       phiDtype: DTYPE_CODE[phi.dtype],
     };
