@@ -1,6 +1,8 @@
 // The op table: every kernel file registers its host entry points by name (LMHC_OP), and addon.cc
 // dispatches `device.launch(name, buffers, params)` through it. Params travel as doubles (exact for
-// every int below 2^53), so the N-API glue stays one function for all kernels.
+// every int below 2^53), so the N-API glue stays one function for all kernels. Each op reads them
+// through its struct in kernels/launch_params.h, generated from src/launch-params-decl.ts, never by
+// bare position.
 #pragma once
 #include <cstdint>
 #include <string>
