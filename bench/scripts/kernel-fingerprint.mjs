@@ -4,11 +4,16 @@
  * kernels unchanged by diffing two dumps.
  *
  *   node bench/scripts/kernel-fingerprint.mjs --out DIR [--root REPO] [--skip-wgsl] [--skip-cuda]
- *   node bench/scripts/kernel-fingerprint.mjs --compare DIR_BEFORE DIR_AFTER
+ *   node bench/scripts/kernel-fingerprint.mjs --compare DIR_BEFORE DIR_AFTER [--unstable DIR_BEFORE_AGAIN]
+ *        [--unstable-after DIR_AFTER_AGAIN]
  *
  * --compare matches WGSL kernels by their text (a kernel whose cache key was renamed but whose
  * source is the same counts as unchanged) and CUDA kernels by their mangled name, and lists every
- * kernel that was removed, added or changed; it exits 1 when any was.
+ * kernel that was removed, added or changed; it exits 1 when any was. ptxas does not always emit the
+ * same machine code for the same source (a few large coeffsBwdX instantiations differ between two
+ * builds of one tree), so --unstable takes a second dump of the before tree (and --unstable-after one
+ * of the after tree): a CUDA kernel whose code differs between two dumps of the same tree is listed
+ * as unstable, not as changed.
  *
  * WGSL: drives the WebGPU backend (built packages under REPO/packages/*\/dist, any adapter, e.g.
  * lavapipe) through the conformance kit's golden cases and a matrix of layer shapes and dtypes that
@@ -42,9 +47,12 @@ const { values: opts, positionals } = parseArgs({
     'skip-cuda': { type: 'boolean', default: false },
     cubin: { type: 'boolean', default: false },
     nvcc: { type: 'string', default: process.env.NVCC ?? 'nvcc' },
+    unstable: { type: 'string' },
+    'unstable-after': { type: 'string' },
   },
 });
-if (opts.compare) process.exit(compare(positionals[0], positionals[1]));
+if (opts.compare)
+  process.exit(compare(positionals[0], positionals[1], opts.unstable, opts['unstable-after']));
 if (!opts.out) {
   console.error('usage: kernel-fingerprint.mjs --out DIR [--root REPO] [--skip-wgsl] [--skip-cuda]');
   process.exit(2);
@@ -53,7 +61,7 @@ const root = resolve(opts.root);
 const out = resolve(opts.out);
 mkdirSync(out, { recursive: true });
 
-function compare(a, b) {
+function compare(a, b, again, againAfter) {
   if (!a || !b) {
     console.error('usage: kernel-fingerprint.mjs --compare DIR_BEFORE DIR_AFTER');
     return 2;
@@ -102,6 +110,12 @@ function compare(a, b) {
   // added kernel's code equals a removed one's with the names swapped, it is reported as renamed.
   const ca = new Map(list(a, 'cuda').map((k) => [k.f, ptxOrder(k.text)]));
   const cb = new Map(list(b, 'cuda').map((k) => [k.f, ptxOrder(k.text)]));
+  const repeat = (d, first) => {
+    if (!d) return [];
+    const m = new Map(list(d, 'cuda').map((k) => [k.f, ptxOrder(k.text)]));
+    return [...first].filter(([f, t]) => m.get(f) !== t).map(([f]) => f);
+  };
+  const unstable = new Set([...repeat(again, ca), ...repeat(againAfter, cb)]);
   const entryName = (f) => f.replace(/\.(ptx|sass|text)$/, '');
   const renamedFrom = new Map();
   for (const [f, t] of cb) {
@@ -118,8 +132,11 @@ function compare(a, b) {
       console.log(`cuda removed: ${f}`);
       changed++;
     } else if (cb.get(f) !== t) {
-      console.log(`cuda changed: ${f}`);
-      changed++;
+      if (unstable.has(f)) console.log(`cuda unstable (differs between two builds of the same source): ${f}`);
+      else {
+        console.log(`cuda changed: ${f}`);
+        changed++;
+      }
     }
   }
   const renamedTo = new Set(renamedFrom.values());
@@ -129,6 +146,7 @@ function compare(a, b) {
       console.log(`cuda added: ${f}`);
     }
   console.log(`cuda: ${ca.size} before, ${cb.size} after, ${renamedFrom.size} renamed with the same code`);
+  if (again || againAfter) console.log(`cuda: ${unstable.size} differ between two builds of one tree`);
   console.log(changed === 0 ? 'identical' : `${changed} differences`);
   return changed === 0 ? 0 : 1;
 }

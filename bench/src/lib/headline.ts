@@ -47,7 +47,7 @@ export function shapeSize(shape: string): number {
   return shape.split('x').reduce((a, d) => a * (Number(d) || 0), 1);
 }
 
-const OP_ORDER = ['layer', 'coeffs+pre', 'coeffs', 'pre', 'post_res', 'copy'];
+const OP_ORDER = ['layer', 'boundary', 'coeffs+pre', 'coeffs', 'pre', 'post_res', 'copy'];
 const opRank = (op: string): number => {
   const i = OP_ORDER.indexOf(op);
   return i < 0 ? OP_ORDER.length : i;
