@@ -228,8 +228,8 @@ export async function mhcRows(
   rows[rows.length - 1]!.peakBytes = be.memory().peakBytes;
   await row('layer', 'fwd+bwd', 7 * X + 5 * F, () => layerStep(be, L, 'recompute'), 'sinkhornSave=recompute');
   if (be.mhc.crossLayer) {
-    const bargs = { x: L.x, f: fIn, hPost: co.hPost, hRes: co.hRes, orientation: 'liger' as const };
-    const cl = { ...bargs, ...args, x: L.x };
+    // The coeffs arguments of the next sublayer, with the streams as [N, hc, c] and this sublayer's exit.
+    const cl = { ...args, x: L.x, f: fIn, hPost: co.hPost, hRes: co.hRes, orientation: 'liger' as const };
     const outs = (r: PostResCoeffsPreForwardResult) => [r.xOut, r.hPre, r.hPost, r.hRes, r.xIn, ...r.saved];
     await row('boundary', 'fwd', 2 * X + 2 * F, () =>
       free(be, ...outs(be.mhc.postResCoeffsPreForward!({ ...cl, save: 'none' }))),
